@@ -1,0 +1,36 @@
+# Everything bootstraps .venv from pyproject.toml + constraints.txt (pinned, no index URLs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench bench-peer clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m msgfleet.demo
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check msgfleet
+	$(BIN)/mypy msgfleet messenger
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+bench-peer: $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt matrix-synapse
+	$(BIN)/python benchmarks/peer_synapse.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Matplotlib figures from simulation and load-test results."""

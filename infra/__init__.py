@@ -1,0 +1,1 @@
+"""The Pulumi program that provisions each state's messenger stack."""

@@ -1,0 +1,1 @@
+"""Locust load tests against real messenger nodes, the local fleet launcher, and calibration."""

@@ -1,0 +1,43 @@
+"""The rollout-plan schema shared by sim/, loadtests/, infra/ and charts/ (one copy, here).
+
+Load a plan with :func:`load_plan`; every error names the file, the line and the field.
+"""
+
+from msgfleet.schema.loader import PlanError, dump_plan, load_plan, parse_plan
+from msgfleet.schema.plan import (
+    SLO,
+    Adoption,
+    Calls,
+    Capacity,
+    Demand,
+    Link,
+    LoadTestMix,
+    Phase,
+    Plan,
+    Site,
+    TariffPolicy,
+    UnitPrices,
+)
+from msgfleet.schema.states import StateId, state_name, validate_state_id
+
+__all__ = [
+    "SLO",
+    "Adoption",
+    "Calls",
+    "Capacity",
+    "Demand",
+    "Link",
+    "LoadTestMix",
+    "Phase",
+    "Plan",
+    "PlanError",
+    "Site",
+    "StateId",
+    "TariffPolicy",
+    "UnitPrices",
+    "dump_plan",
+    "load_plan",
+    "parse_plan",
+    "state_name",
+    "validate_state_id",
+]

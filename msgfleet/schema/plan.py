@@ -1,0 +1,227 @@
+"""Pydantic models of a rollout plan.
+
+One plan file drives all of msgfleet: the simulator reads its geography, phases, demand and
+prices; the load tests read its behaviour mix and SLOs and write back a calibrated plan; the
+Pulumi program provisions its phase's sites. Defaults that are facts cite their source here or
+in docs/SOURCES.md; defaults that are measurements say which load test produced them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pycountry
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from msgfleet.schema.states import StateId
+
+
+class StrictModel(BaseModel):
+    """Unknown fields are errors: a typo in a plan must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(StrictModel):
+    """A state where a messenger node may run (a candidate site)."""
+
+    state: StateId
+    fixed_cost_per_month: float = Field(0.0, ge=0, description="Rent, staff, licences, per month.")
+    kube_context: str | None = Field(None, description="kubeconfig context of this site's cluster.")
+
+
+class Phase(StrictModel):
+    """Sites opened together at ``start_day``; a phase keeps the sites of earlier phases."""
+
+    name: str = Field(min_length=1)
+    start_day: int = Field(ge=0)
+    sites: list[StateId] = Field(min_length=1)
+
+
+class Link(StrictModel):
+    """An explicit backbone link between two states (added to the generated topology)."""
+
+    a: StateId
+    b: StateId
+    latency_ms: float | None = Field(None, gt=0, description="Measured one-way latency, if known.")
+
+
+class SLO(StrictModel):
+    max_rtt_ms: float = Field(60.0, gt=0, description="Client-to-home-site round trip a live state may have.")
+    delivery_p95_ms: float = Field(300.0, gt=0, description="Send-to-receive p95 at the busy hour.")
+    error_rate: float = Field(0.01, ge=0, le=1)
+
+
+class Adoption(StrictModel):
+    """Bass diffusion per live state.
+
+    p = 0.03, q = 0.38 per year: mean coefficients of the meta-analysis by Sultan, Farley &
+    Lehmann (1990), "A Meta-Analysis of Applications of Diffusion Models", J. Marketing Research
+    27(1), also quoted by Mahajan, Muller & Bass (1995).
+    """
+
+    p: float = Field(0.03, gt=0, lt=1, description="Coefficient of innovation, per year.")
+    q: float = Field(0.38, ge=0, lt=5, description="Coefficient of imitation, per year.")
+    market_share: float = Field(
+        0.85, gt=0, le=1, description="Share of a live state's population that adopts eventually (m)."
+    )
+
+
+class Demand(StrictModel):
+    """Per active user. Sources in docs/SOURCES.md (WhatsApp public figures, mattermost-load-test-ng)."""
+
+    messages_per_user_day: float = Field(50.0, ge=0)
+    reply_ratio: float = Field(0.18, ge=0, le=1, description="Replies per received message.")
+    call_minutes_per_user_day: float = Field(1.3, ge=0)
+    busy_hour_factor: float = Field(0.1, gt=0, le=1, description="Share of a day's traffic in its busiest hour.")
+    media_mb_per_user_day: float = Field(2.0, ge=0)
+    cross_state_share: float = Field(
+        0.2, ge=0, le=1, description="Share of messages whose recipient is homed in another state."
+    )
+
+
+class Capacity(StrictModel):
+    """What one node process (pod) sustains; replaced by `msgfleet calibrate` with measurements."""
+
+    messages_per_s_per_pod: float = Field(500.0, gt=0)
+    service_time_ms_mean: float = Field(2.0, gt=0)
+    service_time_cv: float = Field(1.0, ge=0, description="Coefficient of variation of service time.")
+    pod_cpu: float = Field(1.0, gt=0, description="CPU cores requested per pod.")
+    pod_memory_mib: int = Field(512, gt=0)
+    min_pods: int = Field(2, ge=1)
+    max_pods: int = Field(50, ge=1)
+    headroom: float = Field(0.3, ge=0, description="Extra capacity kept above the busy-hour need.")
+    turn_channels_per_relay: int = Field(500, gt=0)
+    source: str = Field("plan default (not yet calibrated)", description="Where these figures come from.")
+
+    @model_validator(mode="after")
+    def _pods_ordered(self) -> Capacity:
+        if self.max_pods < self.min_pods:
+            raise ValueError(f"max_pods ({self.max_pods}) is below min_pods ({self.min_pods})")
+        return self
+
+
+class Calls(StrictModel):
+    # 1% blocking (P.01) is the customary grade of service for circuit dimensioning (ITU-T E.520).
+    grade_of_service: float = Field(0.01, gt=0, lt=1)
+    mean_duration_s: float = Field(180.0, gt=0)
+
+
+class UnitPrices(StrictModel):
+    currency: str = Field("RUB", min_length=3, max_length=3)
+    pod_month: float = Field(6000.0, ge=0)
+    turn_channel_month: float = Field(15.0, ge=0)
+    storage_gb_month: float = Field(3.0, ge=0)
+
+
+class TariffPolicy(StrictModel):
+    """How tariffs are derived from cost and observed use (sim) and billed (messenger)."""
+
+    margin: float = Field(0.2, ge=0, description="Markup over cost.")
+    free_minutes_per_user_month: float = Field(100.0, ge=0)
+    free_messages_per_user_month: float = Field(3000.0, ge=0)
+    minute_rounding: Literal["per_second", "per_minute_up"] = "per_minute_up"
+    price_per_extra_minute: float | None = Field(None, ge=0, description="Set by the simulator/calibration.")
+    price_per_1000_messages: float | None = Field(None, ge=0, description="Set by the simulator/calibration.")
+
+
+class LoadTestMix(StrictModel):
+    """Behaviour weights and think times of simulated users (loadtests/).
+
+    Defaults follow mattermost-load-test-ng's action weights (post ~6.5%, 18% of posts are replies,
+    most actions are reads/switches); see docs/SOURCES.md.
+    """
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "private_send": 6.5,
+            "reply": 1.5,
+            "group_send": 3.0,
+            "read_sync": 42.0,
+            "channel_post": 0.5,
+            "channel_read": 20.0,
+            "call": 0.5,
+            "media_send": 1.0,
+            "idle": 25.0,
+        }
+    )
+    think_time_s: tuple[float, float] = (1.0, 5.0)
+    call_duration_s: tuple[float, float] = (30.0, 300.0)
+
+    @field_validator("weights")
+    @classmethod
+    def _positive_weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in weights.items() if v < 0}
+        if bad:
+            raise ValueError(f"weights must be >= 0, got {bad}")
+        if not any(weights.values()):
+            raise ValueError("at least one weight must be positive")
+        return weights
+
+
+class Plan(StrictModel):
+    """A rollout plan: which states open in which phase, and the figures that size them."""
+
+    name: str = Field(min_length=1)
+    country: str = Field("RU", description="ISO 3166-1 alpha-2 code.")
+    target_coverage: float = Field(0.60, gt=0, le=1)
+    coverage_metric: Literal["reach", "active_users"] = "reach"
+    residency: Literal["home_state", "national"] = Field(
+        "home_state", description="home_state: users are homed at their own state's site only."
+    )
+    horizon_days: int = Field(3650, gt=0)
+    sites: list[Site] = Field(min_length=1)
+    phases: list[Phase] = Field(default_factory=list)
+    links: list[Link] = Field(default_factory=list)
+    slo: SLO = SLO()
+    adoption: Adoption = Adoption()
+    demand: Demand = Demand()
+    capacity: Capacity = Capacity()
+    calls: Calls = Calls()
+    prices: UnitPrices = UnitPrices()
+    tariffs: TariffPolicy = TariffPolicy()
+    loadtest: LoadTestMix = LoadTestMix()
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, code: str) -> str:
+        if pycountry.countries.get(alpha_2=code) is None:
+            raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+        return code
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Plan:
+        prefix = f"{self.country}-"
+        for site in self.sites:
+            if not site.state.startswith(prefix):
+                raise ValueError(f"site {site.state} is not in country {self.country}")
+        seen = [s.state for s in self.sites]
+        if len(set(seen)) != len(seen):
+            raise ValueError("a state is listed twice in sites")
+        known = set(seen)
+        opened: set[str] = set()
+        last_day = -1
+        for phase in self.phases:
+            unknown = sorted(set(phase.sites) - known)
+            if unknown:
+                raise ValueError(f"phase {phase.name!r} opens {unknown}, which are not in sites")
+            again = sorted(set(phase.sites) & opened)
+            if again:
+                raise ValueError(f"phase {phase.name!r} opens {again} again")
+            if phase.start_day <= last_day:
+                raise ValueError(f"phase {phase.name!r} must start after the previous phase")
+            opened |= set(phase.sites)
+            last_day = phase.start_day
+        return self
+
+    def site(self, state: str) -> Site:
+        for site in self.sites:
+            if site.state == state:
+                return site
+        raise KeyError(f"{state} is not a site of plan {self.name!r}")
+
+    def live_sites(self, phase_index: int) -> list[str]:
+        """States live in phase ``phase_index`` (1-based): those opened by it and all before it."""
+        if not 1 <= phase_index <= len(self.phases):
+            raise IndexError(f"plan {self.name!r} has phases 1..{len(self.phases)}, not {phase_index}")
+        return [s for phase in self.phases[:phase_index] for s in phase.sites]

@@ -1,0 +1,1 @@
+"""Rollout and latency simulation: geography, topology, SimPy model, queueing, adoption, tariffs."""
