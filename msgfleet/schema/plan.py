@@ -159,6 +159,48 @@ class LoadTestMix(StrictModel):
         return weights
 
 
+class Operators(StrictModel):
+    """Kubernetes operators installed in the sites' clusters (their CRDs may then be used)."""
+
+    cloudnative_pg: bool = Field(False, description="CloudNativePG: PostgreSQL as a `Cluster` resource.")
+    prometheus_operator: bool = Field(False, description="Prometheus operator: `ServiceMonitor` resources.")
+
+
+class InfraSettings(StrictModel):
+    """How infra/ provisions a site; the sizes come from `capacity` and `demand`.
+
+    Storage defaults are small starting volumes meant to be grown; 1.31 is a Kubernetes minor
+    release in upstream support in 2025-26 (https://kubernetes.io/releases/).
+    """
+
+    kubernetes_version: str = Field("1.31.0", pattern=r"^\d+\.\d+(\.\d+)?$")
+    operators: Operators = Operators()
+    image: str = Field("ghcr.io/msgfleet/node:0.1.0", description="Node image; a stack may override it.")
+    domain: str = Field("msgfleet.example", description="Site hosts are <state-lowercase>.<domain>.")
+    ingress_class: str = "nginx"
+    ingress_namespace: str = Field("ingress-nginx", description="Namespace of the ingress controller.")
+    tls_cluster_issuer: str | None = Field(None, description="cert-manager ClusterIssuer for the TLS secret.")
+    storage_class: str | None = Field(None, description="None: the cluster's default StorageClass.")
+    database_storage_gib: int = Field(20, gt=0)
+    database_instances: int = Field(1, ge=1, description="CloudNativePG instances (1 primary + replicas).")
+    redis_storage_gib: int = Field(2, gt=0)
+    media_store: Literal["minio", "s3"] = Field("minio", description="s3: an external bucket via a Secret.")
+    media_storage_gib: int = Field(50, gt=0)
+    node_data_gib: int = Field(1, gt=0, description="Scratch volume mounted at /data in each node pod.")
+    turn_exposure: Literal["load_balancer", "host_network"] = "load_balancer"
+    turn_port: int = Field(3478, gt=0, lt=65536, description="STUN/TURN listening port (RFC 8656).")
+    turn_relay_ports: tuple[int, int] = Field((49152, 49252), description="UDP relay port range.")
+    hpa_cpu_utilization: int = Field(70, gt=0, le=100, description="HPA target average CPU utilisation, %.")
+    design_users: dict[StateId, int] = Field(
+        default_factory=dict,
+        description="Active users each site is sized for (from the simulator); unlisted: min_pods.",
+    )
+    peer_cidrs: dict[StateId, list[str]] = Field(
+        default_factory=dict,
+        description="Egress addresses of each site (multi-cluster federation allow-lists).",
+    )
+
+
 class Plan(StrictModel):
     """A rollout plan: which states open in which phase, and the figures that size them."""
 
@@ -181,6 +223,7 @@ class Plan(StrictModel):
     prices: UnitPrices = UnitPrices()
     tariffs: TariffPolicy = TariffPolicy()
     loadtest: LoadTestMix = LoadTestMix()
+    infra: InfraSettings = InfraSettings()
 
     @field_validator("country")
     @classmethod
@@ -199,6 +242,13 @@ class Plan(StrictModel):
         if len(set(seen)) != len(seen):
             raise ValueError("a state is listed twice in sites")
         known = set(seen)
+        for field, by_state in (
+            ("design_users", self.infra.design_users),
+            ("peer_cidrs", self.infra.peer_cidrs),
+        ):
+            stray = sorted(set(by_state) - known)
+            if stray:
+                raise ValueError(f"infra.{field} names {stray}, which are not in sites")
         opened: set[str] = set()
         last_day = -1
         for phase in self.phases:
