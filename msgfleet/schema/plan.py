@@ -78,6 +78,7 @@ class Demand(StrictModel):
     cross_state_share: float = Field(
         0.2, ge=0, le=1, description="Share of messages whose recipient is homed in another state."
     )
+    media_retention_days: int = Field(90, gt=0, description="Days media stays stored (sizes storage cost).")
 
 
 class Capacity(StrictModel):
@@ -114,6 +115,14 @@ class UnitPrices(StrictModel):
     storage_gb_month: float = Field(3.0, ge=0)
 
 
+class UsageSegment(StrictModel):
+    """A share of users whose use is ``usage_multiplier`` times the mean (the plan mix of tariffs)."""
+
+    name: str = Field(min_length=1)
+    share: float = Field(gt=0, le=1)
+    usage_multiplier: float = Field(ge=0)
+
+
 class TariffPolicy(StrictModel):
     """How tariffs are derived from cost and observed use (sim) and billed (messenger)."""
 
@@ -123,40 +132,22 @@ class TariffPolicy(StrictModel):
     minute_rounding: Literal["per_second", "per_minute_up"] = "per_minute_up"
     price_per_extra_minute: float | None = Field(None, ge=0, description="Set by the simulator/calibration.")
     price_per_1000_messages: float | None = Field(None, ge=0, description="Set by the simulator/calibration.")
-
-
-class KneeSearch(StrictModel):
-    """Knee finding: step users up, back off on SLO breach, halve the step until it is this fine.
-
-    Search knobs, not facts; in the spirit of mattermost-load-test-ng's coordinator.
-    """
-
-    start_users: int = Field(10, ge=1)
-    step_users: int = Field(40, ge=1, description="First increase; halved after each breach.")
-    resolution_users: int = Field(10, ge=1, description="Stop when the knee is bracketed this tightly.")
-    max_users: int = Field(2000, ge=1)
-    spawn_rate: float = Field(50.0, gt=0, description="Users started per second.")
-    warmup_s: float = Field(5.0, ge=0, description="Part of each step not measured.")
-    measure_s: float = Field(15.0, gt=0, description="Measured part of each step.")
-    max_steps: int = Field(20, ge=1)
-
-
-class Calibration(StrictModel):
-    """What `msgfleet calibrate` measured, and the run it measured it in."""
-
-    run: str = Field(description="Load-test result directory.")
-    nodes: int = Field(ge=1)
-    supported_users: int | None = Field(None, ge=0)
-    messages_per_s_at_slo: float = Field(ge=0)
-    messages_per_s_per_cpu: float | None = Field(None, ge=0)
-    delivery_p95_ms_at_slo: float | None = Field(None, ge=0)
-    messages_per_active_user_hour: float = Field(ge=0)
-    replies_per_active_user_hour: float = Field(ge=0)
-    call_minutes_per_active_user_hour: float = Field(ge=0)
-    sim_p95_max_error: float | None = Field(None, ge=0, description="Max |predicted/measured - 1| of p95.")
-    reserved_pods: dict[StateId, int] = Field(
-        default_factory=dict, description="Pods to reserve per state of the next phase."
+    plan_mix: list[UsageSegment] = Field(
+        default_factory=lambda: [
+            UsageSegment(name="light", share=0.6, usage_multiplier=0.4),
+            UsageSegment(name="regular", share=0.3, usage_multiplier=1.2),
+            UsageSegment(name="heavy", share=0.1, usage_multiplier=4.0),
+        ],
+        description="User segments by usage; the free tier applies per user, so only heavier segments pay.",
     )
+
+    @field_validator("plan_mix")
+    @classmethod
+    def _shares_sum_to_one(cls, mix: list[UsageSegment]) -> list[UsageSegment]:
+        total = sum(seg.share for seg in mix)
+        if mix and abs(total - 1) > 1e-6:
+            raise ValueError(f"plan_mix shares must sum to 1, got {total:g}")
+        return mix
 
 
 class LoadTestMix(StrictModel):
@@ -181,12 +172,6 @@ class LoadTestMix(StrictModel):
     )
     think_time_s: tuple[float, float] = (1.0, 5.0)
     call_duration_s: tuple[float, float] = (30.0, 300.0)
-    group_size: int = Field(5, ge=2, description="Members of each simulated group.")
-    traffic_matrix: dict[StateId, dict[StateId, float]] = Field(
-        default_factory=dict,
-        description="Sender state -> recipient state weights; empty: demand.cross_state_share, uniform.",
-    )
-    knee: KneeSearch = KneeSearch()
 
     @field_validator("weights")
     @classmethod
@@ -241,6 +226,33 @@ class InfraSettings(StrictModel):
     )
 
 
+class Network(StrictModel):
+    """Backbone latency: one-way = great-circle km × route_inflation × fiber_us_per_km + per_hop_ms.
+
+    4.9 µs/km: light in silica fibre (group index ~1.47, ITU-T G.652 fibre) travels ~204,000 km/s.
+    2.1: Bozkurt et al., "Why Is the Internet so Slow?!", PAM 2017, find median minimum ping RTTs
+    ~3.1× the vacuum c-latency, i.e. ~2.1× the fibre floor. docs/SOURCES.md has the rest.
+    """
+
+    fiber_us_per_km: float = Field(4.9, gt=0)
+    route_inflation: float = Field(2.1, ge=1)
+    per_hop_ms: float = Field(0.2, ge=0, description="One-way router/queueing cost per backbone hop.")
+    access_rtt_ms: float = Field(
+        15.0, ge=0, description="Last-mile round trip to the first backbone router (docs/SOURCES.md)."
+    )
+    k_nearest: int = Field(3, ge=1, description="Each state links to its k nearest states (plus Delaunay).")
+
+
+class LatencySim(StrictModel):
+    """Sampling of the busy-hour SimPy model (sim/latency.py)."""
+
+    sample_fraction: float = Field(1e-3, gt=0, le=1, description="Share of busy-hour traffic simulated.")
+    duration_s: float = Field(120.0, gt=0, description="Simulated seconds per replication (after warm-up).")
+    warmup_s: float = Field(10.0, ge=0)
+    replications: int = Field(8, ge=2)
+    seed: int = Field(1, ge=0)
+
+
 class Plan(StrictModel):
     """A rollout plan: which states open in which phase, and the figures that size them."""
 
@@ -263,8 +275,9 @@ class Plan(StrictModel):
     prices: UnitPrices = UnitPrices()
     tariffs: TariffPolicy = TariffPolicy()
     loadtest: LoadTestMix = LoadTestMix()
-    calibration: Calibration | None = None
     infra: InfraSettings = InfraSettings()
+    network: Network = Network()
+    latency: LatencySim = LatencySim()
 
     @field_validator("country")
     @classmethod
