@@ -150,6 +150,40 @@ class TariffPolicy(StrictModel):
         return mix
 
 
+class KneeSearch(StrictModel):
+    """Knee finding: step users up, back off on SLO breach, halve the step until it is this fine.
+
+    Search knobs, not facts; in the spirit of mattermost-load-test-ng's coordinator.
+    """
+
+    start_users: int = Field(10, ge=1)
+    step_users: int = Field(40, ge=1, description="First increase; halved after each breach.")
+    resolution_users: int = Field(10, ge=1, description="Stop when the knee is bracketed this tightly.")
+    max_users: int = Field(2000, ge=1)
+    spawn_rate: float = Field(50.0, gt=0, description="Users started per second.")
+    warmup_s: float = Field(5.0, ge=0, description="Part of each step not measured.")
+    measure_s: float = Field(15.0, gt=0, description="Measured part of each step.")
+    max_steps: int = Field(20, ge=1)
+
+
+class Calibration(StrictModel):
+    """What `msgfleet calibrate` measured, and the run it measured it in."""
+
+    run: str = Field(description="Load-test result directory.")
+    nodes: int = Field(ge=1)
+    supported_users: int | None = Field(None, ge=0)
+    messages_per_s_at_slo: float = Field(ge=0)
+    messages_per_s_per_cpu: float | None = Field(None, ge=0)
+    delivery_p95_ms_at_slo: float | None = Field(None, ge=0)
+    messages_per_active_user_hour: float = Field(ge=0)
+    replies_per_active_user_hour: float = Field(ge=0)
+    call_minutes_per_active_user_hour: float = Field(ge=0)
+    sim_p95_max_error: float | None = Field(None, ge=0, description="Max |predicted/measured - 1| of p95.")
+    reserved_pods: dict[StateId, int] = Field(
+        default_factory=dict, description="Pods to reserve per state of the next phase."
+    )
+
+
 class LoadTestMix(StrictModel):
     """Behaviour weights and think times of simulated users (loadtests/).
 
@@ -172,6 +206,12 @@ class LoadTestMix(StrictModel):
     )
     think_time_s: tuple[float, float] = (1.0, 5.0)
     call_duration_s: tuple[float, float] = (30.0, 300.0)
+    group_size: int = Field(5, ge=2, description="Members of each simulated group.")
+    traffic_matrix: dict[StateId, dict[StateId, float]] = Field(
+        default_factory=dict,
+        description="Sender state -> recipient state weights; empty: demand.cross_state_share, uniform.",
+    )
+    knee: KneeSearch = KneeSearch()
 
     @field_validator("weights")
     @classmethod
@@ -275,6 +315,7 @@ class Plan(StrictModel):
     prices: UnitPrices = UnitPrices()
     tariffs: TariffPolicy = TariffPolicy()
     loadtest: LoadTestMix = LoadTestMix()
+    calibration: Calibration | None = None
     infra: InfraSettings = InfraSettings()
     network: Network = Network()
     latency: LatencySim = LatencySim()
