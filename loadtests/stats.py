@@ -1,0 +1,137 @@
+"""Cumulative request statistics and the windows between two of them (no Locust import).
+
+Locust keeps, per (request type, name), a count of requests, of failures and a histogram of
+response times rounded as in ``locust.stats`` (ms → count). A :class:`Snapshot` copies those;
+the difference of two snapshots is what happened in between (one load step). Locust's own
+"current" percentiles are over a fixed 10 s window, which cannot follow our step boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+Key = tuple[str, str]  # (request type, name), e.g. ("WS", "deliver"), ("POST", "msg:private")
+
+DELIVERY: Key = ("WS", "deliver")
+MESSAGE_PREFIX = "msg:"  # names of requests that send one message
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Counts of one request key; ``histogram`` maps response time (ms, rounded) → count."""
+
+    requests: int = 0
+    failures: int = 0
+    histogram: Mapping[int, int] = field(default_factory=dict)
+
+    def minus(self, earlier: Entry) -> Entry:
+        hist = {ms: n - earlier.histogram.get(ms, 0) for ms, n in self.histogram.items()}
+        return Entry(
+            self.requests - earlier.requests,
+            self.failures - earlier.failures,
+            {ms: n for ms, n in hist.items() if n > 0},
+        )
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Cumulative statistics at run time ``time`` (s) with ``users`` running."""
+
+    time: float
+    users: int
+    entries: Mapping[Key, Entry]
+
+    def minus(self, earlier: Snapshot) -> Window:
+        empty = Entry()
+        return Window(
+            start=earlier.time,
+            end=self.time,
+            users=self.users,
+            entries={k: e.minus(earlier.entries.get(k, empty)) for k, e in self.entries.items()},
+        )
+
+
+def percentile(histogram: Mapping[int, int], q: float) -> float | None:
+    """The smallest recorded value with at least ``q`` (0..1) of the counts at or below it."""
+    total = sum(histogram.values())
+    if total == 0:
+        return None
+    need = q * total
+    seen = 0
+    for ms in sorted(histogram):
+        seen += histogram[ms]
+        if seen >= need:
+            return float(ms)
+    return float(max(histogram))
+
+
+def mean(histogram: Mapping[int, int]) -> float | None:
+    total = sum(histogram.values())
+    return sum(ms * n for ms, n in histogram.items()) / total if total else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """What happened between two snapshots."""
+
+    start: float
+    end: float
+    users: int
+    entries: Mapping[Key, Entry]
+
+    @property
+    def duration(self) -> float:
+        return max(self.end - self.start, 1e-9)
+
+    @property
+    def requests(self) -> int:
+        """All requests except deliveries (a delivery is not a request the user made)."""
+        return sum(e.requests for k, e in self.entries.items() if k != DELIVERY)
+
+    @property
+    def failures(self) -> int:
+        return sum(e.failures for e in self.entries.values())
+
+    @property
+    def error_rate(self) -> float:
+        done = self.requests + self.entry(DELIVERY).requests
+        return self.failures / done if done else 0.0
+
+    @property
+    def messages(self) -> int:
+        """Messages sent (requests named ``msg:...``)."""
+        sends = [e for k, e in self.entries.items() if k[1].startswith(MESSAGE_PREFIX)]
+        return sum(e.requests - e.failures for e in sends)
+
+    @property
+    def messages_per_s(self) -> float:
+        return self.messages / self.duration
+
+    def entry(self, key: Key) -> Entry:
+        return self.entries.get(key, Entry())
+
+    def p(self, key: Key, q: float) -> float | None:
+        return percentile(self.entry(key).histogram, q)
+
+    def rows(self) -> list[dict[str, object]]:
+        """One flat record per request key (for ``steps.csv``)."""
+        rows: list[dict[str, object]] = []
+        for (kind, name), e in sorted(self.entries.items()):
+            rows.append(
+                {
+                    "start_s": round(self.start, 3),
+                    "end_s": round(self.end, 3),
+                    "users": self.users,
+                    "type": kind,
+                    "name": name,
+                    "requests": e.requests,
+                    "failures": e.failures,
+                    "rps": round(e.requests / self.duration, 3),
+                    "mean_ms": mean(e.histogram),
+                    "p50_ms": percentile(e.histogram, 0.50),
+                    "p95_ms": percentile(e.histogram, 0.95),
+                    "p99_ms": percentile(e.histogram, 0.99),
+                }
+            )
+        return rows
