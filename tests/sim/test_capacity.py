@@ -1,0 +1,54 @@
+"""Site sizing and next-phase reservations: invariants recomputed from the plan's figures."""
+
+from pathlib import Path
+
+import pytest
+
+from msgfleet.schema import load_plan
+from sim.capacity import reservations, site_sizing, size_site
+from sim.errors import SimError
+from sim.queueing import erlang_b
+
+DEV = Path(__file__).resolve().parents[2] / "rollout_plans" / "dev-3-states.yaml"
+
+
+@pytest.fixture(scope="module")
+def plan():
+    return load_plan(DEV)
+
+
+def test_site_sizing_covers_live_sites_with_enough_pods(plan) -> None:
+    sized = site_sizing(plan, 2)
+    assert [z.state for z in sized] == plan.live_sites(2)
+    cap = plan.capacity
+    for z in sized:
+        assert cap.min_pods <= z.pods <= cap.max_pods
+        if not z.over_capacity:
+            assert z.pods * cap.messages_per_s_per_pod >= z.busy_hour_msgs_per_s * (1 + cap.headroom)
+        assert z.cpu == pytest.approx(z.pods * cap.pod_cpu)
+        assert z.memory_mib == z.pods * cap.pod_memory_mib
+
+
+def test_turn_channels_are_the_fewest_meeting_the_grade_of_service(plan) -> None:
+    gos = plan.calls.grade_of_service
+    z = size_site(plan, "RU-MOW", 1, 250_000)
+    offered = z.busy_hour_erlangs * (1 + plan.capacity.headroom)
+    assert erlang_b(offered, z.turn_channels) <= gos < erlang_b(offered, z.turn_channels - 1)
+
+
+def test_more_users_never_need_less(plan) -> None:
+    small, big = size_site(plan, "RU-MOW", 1, 1e5), size_site(plan, "RU-MOW", 1, 1e6)
+    assert big.pods >= small.pods and big.turn_channels > small.turn_channels
+    assert big.cost_per_month > small.cost_per_month
+
+
+def test_reservations_are_for_the_next_phase_sites(plan) -> None:
+    reserved = reservations(plan, 1)
+    assert [r.state for r in reserved] == plan.phases[1].sites
+    assert all(r.pods >= plan.capacity.min_pods and r.turn_channels > 0 for r in reserved)
+    assert reservations(plan, len(plan.phases)) == []
+
+
+def test_unknown_phase_is_a_clear_error(plan) -> None:
+    with pytest.raises(SimError, match=r"phases 1\.\.2"):
+        site_sizing(plan, 3)
