@@ -43,6 +43,10 @@ class KneeFinder:
         self._step_start = 0.0
         self._mark: Snapshot | None = None  # snapshot at the end of the current warm-up
 
+    @property
+    def windows(self) -> list[Window]:
+        return [step.window for step in self.steps]
+
     def judge(self, window: Window) -> Step:
         """Whether a window meets the SLO: deliveries seen, p95 and error rate within limits."""
         p95 = window.p(DELIVERY, 0.95)

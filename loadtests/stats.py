@@ -114,24 +114,39 @@ class Window:
     def p(self, key: Key, q: float) -> float | None:
         return percentile(self.entry(key).histogram, q)
 
+    ROW_FIELDS = (
+        "start_s", "end_s", "users", "type", "name", "requests", "failures", "rps", "mean_ms",
+        "p50_ms", "p95_ms", "p99_ms",
+    )  # fmt: skip
+
+    def _row(self, kind: str, name: str, e: Entry) -> dict[str, object]:
+        return {
+            "start_s": round(self.start, 3),
+            "end_s": round(self.end, 3),
+            "users": self.users,
+            "type": kind,
+            "name": name,
+            "requests": e.requests,
+            "failures": e.failures,
+            "rps": round(e.requests / self.duration, 3),
+            "mean_ms": mean(e.histogram),
+            "p50_ms": percentile(e.histogram, 0.50),
+            "p95_ms": percentile(e.histogram, 0.95),
+            "p99_ms": percentile(e.histogram, 0.99),
+        }
+
     def rows(self) -> list[dict[str, object]]:
         """One flat record per request key (for ``steps.csv``)."""
-        rows: list[dict[str, object]] = []
-        for (kind, name), e in sorted(self.entries.items()):
-            rows.append(
-                {
-                    "start_s": round(self.start, 3),
-                    "end_s": round(self.end, 3),
-                    "users": self.users,
-                    "type": kind,
-                    "name": name,
-                    "requests": e.requests,
-                    "failures": e.failures,
-                    "rps": round(e.requests / self.duration, 3),
-                    "mean_ms": mean(e.histogram),
-                    "p50_ms": percentile(e.histogram, 0.50),
-                    "p95_ms": percentile(e.histogram, 0.95),
-                    "p99_ms": percentile(e.histogram, 0.99),
-                }
-            )
-        return rows
+        return [self._row(kind, name, e) for (kind, name), e in sorted(self.entries.items())]
+
+    def merged_messages_row(self) -> list[dict[str, object]]:
+        """All message sends as one row, type ``ALL``, name ``msg:*`` (empty if none)."""
+        sends = [e for k, e in self.entries.items() if k[1].startswith(MESSAGE_PREFIX)]
+        if not sends:
+            return []
+        hist: dict[int, int] = {}
+        for e in sends:
+            for ms, n in e.histogram.items():
+                hist[ms] = hist.get(ms, 0) + n
+        merged = Entry(sum(e.requests for e in sends), sum(e.failures for e in sends), hist)
+        return [self._row("ALL", MESSAGE_PREFIX + "*", merged)]

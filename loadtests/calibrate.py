@@ -1,0 +1,196 @@
+"""Calibration arithmetic over a load-test run: capacity, service time, observed use.
+
+Reads the run directory (``summary.json``, ``steps.csv``) and returns a :class:`Measurement`;
+:func:`calibrated_plan` writes it into a plan. Tariffs, reservations and the simulator comparison
+need sim/ and are composed in ``msgfleet.calibration`` (loadtests does not import sim).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from loadtests.errors import LoadTestError
+from loadtests.stats import DELIVERY, MESSAGE_PREFIX
+from loadtests.summary import STEPS_CSV, read_csv, read_summary
+from msgfleet.schema import SLO, Calibration, Plan
+
+QUANTILES = {0.50: "p50_ms", 0.95: "p95_ms", 0.99: "p99_ms"}
+
+
+@dataclass(frozen=True)
+class ServiceTime:
+    """A lognormal fitted to the quantiles of message sends at the lowest load."""
+
+    mean_ms: float
+    cv: float
+    median_ms: float
+    sigma: float
+    users: int
+    samples: int
+
+
+@dataclass(frozen=True)
+class Level:
+    """One measured load step: offered messages/s and the delivery p95 it saw."""
+
+    users: int
+    messages_per_s: float
+    delivery_p95_ms: float | None
+    error_rate: float
+    passed: bool
+
+
+@dataclass(frozen=True)
+class Measurement:
+    run_dir: str
+    nodes: int
+    levels: list[Level]
+    service_time: ServiceTime
+    supported_users: int | None
+    messages_per_s_at_slo: float
+    delivery_p95_ms_at_slo: float | None
+    messages_per_s_per_cpu: float | None
+    active_user_hours: float
+    messages_stored: float
+    replies_stored: float
+    call_minutes: float
+
+    @property
+    def messages_per_s_per_pod(self) -> float:
+        return self.messages_per_s_at_slo / self.nodes
+
+    def per_user_hour(self, amount: float) -> float:
+        return amount / self.active_user_hours if self.active_user_hours > 0 else 0.0
+
+    @property
+    def reply_ratio(self) -> float:
+        """Replies per stored message, as the node metered them."""
+        return self.replies_stored / self.messages_stored if self.messages_stored > 0 else 0.0
+
+
+def fit_lognormal(quantiles: dict[float, float]) -> tuple[float, float]:
+    """``(mu, sigma)`` of the lognormal whose quantiles best match, by least squares on
+    ``ln q_p = mu + sigma z_p`` (z_p the standard normal quantile)."""
+    points = [(p, q) for p, q in sorted(quantiles.items()) if q > 0]
+    if len(points) < 2:
+        raise LoadTestError(f"need two positive quantiles to fit a service time, got {quantiles}")
+    z = norm.ppf([p for p, _ in points])
+    y = np.log([q for _, q in points])
+    if np.ptp(y) == 0:
+        return float(y[0]), 0.0
+    sigma, mu = np.polyfit(z, y, 1)
+    return float(mu), float(max(sigma, 0.0))
+
+
+def levels_of(steps: pd.DataFrame, slo: SLO) -> list[Level]:
+    """Per step: messages/s sent, delivery p95, error rate and whether the SLO held."""
+    levels = []
+    for _, step in steps.groupby("step", sort=True):
+        sends = step[step["name"].astype(str).str.startswith(MESSAGE_PREFIX) & (step["type"] != "ALL")]
+        duration = float(step["end_s"].iloc[0] - step["start_s"].iloc[0]) or 1e-9
+        sent = float((sends["requests"] - sends["failures"]).sum())
+        delivery = step[(step["type"] == DELIVERY[0]) & (step["name"] == DELIVERY[1])]
+        seen = delivery["p95_ms"].dropna()
+        p95 = float(seen.iloc[0]) if len(seen) else None
+        own = step[step["type"] != "ALL"]
+        done = float(own["requests"].sum())
+        errors = float(own["failures"].sum()) / done if done else 0.0
+        passed = p95 is not None and p95 <= slo.delivery_p95_ms and errors <= slo.error_rate
+        users = int(step["users"].iloc[0])
+        levels.append(Level(users, round(sent / duration, 3), p95, round(errors, 6), passed))
+    return levels
+
+
+def service_time_of(steps: pd.DataFrame) -> ServiceTime:
+    """Fit the service time on the merged message sends of the lowest-load step."""
+    merged = steps[(steps["type"] == "ALL") & (steps["name"] == MESSAGE_PREFIX + "*")]
+    merged = merged[merged["requests"] > 0]
+    if merged.empty:
+        raise LoadTestError("steps.csv has no message sends to fit a service time on")
+    row = merged.sort_values(["users", "step"]).iloc[0]
+    mu, sigma = fit_lognormal({p: float(row[col]) for p, col in QUANTILES.items() if pd.notna(row[col])})
+    return ServiceTime(
+        mean_ms=round(math.exp(mu + sigma**2 / 2), 4),
+        cv=round(math.sqrt(math.expm1(sigma**2)), 4),
+        median_ms=round(math.exp(mu), 4),
+        sigma=round(sigma, 4),
+        users=int(row["users"]),
+        samples=int(row["requests"]),
+    )
+
+
+def measure(run_dir: str | Path, slo: SLO) -> Measurement:
+    """Everything calibration takes from a run directory."""
+    run_dir = Path(run_dir)
+    summary = read_summary(run_dir)
+    steps = read_csv(run_dir, STEPS_CSV)
+    levels = levels_of(steps, slo)
+    knee = summary.get("knee")
+    if knee and knee.get("supported_users"):
+        supported: int | None = int(knee["supported_users"])
+        rate, p95 = float(knee["messages_per_s_at_slo"]), knee.get("delivery_p95_ms_at_slo")
+    else:
+        good = [lv for lv in levels if lv.passed]
+        if not good:
+            worst = ", ".join(f"{lv.users} users: p95 {lv.delivery_p95_ms} ms" for lv in levels)
+            raise LoadTestError(f"{run_dir}: no load step met the SLO ({worst})")
+        best = max(good, key=lambda lv: lv.messages_per_s)
+        supported, rate, p95 = (best.users if knee else None), best.messages_per_s, best.delivery_p95_ms
+    server = summary["server"]["total"]
+    cpu = float(server.get("cpu_seconds", 0.0))
+    stored = float(server.get("messages_stored", 0.0))
+    return Measurement(
+        run_dir=str(run_dir),
+        nodes=int(summary["nodes"]),
+        levels=levels,
+        service_time=service_time_of(steps),
+        supported_users=supported,
+        messages_per_s_at_slo=rate,
+        delivery_p95_ms_at_slo=p95,
+        messages_per_s_per_cpu=round(stored / cpu, 3) if cpu > 0 and stored > 0 else None,
+        active_user_hours=float(summary["active_user_hours"]),
+        messages_stored=stored,
+        replies_stored=float(server.get("replies_stored", 0.0)),
+        call_minutes=float(server.get("call_minutes", 0.0)),
+    )
+
+
+def calibrated_plan(
+    plan: Plan,
+    m: Measurement,
+    reserved_pods: dict[str, int] | None = None,
+    sim_p95_max_error: float | None = None,
+) -> Plan:
+    """``plan`` with measured capacity, service time and reply ratio, and a ``calibration`` record."""
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    capacity = plan.capacity.model_copy(
+        update={
+            "messages_per_s_per_pod": round(max(m.messages_per_s_per_pod, 1e-6), 3),
+            "service_time_ms_mean": max(m.service_time.mean_ms, 1e-3),
+            "service_time_cv": m.service_time.cv,
+            "source": f"msgfleet calibrate, {m.run_dir}, {when}",
+        }
+    )
+    demand = plan.demand.model_copy(update={"reply_ratio": round(min(m.reply_ratio, 1.0), 4)})
+    record = Calibration(
+        run=m.run_dir,
+        nodes=m.nodes,
+        supported_users=m.supported_users,
+        messages_per_s_at_slo=m.messages_per_s_at_slo,
+        messages_per_s_per_cpu=m.messages_per_s_per_cpu,
+        delivery_p95_ms_at_slo=m.delivery_p95_ms_at_slo,
+        messages_per_active_user_hour=round(m.per_user_hour(m.messages_stored), 3),
+        replies_per_active_user_hour=round(m.per_user_hour(m.replies_stored), 3),
+        call_minutes_per_active_user_hour=round(m.per_user_hour(m.call_minutes), 3),
+        sim_p95_max_error=sim_p95_max_error,
+        reserved_pods=reserved_pods or {},
+    )
+    updated = plan.model_copy(update={"capacity": capacity, "demand": demand, "calibration": record})
+    return Plan.model_validate(updated.model_dump())  # model_copy does not validate

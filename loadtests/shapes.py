@@ -1,0 +1,53 @@
+"""Locust load shapes over the planners in knee.py / schedule.py (imports Locust: Locust process only).
+
+Use with plain Locust: ``locust -f loadtests/locustfile.py,loadtests/shapes.py --headless`` runs the
+knee search of the plan in MSGFLEET_LOADTEST_CONFIG (or the schema's defaults).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from locust import LoadTestShape
+
+from loadtests.config import CONFIG_ENV, RunConfig
+from loadtests.knee import KneeFinder
+from loadtests.schedule import LevelSchedule
+from loadtests.stats import Entry, Snapshot
+from msgfleet.schema import SLO, KneeSearch, load_plan
+
+
+def snapshot(runner: Any, run_time: float) -> Snapshot:
+    """Copy the runner's cumulative statistics (per request type and name)."""
+    entries = {
+        (str(e.method), str(e.name)): Entry(e.num_requests, e.num_failures, dict(e.response_times))
+        for e in runner.stats.entries.values()
+    }
+    return Snapshot(run_time, int(runner.user_count), entries)
+
+
+class PlannedShape(LoadTestShape):
+    """Asks its planner for users and spawn rate every second."""
+
+    planner: KneeFinder | LevelSchedule | None = None
+
+    def __init__(self, planner: KneeFinder | LevelSchedule | None = None) -> None:
+        super().__init__()
+        if planner is not None:
+            self.planner = planner
+
+    def tick(self) -> tuple[int, float] | None:
+        if self.planner is None:
+            self.planner = _default_knee()
+        run_time = self.get_run_time()
+        return self.planner.tick(run_time, lambda: snapshot(self.runner, run_time))
+
+
+def _default_knee() -> KneeFinder:
+    path = os.environ.get(CONFIG_ENV)
+    config = RunConfig.read(path) if path else None
+    if config is None or config.plan is None:
+        return KneeFinder(KneeSearch(), SLO())
+    plan = load_plan(config.plan)
+    return KneeFinder(plan.loadtest.knee, plan.slo)
