@@ -87,10 +87,93 @@ def fleet_table(fleet: Fleet) -> Table:
     return table
 
 
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``2m``, ``1h`` → seconds."""
+    from loadtests.errors import LoadTestError
+
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise LoadTestError(f"--duration {text!r}: expected e.g. 60s, 2m, 90") from None
+    if seconds <= 0:
+        raise LoadTestError(f"--duration {text!r} must be positive")
+    return seconds
+
+
 @app.command()
-def loadtest(plan: str = typer.Option(...), out: str = typer.Option(...)) -> None:
-    """Run Locust against a fleet."""
-    raise typer.Exit(1)
+def loadtest(
+    out: Annotated[Path, typer.Option(help="Result directory (Locust CSV/HTML, summary.json).")],
+    plan: Annotated[Path | None, typer.Option(help=PLAN_HELP)] = None,
+    phase: Annotated[int, typer.Option(help=PHASE_HELP)] = 1,
+    users: Annotated[int, typer.Option(help="Simulated users (one device each).")] = 20,
+    spawn_rate: Annotated[float, typer.Option(help="Users started per second.")] = 10.0,
+    duration: Annotated[str, typer.Option(help="Time per load level: 60s, 2m.")] = "60s",
+    levels: Annotated[str | None, typer.Option(help="User counts run in turn, e.g. 10,20,40.")] = None,
+    find_knee: Annotated[
+        bool, typer.Option(help="Step users up until the SLO breaks (plan.loadtest.knee).")
+    ] = False,
+    target: Annotated[
+        list[str] | None, typer.Option(help="STATE=URL or URL of a running node (repeat).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Locust worker processes (master/worker mode); 0: none.")] = 0,
+    database_url: Annotated[str | None, typer.Option(help=DB_HELP)] = None,
+) -> None:
+    """Run Locust against the plan's local fleet (or --target nodes); write CSV, HTML and summary.json."""
+    from loadtests.config import parse_targets
+    from loadtests.errors import LoadTestError
+    from loadtests.run import run_loadtest
+
+    try:
+        level_list = [int(x) for x in levels.split(",")] if levels else None
+    except ValueError:
+        raise LoadTestError(f"--levels {levels!r}: expected user counts like 10,20,40") from None
+    summary = run_loadtest(
+        out,
+        plan=str(plan) if plan else None,
+        phase=phase,
+        targets=parse_targets(target or []),
+        users=users,
+        spawn_rate=spawn_rate,
+        duration_s=parse_duration(duration),
+        levels=level_list,
+        find_knee=find_knee,
+        workers=workers,
+        database_url=database_url,
+    )
+    print_summary(summary)
+
+
+def print_summary(summary: dict) -> None:
+    """The headline figures of a run as a rich table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"load test: {summary['users']} users, {summary['duration_s']} s, {summary['nodes']} node(s)"
+    table = Table(title=title)
+    for column in ("request", "count", "fail", "req/s", "p50 ms", "p95 ms", "p99 ms"):
+        table.add_column(column, justify="left" if column == "request" else "right")
+    for row in summary["per_request"]:
+        table.add_row(
+            f"{row['type']} {row['name']}",
+            str(row["requests"]),
+            str(row["failures"]),
+            f"{row['requests_per_s'] or 0:.1f}",
+            *(f"{row[k]:.0f}" if row[k] is not None else "-" for k in ("p50_ms", "p95_ms", "p99_ms")),
+        )
+    console = Console()
+    console.print(table)
+    server = summary["server"]["total"]
+    console.print(
+        f"server: {server['messages_stored']:.0f} messages stored, "
+        f"{server['call_minutes']:.1f} call minutes, {server['cpu_seconds']:.1f} CPU s"
+    )
+    if knee := summary.get("knee"):
+        console.print(
+            f"knee: {knee['supported_users']} users, {knee['messages_per_s_at_slo']:.1f} messages/s at SLO "
+            f"(delivery p95 {knee['delivery_p95_ms_at_slo']} ms; converged: {knee['converged']})"
+        )
 
 
 @calibrate_app.command()
