@@ -1,0 +1,265 @@
+"""ComponentResources: one per concern of a site, composed by :class:`MessengerSite`.
+
+Each component builds its manifests with the pure builders in :mod:`infra.manifests` and registers
+them with the site's own provider (never a default provider).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra import labels
+from infra.federation import public_key
+from infra.manifests import edge, network, node, stores, turn
+from infra.manifests import reservation as reservation_manifests
+from infra.manifests.spec import Manifest, SiteSpec, namespace_manifest
+from infra.sizing import Reservation
+from msgfleet.schema import Plan
+
+TYPE = "msgfleet:k8s"
+
+_CLASSES: dict[tuple[str, str], Any] = {
+    ("v1", "Namespace"): k8s.core.v1.Namespace,
+    ("v1", "ConfigMap"): k8s.core.v1.ConfigMap,
+    ("v1", "Secret"): k8s.core.v1.Secret,
+    ("v1", "Service"): k8s.core.v1.Service,
+    ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
+    ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
+    ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
+    ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
+    ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
+    ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    ("scheduling.k8s.io/v1", "PriorityClass"): k8s.scheduling.v1.PriorityClass,
+}
+_PY_NAMES = {
+    "stringData": "string_data",
+    "globalDefault": "global_default",
+    "preemptionPolicy": "preemption_policy",
+}
+
+
+def resource_name(state: str, manifest: Manifest) -> str:
+    """Logical name: ``<state>-<kind>-<name>``, unique in a stack (also across dev's shared cluster)."""
+    return f"{labels.slug(state)}-{manifest['kind'].lower()}-{manifest['metadata']['name']}"
+
+
+def register(state: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """Create the pulumi-kubernetes resource for ``manifest`` (a CustomResource for CRD kinds)."""
+    api, kind = manifest["apiVersion"], manifest["kind"]
+    body = {_PY_NAMES.get(k, k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
+    name = resource_name(state, manifest)
+    cls = _CLASSES.get((api, kind))
+    if cls is None:
+        return k8s.apiextensions.CustomResource(name, api_version=api, kind=kind, opts=opts, **body)
+    resource: pulumi.CustomResource = cls(name, opts=opts, **body)
+    return resource
+
+
+class _Part(pulumi.ComponentResource):
+    """A component whose children are manifests registered with one site's provider."""
+
+    def __init__(self, kind: str, state: str, opts: pulumi.ResourceOptions) -> None:
+        super().__init__(f"{TYPE}:{kind}", f"{labels.slug(state)}-{kind.lower()}", None, opts)
+        self.state = state
+
+    def add(self, manifests: Sequence[Manifest | None], provider: k8s.Provider, **extra: Any) -> None:
+        opts = pulumi.ResourceOptions(parent=self, provider=provider, **extra)
+        for manifest in manifests:
+            if manifest is not None:
+                register(self.state, manifest, opts)
+
+
+class SiteIdentity(pulumi.ComponentResource):
+    """A site's generated keys: the Ed25519 federation seed (its public key is an output), the media
+    key, the HMAC key for login codes and the stores' passwords. Created before the sites so that
+    every site's peers file can carry its peers' public keys."""
+
+    def __init__(self, state: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        slug = labels.slug(state)
+        super().__init__(f"{TYPE}:SiteIdentity", f"{slug}-identity", None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.federation_seed = random.RandomBytes(f"{slug}-federation-seed", length=32, opts=child)
+        self.media_key = random.RandomBytes(f"{slug}-media-key", length=32, opts=child)
+        self.passwords = {
+            purpose: random.RandomPassword(f"{slug}-{purpose}", length=length, special=False, opts=child)
+            for purpose, length in (
+                ("secret-key", 48),
+                ("turn", 40),
+                ("postgres", 32),
+                ("redis", 32),
+                ("minio", 32),
+            )
+        }
+        self.public_key: pulumi.Output[str] = pulumi.Output.unsecret(
+            self.federation_seed.base64.apply(public_key)
+        )
+        self.register_outputs({"public_key": self.public_key})
+
+    def password(self, purpose: str) -> pulumi.Output[str]:
+        return self.passwords[purpose].result
+
+
+class SiteSecrets(_Part):
+    def __init__(
+        self, site: SiteSpec, ident: SiteIdentity, provider: k8s.Provider, opts: pulumi.ResourceOptions
+    ):
+        super().__init__("SiteSecrets", site.state, opts)
+        db_password, redis_password = ident.password("postgres"), ident.password("redis")
+        database_url = pulumi.Output.concat(
+            f"postgresql+asyncpg://{stores.DATABASE}:",
+            db_password,
+            f"@{stores.database_host(site)}:5432/",
+            stores.DATABASE,
+        )
+        redis_url = pulumi.Output.concat("redis://:", redis_password, f"@{stores.redis_host(site)}:6379/0")
+        values: dict[str, Any] = {
+            "federation-key": ident.federation_seed.base64,
+            "media-key": ident.media_key.base64,
+            "secret-key": ident.password("secret-key"),
+            "database-url": database_url,
+            "redis-url": redis_url,
+        }
+        manifests = [
+            node.secret(site, values),
+            stores.credentials(
+                site, node.TURN_SECRET, "turn", {"static-auth-secret": ident.password("turn")}, "Opaque"
+            ),
+            stores.credentials(
+                site,
+                stores.DB_SECRET,
+                stores.POSTGRES,
+                {"username": stores.DATABASE, "password": db_password},
+                "kubernetes.io/basic-auth",
+            ),
+            stores.credentials(
+                site, stores.REDIS_SECRET, stores.REDIS, {"password": redis_password}, "Opaque"
+            ),
+        ]
+        if site.plan.infra.media_store == "minio":
+            media = {
+                "endpoint": stores.media_endpoint(site),
+                "access-key": "msgfleet",
+                "secret-key": ident.password("minio"),
+            }
+            manifests.append(stores.credentials(site, node.MEDIA_SECRET, stores.MINIO, media, "Opaque"))
+        self.add(manifests, provider)
+        self.register_outputs({})
+
+
+class SiteStores(_Part):
+    def __init__(self, site: SiteSpec, provider: k8s.Provider, opts: pulumi.ResourceOptions):
+        super().__init__("SiteStores", site.state, opts)
+        manifests = stores.postgres(site) + stores.redis(site)
+        if site.plan.infra.media_store == "minio":
+            manifests += stores.minio(site)
+        self.add(manifests, provider)
+        self.register_outputs({})
+
+
+class MessengerNode(_Part):
+    """The node: its ConfigMap (peers, tariffs), Deployment, Service, HPA and PDB."""
+
+    def __init__(
+        self,
+        site: SiteSpec,
+        peer_keys: Mapping[str, pulumi.Output[str]],
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions,
+    ):
+        super().__init__("MessengerNode", site.state, opts)
+        peers = list(site.peers)
+        keys = [peer_keys[p.state] for p in peers]
+        peers_file = pulumi.Output.all(*keys).apply(
+            lambda ks: node.peers_json(
+                [{"state": p.state, "url": p.url, "public_key": k} for p, k in zip(peers, ks, strict=True)]
+            )
+        )
+        manifests: list[Manifest | None] = [
+            node.config_map(site, peers_file),
+            node.deployment(site),
+            node.service(site),
+            node.autoscaler(site),
+            node.disruption_budget(site, "node", "node"),
+        ]
+        self.add(manifests, provider)
+        self.register_outputs({})
+
+
+class TurnRelay(_Part):
+    def __init__(self, site: SiteSpec, provider: k8s.Provider, opts: pulumi.ResourceOptions):
+        super().__init__("TurnRelay", site.state, opts)
+        pdb = node.disruption_budget(site, "turn", "turn") if site.sizing.turn_relays > 1 else None
+        self.add([turn.deployment(site), turn.service(site), pdb], provider)
+        self.register_outputs({})
+
+
+class SiteEdge(_Part):
+    def __init__(self, site: SiteSpec, provider: k8s.Provider, opts: pulumi.ResourceOptions):
+        super().__init__("SiteEdge", site.state, opts)
+        self.add([*edge.ingresses(site), edge.service_monitor(site)], provider)
+        self.register_outputs({})
+
+
+class SiteNetwork(_Part):
+    def __init__(self, site: SiteSpec, provider: k8s.Provider, opts: pulumi.ResourceOptions):
+        super().__init__("SiteNetwork", site.state, opts)
+        self.add(network.policies(site), provider)
+        self.register_outputs({})
+
+
+class MessengerSite(pulumi.ComponentResource):
+    """Everything one state runs: namespace, secrets, stores, node, TURN, network policies, edge."""
+
+    def __init__(
+        self,
+        site: SiteSpec,
+        identity: SiteIdentity,
+        peer_keys: Mapping[str, pulumi.Output[str]],
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(f"{TYPE}:MessengerSite", labels.slug(site.state), None, opts)
+        host_network = site.plan.infra.turn_exposure == "host_network"
+        ns_manifest = namespace_manifest(site.plan, site.state, site.phase, "site", host_network)
+        ns = register(site.state, ns_manifest, pulumi.ResourceOptions(parent=self, provider=provider))
+        child = pulumi.ResourceOptions(parent=self, depends_on=[ns])
+        SiteNetwork(site, provider, child)
+        SiteSecrets(site, identity, provider, child)
+        SiteStores(site, provider, child)
+        MessengerNode(site, peer_keys, provider, child)
+        TurnRelay(site, provider, child)
+        SiteEdge(site, provider, child)
+        self.url = site.base_url
+        self.federation_endpoint = f"{site.base_url}/_federation/"
+        self.public_key = identity.public_key
+        self.register_outputs(
+            {"url": self.url, "federation_endpoint": self.federation_endpoint, "public_key": self.public_key}
+        )
+
+
+class CapacityReservation(_Part):
+    """Placeholder capacity in a next-phase state's cluster, in that state's (future) namespace."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        reservation: Reservation,
+        provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("CapacityReservation", reservation.state, opts or pulumi.ResourceOptions())
+        state, phase = reservation.state, reservation.phase
+        ns = register(
+            state,
+            namespace_manifest(plan, state, phase, "reservation", False),
+            pulumi.ResourceOptions(parent=self, provider=provider),
+        )
+        deny = network.default_deny(plan, state, phase, role="reservation")
+        self.add([deny, *reservation_manifests.manifests(plan, reservation)], provider, depends_on=[ns])
+        self.register_outputs({"pods": reservation.pods})

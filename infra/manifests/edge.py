@@ -1,0 +1,66 @@
+"""How a site is reached: Ingress with TLS (federation paths allow-listed) and a ServiceMonitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infra import labels
+from infra.labels import NODE_PORT, component_selector
+from infra.manifests.spec import Manifest, SiteSpec
+
+NODE = "node"
+TLS_SECRET = "node-tls"
+FEDERATION_PATHS = ("/_federation/", "/.well-known/msgfleet")
+WHITELIST = "nginx.ingress.kubernetes.io/whitelist-source-range"
+
+
+def _ingress(site: SiteSpec, name: str, paths: list[str], annotations: dict[str, str]) -> Manifest:
+    infra = site.plan.infra
+    host = labels.host(site.plan, site.state)
+    if infra.tls_cluster_issuer:
+        annotations = {**annotations, "cert-manager.io/cluster-issuer": infra.tls_cluster_issuer}
+    meta: dict[str, Any] = site.meta(name, NODE)
+    if annotations:
+        meta["annotations"] = annotations
+    backend = {"service": {"name": NODE, "port": {"number": NODE_PORT}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": meta,
+        "spec": {
+            "ingressClassName": infra.ingress_class,
+            "tls": [{"hosts": [host], "secretName": TLS_SECRET}],
+            "rules": [
+                {
+                    "host": host,
+                    "http": {"paths": [{"path": p, "pathType": "Prefix", "backend": backend} for p in paths]},
+                }
+            ],
+        },
+    }
+
+
+def ingresses(site: SiteSpec) -> list[Manifest]:
+    """The public API on ``/``; federation paths in their own Ingress, allow-listed to the peers'
+    addresses when every remote peer's are known (ingress-nginx's whitelist annotation)."""
+    public = _ingress(site, NODE, ["/"], {})
+    remote = [p for p in site.peers if not p.same_cluster]
+    cidrs = sorted({c for p in remote for c in p.cidrs})
+    allow = {WHITELIST: ",".join(cidrs)} if remote and all(p.cidrs for p in remote) else {}
+    return [public, _ingress(site, "federation", list(FEDERATION_PATHS), allow)]
+
+
+def service_monitor(site: SiteSpec) -> Manifest | None:
+    """A Prometheus-operator ServiceMonitor for ``/metrics`` (only when the operator is installed)."""
+    if not site.plan.infra.operators.prometheus_operator:
+        return None
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": site.meta(NODE, NODE),
+        "spec": {
+            "selector": {"matchLabels": component_selector(NODE)},
+            "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+            "namespaceSelector": {"matchNames": [site.namespace]},
+        },
+    }

@@ -1,0 +1,165 @@
+"""The messenger node: ConfigMap, Secret, Deployment, Service, HPA and PDB of one site."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pulumi import Input
+
+from infra.labels import NODE_PORT, component_selector
+from infra.manifests import pods
+from infra.manifests.spec import Manifest, SiteSpec
+
+NODE = "node"
+CONFIG = "node-config"
+SECRET = "node-secrets"
+TURN_SECRET = "turn-secret"
+MEDIA_SECRET = "media-credentials"
+DATA_DIR = "/data"
+CONFIG_DIR = "/etc/msgfleet"
+
+
+def peers_json(peers: Sequence[dict[str, str]]) -> str:
+    """``MSGFLEET_PEERS_FILE`` content: a JSON list of {state, url, public_key} (keys sorted)."""
+    return json.dumps(list(peers), indent=2, sort_keys=True)
+
+
+def config_map(site: SiteSpec, peers_file: Input[str]) -> Manifest:
+    tariffs = site.plan.tariffs.model_dump(mode="json")
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": site.meta(CONFIG, NODE),
+        "data": {"peers.json": peers_file, "tariffs.json": json.dumps(tariffs, sort_keys=True)},
+    }
+
+
+def secret(site: SiteSpec, values: dict[str, Input[str]]) -> Manifest:
+    """``values``: federation-key, media-key, secret-key, database-url, redis-url (generated)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": site.meta(SECRET, NODE),
+        "type": "Opaque",
+        "stringData": values,
+    }
+
+
+def _env(site: SiteSpec) -> list[dict[str, Any]]:
+    plain = {
+        "MSGFLEET_STATE": site.state,
+        "MSGFLEET_DATA_DIR": DATA_DIR,
+        "MSGFLEET_BASE_URL": site.base_url,
+        "MSGFLEET_PEERS_FILE": f"{CONFIG_DIR}/peers.json",
+        "MSGFLEET_TARIFFS": json.dumps(site.plan.tariffs.model_dump(mode="json"), sort_keys=True),
+        "MSGFLEET_S3_BUCKET": f"msgfleet-{site.state.lower()}",
+    }
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
+    env += [
+        pods.secret_env("MSGFLEET_DATABASE_URL", SECRET, "database-url"),
+        pods.secret_env("MSGFLEET_REDIS_URL", SECRET, "redis-url"),
+        pods.secret_env("MSGFLEET_FEDERATION_KEY", SECRET, "federation-key"),
+        pods.secret_env("MSGFLEET_MEDIA_KEY", SECRET, "media-key"),
+        pods.secret_env("MSGFLEET_SECRET_KEY", SECRET, "secret-key"),
+        pods.secret_env("MSGFLEET_TURN_SECRET", TURN_SECRET, "static-auth-secret"),
+        pods.secret_env("MSGFLEET_S3_ENDPOINT", MEDIA_SECRET, "endpoint"),
+        pods.secret_env("AWS_ACCESS_KEY_ID", MEDIA_SECRET, "access-key"),
+        pods.secret_env("AWS_SECRET_ACCESS_KEY", MEDIA_SECRET, "secret-key"),
+    ]
+    return env
+
+
+def deployment(site: SiteSpec) -> Manifest:
+    sizing, infra = site.sizing, site.plan.infra
+    args = ["serve", "--state", site.state, "--host", "0.0.0.0", "--port", str(NODE_PORT)]
+    node = pods.container(
+        NODE,
+        site.image,
+        cpu=sizing.pod_cpu,
+        memory_mib=sizing.pod_memory_mib,
+        command=["msgfleet"],
+        args=[*args, "--data-dir", DATA_DIR],
+        ports=[{"name": "http", "containerPort": NODE_PORT, "protocol": "TCP"}],
+        env=_env(site),
+        readinessProbe=pods.http_probe("/readyz", NODE_PORT, period_s=5, failures=3),
+        livenessProbe=pods.http_probe("/healthz", NODE_PORT, period_s=10, failures=6),
+        startupProbe=pods.http_probe("/healthz", NODE_PORT, period_s=2, failures=60),
+        volumeMounts=[
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+        ],
+    )
+    volumes = [
+        pods.empty_dir("data", infra.node_data_gib * 1024),
+        pods.empty_dir("tmp", 64),
+        {"name": "config", "configMap": {"name": CONFIG}},
+    ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": site.meta(NODE, NODE),
+        "spec": {
+            "replicas": sizing.node_pods,
+            "selector": {"matchLabels": component_selector(NODE)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
+            "template": {
+                "metadata": {"labels": site.pod_labels(NODE)},
+                "spec": pods.pod_spec(
+                    [node], component=NODE, volumes=volumes, terminationGracePeriodSeconds=30
+                ),
+            },
+        },
+    }
+
+
+def service(site: SiteSpec) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": site.meta(NODE, NODE),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": component_selector(NODE),
+            "ports": [{"name": "http", "port": NODE_PORT, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def autoscaler(site: SiteSpec) -> Manifest:
+    """autoscaling/v2 HPA between the sized replicas and the plan's ``max_pods``."""
+    sizing = site.sizing
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": site.meta(NODE, NODE),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NODE},
+            "minReplicas": sizing.node_pods,
+            "maxReplicas": max(sizing.max_node_pods, sizing.node_pods),
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": site.plan.infra.hpa_cpu_utilization,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def disruption_budget(site: SiteSpec, name: str, component: str) -> Manifest:
+    """Keep all but one pod of ``component`` through voluntary disruptions (drains, upgrades)."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": site.meta(name, component),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": component_selector(component)}},
+    }

@@ -1,0 +1,64 @@
+"""What a site's builders need: the plan, the state, its phase, sizing, image and peers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from infra import labels
+from infra.sizing import SiteSizing
+from msgfleet.schema import Plan
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A site this site federates with."""
+
+    state: str
+    url: str
+    same_cluster: bool
+    cidrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SiteSpec:
+    plan: Plan
+    state: str
+    phase: int
+    image: str
+    context: str
+    sizing: SiteSizing
+    peers: tuple[Peer, ...] = ()
+
+    @property
+    def namespace(self) -> str:
+        return labels.namespace(self.state)
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{labels.host(self.plan, self.state)}"
+
+    def meta(self, name: str, component: str | None = None) -> dict[str, Any]:
+        return labels.metadata(self.plan, self.state, self.phase, name, component)
+
+    def pod_labels(self, component: str) -> dict[str, str]:
+        return labels.component_labels(self.plan, self.state, self.phase, component)
+
+
+def namespace_manifest(plan: Plan, state: str, phase: int, role: str, privileged_pods: bool) -> Manifest:
+    """The state's namespace: its residency zone, with Pod Security admission at ``restricted``
+    (``privileged`` only when TURN uses the host network, still warning at ``restricted``)."""
+    pod_security = {
+        "pod-security.kubernetes.io/enforce": "privileged" if privileged_pods else "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": labels.namespace(state),
+            "labels": {**labels.site_labels(plan, state, phase, role), **pod_security},
+        },
+    }
