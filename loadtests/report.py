@@ -1,0 +1,135 @@
+"""The calibration report: ``<plan>.md`` with what was measured and what changed, plus a chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
+
+from loadtests.calibrate import Level, Measurement
+from msgfleet.schema import Plan
+
+
+def plot_levels(levels: list[Level], comparison: list[dict[str, Any]], slo_ms: float, ax: Axes) -> Axes:
+    """Delivery p95 against messages/s per measured step, predicted points and the SLO line."""
+    ok = [lv for lv in levels if lv.delivery_p95_ms is not None]
+    ax.plot([lv.messages_per_s for lv in ok], [lv.delivery_p95_ms for lv in ok], "o-", label="measured p95")
+    if comparison:
+        ax.plot(
+            [r["messages_per_s"] for r in comparison],
+            [r["predicted_p95_ms"] for r in comparison],
+            "s",
+            label="simulator p95",
+        )
+    ax.axhline(slo_ms, color="red", linestyle="--", label=f"SLO {slo_ms:.0f} ms")
+    ax.set_xlabel("messages/s sent (all nodes)")
+    ax.set_ylabel("delivery latency p95 (ms)")
+    ax.set_yscale("log")
+    ax.legend()
+    return ax
+
+
+def _changed(before: Plan, after: Plan) -> list[tuple[str, Any, Any]]:
+    rows = []
+    for section, names in (
+        ("capacity", ("messages_per_s_per_pod", "service_time_ms_mean", "service_time_cv")),
+        ("demand", ("reply_ratio",)),
+        ("tariffs", ("price_per_extra_minute", "price_per_1000_messages")),
+    ):
+        for name in names:
+            old, new = getattr(getattr(before, section), name), getattr(getattr(after, section), name)
+            rows.append((f"{section}.{name}", old, new))
+    return rows
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def write_report(
+    path: Path,
+    before: Plan,
+    after: Plan,
+    m: Measurement,
+    tariffs_before: list[dict[str, Any]],
+    tariffs_after: list[dict[str, Any]],
+    comparison: list[dict[str, Any]],
+) -> Path:
+    """Write the Markdown report and ``<name>.levels.png`` beside it."""
+    chart = path.with_suffix(".levels.png")
+    fig = Figure(figsize=(6, 4), layout="tight")
+    plot_levels(m.levels, comparison, before.slo.delivery_p95_ms, fig.subplots())
+    fig.savefig(chart, dpi=100)
+    cal = after.calibration
+    lines = [
+        f"# Calibration of {before.name}",
+        "",
+        f"Run: `{m.run_dir}`, {m.nodes} node process(es). Service time fitted (lognormal) on message sends "
+        f"at {m.service_time.users} users ({m.service_time.samples} requests): mean "
+        f"{m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}.",
+        "",
+        "## Measured load levels",
+        "",
+        "| users | messages/s | delivery p95 ms | error rate | within SLO |",
+        "|---:|---:|---:|---:|:---:|",
+        *(
+            f"| {lv.users} | {lv.messages_per_s:.1f} | {_fmt(lv.delivery_p95_ms)} | {lv.error_rate:.4f} | "
+            f"{'yes' if lv.passed else 'no'} |"
+            for lv in m.levels
+        ),
+        "",
+        f"![delivery p95 by load]({chart.name})",
+        "",
+        "## Observed use (the node's own metering)",
+        "",
+        f"- active user-hours: {m.active_user_hours:.3f}",
+        f"- messages per active user-hour: {_fmt(cal.messages_per_active_user_hour if cal else None)}",
+        f"- replies per active user-hour: {_fmt(cal.replies_per_active_user_hour if cal else None)}",
+        f"- call minutes per active user-hour: "
+        f"{_fmt(cal.call_minutes_per_active_user_hour if cal else None)}",
+        f"- messages per CPU-second: {_fmt(m.messages_per_s_per_cpu)}",
+        "",
+        "## Simulator against measurement (delivery p95)",
+        "",
+    ]
+    if comparison:
+        lines += [
+            "| users | messages/s | measured ms | predicted ms | error |",
+            "|---:|---:|---:|---:|---:|",
+            *(
+                f"| {r['users']} | {r['messages_per_s']:.1f} | {r['measured_p95_ms']:.0f} | "
+                f"{r['predicted_p95_ms']:.0f} | {r['error']:+.1%} |"
+                for r in comparison
+            ),
+            "",
+            "The bar: every level within ±15%.",
+        ]
+    else:
+        lines.append("No comparison (fewer than one measured level with deliveries).")
+    lines += [
+        "",
+        "## What changed in the plan",
+        "",
+        "| field | before | after |",
+        "|---|---:|---:|",
+        *(f"| {name} | {_fmt(old)} | {_fmt(new)} |" for name, old, new in _changed(before, after)),
+        "",
+        "## Tariffs per phase (simulator's tariff model)",
+        "",
+        "| phase | per extra minute before | after | per 1000 messages before | after |",
+        "|---|---:|---:|---:|---:|",
+        *(
+            f"| {b['phase']} | {_fmt(b['price_per_extra_minute'])} | {_fmt(a['price_per_extra_minute'])} | "
+            f"{_fmt(b['price_per_1000_messages'])} | {_fmt(a['price_per_1000_messages'])} |"
+            for b, a in zip(tariffs_before, tariffs_after, strict=False)
+        ),
+        "",
+        f"Reserved pods for the next phase: {cal.reserved_pods if cal and cal.reserved_pods else 'none'}",
+        "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,127 @@
+"""``msgfleet calibrate``: load-test measurements → calibrated plan, re-run through the simulator.
+
+The composition layer between loadtests/ (measurements, no sim import) and sim/ (tariff model,
+capacity reservations, latency model): measure the run, write capacity / service time / reply
+ratio into the plan, re-run the rollout to recompute tariffs and next-phase reservations, compare
+the simulator's predicted delivery p95 with the measured one, and write the plan and a report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from msgfleet.schema import Plan
+
+calibrate_app = typer.Typer()
+
+SIM_ERROR_BAR = 0.15  # the bar the issue sets for predicted vs measured p95 delivery latency
+
+
+@dataclass
+class CalibrationResult:
+    plan: Plan
+    measurement: Any  # loadtests.calibrate.Measurement
+    tariffs_before: list[dict[str, Any]]
+    tariffs_after: list[dict[str, Any]]
+    comparison: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def max_error(self) -> float | None:
+        errors = [abs(row["error"]) for row in self.comparison]
+        return max(errors) if errors else None
+
+
+def _tariff_rows(plan: Plan) -> tuple[list[dict[str, Any]], dict[int, dict[str, int]]]:
+    from sim.rollout import run_rollout
+
+    result = run_rollout(plan)
+    tariffs = [t.record() for t in result.tariffs]
+    reserved = {k: {r.state: r.pods for r in rs} for k, rs in result.reservations.items()}
+    return tariffs, reserved
+
+
+def calibrate(run_dir: str | Path, plan_path: str | Path, out: str | Path) -> CalibrationResult:
+    """Write the calibrated plan to ``out`` and ``calibration.md`` beside it; return the figures."""
+    from loadtests.calibrate import calibrated_plan, measure
+    from loadtests.report import write_report
+    from msgfleet.schema import dump_plan, load_plan
+
+    plan = load_plan(plan_path)
+    m = measure(run_dir, plan.slo)
+    summary_phase = _run_phase(run_dir)
+    draft = calibrated_plan(plan, m)
+    before, _ = _tariff_rows(plan)
+    after, reserved = _tariff_rows(draft)
+    comparison = compare_latency(draft, m)
+    errors = [abs(row["error"]) for row in comparison]
+    phase_tariff = after[min(summary_phase, len(after)) - 1] if after else None
+    worst = max(errors) if errors else None
+    final = calibrated_plan(plan, m, reserved_pods=reserved.get(summary_phase, {}), sim_p95_max_error=worst)
+    if phase_tariff:
+        tariffs = final.tariffs.model_copy(
+            update={
+                "price_per_extra_minute": phase_tariff["price_per_extra_minute"],
+                "price_per_1000_messages": phase_tariff["price_per_1000_messages"],
+            }
+        )
+        final = Plan.model_validate(final.model_copy(update={"tariffs": tariffs}).model_dump())
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dump_plan(final, out, header=f"Calibrated by `msgfleet calibrate {run_dir}` from {plan_path}.")
+    result = CalibrationResult(final, m, before, after, comparison)
+    write_report(out.with_suffix(".md"), plan, result.plan, m, before, after, comparison)
+    return result
+
+
+def _run_phase(run_dir: str | Path) -> int:
+    from loadtests.summary import read_summary
+
+    return int(read_summary(run_dir).get("phase") or 1)
+
+
+def compare_latency(plan: Plan, m: Any) -> list[dict[str, Any]]:
+    """Predicted vs measured delivery p95 at (up to) three measured load levels."""
+    from sim.latency import node_p95_ms  # type: ignore[attr-defined]
+
+    measured = [lv for lv in m.levels if lv.delivery_p95_ms and lv.messages_per_s > 0]
+    if len(measured) > 3:
+        measured = [measured[0], measured[len(measured) // 2], measured[-1]]
+    rows = []
+    for level in measured:
+        rate_per_node = level.messages_per_s / m.nodes
+        predicted = node_p95_ms(plan, rate_per_node)
+        rows.append(
+            {
+                "users": level.users,
+                "messages_per_s": level.messages_per_s,
+                "measured_p95_ms": level.delivery_p95_ms,
+                "predicted_p95_ms": round(predicted, 2),
+                "error": round(predicted / level.delivery_p95_ms - 1, 4),
+            }
+        )
+    return rows
+
+
+@calibrate_app.command()
+def calibrate_command(
+    directory: Annotated[Path, typer.Argument(help="Result directory of `msgfleet loadtest`.")],
+    plan: Annotated[Path, typer.Option(help="The plan the load test ran.")],
+    out: Annotated[Path, typer.Option(help="Calibrated plan YAML to write (report beside it, .md).")],
+) -> None:
+    """Write a calibrated plan (capacity, service time, reply ratio, tariffs, reservations) and a report."""
+    result = calibrate(directory, plan, out)
+    m = result.measurement
+    typer.echo(
+        f"capacity: {m.messages_per_s_per_pod:.1f} messages/s per node at SLO"
+        + (f", {m.messages_per_s_per_cpu:.1f} per CPU-second" if m.messages_per_s_per_cpu else "")
+    )
+    typer.echo(f"service time: mean {m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}")
+    if result.max_error is not None:
+        verdict = "within" if result.max_error <= SIM_ERROR_BAR else "OUTSIDE"
+        bar = f"{verdict} the {SIM_ERROR_BAR:.0%} bar"
+        typer.echo(f"sim vs measured p95: max error {result.max_error:.1%} ({bar})")
+    typer.echo(f"wrote {out} and {out.with_suffix('.md')}")
