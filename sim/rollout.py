@@ -1,0 +1,163 @@
+"""A rollout run: coverage and users per day, site sizing, tariffs and reservations per phase.
+
+``run_rollout(plan)`` is the library entry point; ``write_rollout(result, out)`` writes
+``rollout.csv``, ``sites.csv``, ``tariffs.csv`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from msgfleet.schema import Plan
+from sim.capacity import Reservation, SiteSizing, _reservations_of, sizings_of
+from sim.siting import propose_phases
+from sim.tariffs import DAYS_PER_MONTH, Observed, Tariff, compute_tariffs
+from sim.timeline import Timeline, build_timeline
+
+__all__ = ["RolloutResult", "observe", "run_rollout", "write_rollout"]
+
+
+@dataclass(frozen=True, eq=False)
+class RolloutResult:
+    plan: Plan
+    timeline: Timeline
+    daily: pd.DataFrame
+    sizings: list[SiteSizing]
+    tariffs: list[Tariff]
+    reservations: dict[int, list[Reservation]]  # phase index (1-based) -> next phase's reservations
+    target_day: int | None
+    end_day: int
+
+    @property
+    def outcome(self) -> str:
+        metric = self.plan.coverage_metric
+        if self.target_day is not None:
+            return f"{metric} reached {self.plan.target_coverage:.0%} on day {self.target_day}"
+        return f"horizon ended on day {self.end_day} before {metric} reached {self.plan.target_coverage:.0%}"
+
+    def summary(self) -> dict:
+        states = self.timeline.states
+        last = self.daily.iloc[-1]
+        return {
+            "plan": self.plan.name,
+            "country": self.plan.country,
+            "national_population": states.national_population,
+            "national_population_source": states.national_source,
+            "geonames_raw_coverage": round(states.raw_coverage, 4),
+            "target": self.plan.target_coverage,
+            "metric": self.plan.coverage_metric,
+            "residency": self.plan.residency,
+            "target_day": self.target_day,
+            "end_day": self.end_day,
+            "outcome": self.outcome,
+            "final": {k: float(last[k]) for k in ("reach", "active_users", "coverage")},
+            "phases": [
+                {
+                    "index": k,
+                    "name": phase.name,
+                    "start_day": phase.start_day,
+                    "sites": phase.sites,
+                    "live_states": sorted(self.timeline.homes[k - 1]),
+                    "homes": self.timeline.homes[k - 1],
+                }
+                for k, phase in enumerate(self.timeline.phases, start=1)
+            ],
+            "final_tariffs": self.tariffs[-1].record() if self.tariffs else None,
+            "reservations": {str(k): [asdict(r) for r in v] for k, v in self.reservations.items()},
+        }
+
+
+def _daily(timeline: Timeline) -> pd.DataFrame:
+    plan, states = timeline.plan, timeline.states
+    live = np.isfinite(timeline.live_day)
+    went_live = timeline.days[:, None] >= np.where(live, timeline.live_day, np.inf)[None, :]
+    reach = (went_live * states.population[None, :]).sum(axis=1) / states.national_population
+    active = timeline.users.sum(axis=1)
+    demand = plan.demand
+    sites_live = np.array([0] + [len(plan.live_sites(k)) for k in range(1, len(timeline.phases) + 1)])
+    frame = pd.DataFrame(
+        {
+            "day": timeline.days,
+            "phase": timeline.phase_of_day,
+            "live_sites": sites_live[timeline.phase_of_day],
+            "reach": reach,
+            "active_users": active,
+            "coverage": reach if plan.coverage_metric == "reach" else active / states.national_population,
+            "messages_per_day": active * demand.messages_per_user_day * (1 + demand.reply_ratio),
+            "call_minutes_per_day": active * demand.call_minutes_per_user_day,
+        }
+    )
+    return frame
+
+
+def observe(timeline: Timeline, daily: pd.DataFrame, sizings: list[SiteSizing]) -> list[Observed]:
+    """Use and cost of each phase, from the daily series and the phase's site sizing."""
+    observed = []
+    reply_share = timeline.plan.demand.reply_ratio / (1 + timeline.plan.demand.reply_ratio)
+    for k, phase in enumerate(timeline.phases, start=1):
+        first, last = timeline.window(k)
+        rows = daily.iloc[first : last + 1]
+        months = len(rows) / DAYS_PER_MONTH
+        sized = [z for z in sizings if z.phase == k]
+        observed.append(
+            Observed(
+                phase=phase.name,
+                user_days=float(rows["active_users"].sum()),
+                messages=float(rows["messages_per_day"].sum()),
+                replies=float(rows["messages_per_day"].sum() * reply_share),
+                call_minutes=float(rows["call_minutes_per_day"].sum()),
+                cost_pods=sum(z.cost_pods for z in sized) * months,
+                cost_turn=sum(z.cost_turn for z in sized) * months,
+                cost_storage=sum(z.cost_storage for z in sized) * months,
+                cost_fixed=sum(z.cost_fixed for z in sized) * months,
+            )
+        )
+    return observed
+
+
+def run_rollout(plan: Plan, stop_at_target: bool = False) -> RolloutResult:
+    """Simulate ``plan`` day by day over its horizon (or until the target, if ``stop_at_target``).
+
+    A plan without phases gets proposed ones (sim.siting.propose_phases) first.
+    """
+    if not plan.phases:
+        plan, _ = propose_phases(plan)
+    timeline = build_timeline(plan)
+    daily = _daily(timeline)
+    reached = np.flatnonzero(daily["coverage"].to_numpy() >= plan.target_coverage - 1e-12)
+    target_day = int(daily["day"].iloc[reached[0]]) if reached.size else None
+    end_day = int(daily["day"].iloc[-1])
+    if stop_at_target and target_day is not None:
+        end_day = max(target_day, timeline.phases[-1].start_day)
+        daily = daily.iloc[: end_day + 1]
+        timeline = build_timeline(plan.model_copy(update={"horizon_days": max(end_day, 1)}))
+    sizings = [z for k in range(1, len(timeline.phases) + 1) for z in sizings_of(timeline, k)]
+    tariffs = compute_tariffs(plan, observe(timeline, daily, sizings))
+    reservations = {k: _reservations_of(timeline, k) for k in range(1, len(timeline.phases) + 1)}
+    return RolloutResult(plan, timeline, daily, sizings, tariffs, reservations, target_day, end_day)
+
+
+def write_rollout(result: RolloutResult, out: str | Path) -> Path:
+    """Write the run's CSVs and summary.json into ``out`` (created); return the directory."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.daily.to_csv(out / "rollout.csv", index=False, float_format="%.6g")
+    reserved = {(r.state, k + 1): r for k, rs in result.reservations.items() for r in rs}
+    site_rows = []
+    for z in result.sizings:
+        row = z.record()
+        res = reserved.get((z.state, z.phase))
+        row["reserved_pods"] = res.pods if res else 0
+        row["reserved_turn_channels"] = res.turn_channels if res else 0
+        site_rows.append(row)
+    pd.DataFrame(site_rows).to_csv(out / "sites.csv", index=False, float_format="%.6g")
+    pd.DataFrame([t.record() for t in result.tariffs]).to_csv(
+        out / "tariffs.csv", index=False, float_format="%.6g"
+    )
+    (out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    return out
