@@ -1,11 +1,58 @@
-"""Node commands: ``msgfleet serve``."""
+"""Node commands: ``msgfleet serve`` and ``msgfleet migrate`` (also ``python -m messenger ...``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+Opt = typer.Option
 
 
 @app.command()
-def serve(state: str = typer.Option(..., help="ISO 3166-2 id of the state this node serves.")) -> None:
-    """Run a messenger node for one state."""
-    raise typer.Exit(1)
+def serve(
+    state: Annotated[str, Opt(help="ISO 3166-2 id of the state this node serves, e.g. RU-MOW.")],
+    host: Annotated[str | None, Opt(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, Opt(help="TCP port (default 8080).")] = None,
+    data_dir: Annotated[
+        Path | None, Opt(help="SQLite file, SMS sink, secret (default .msgfleet/node).")
+    ] = None,
+    database_url: Annotated[
+        str | None, Opt(help="postgresql+asyncpg://… (default SQLite in data dir).")
+    ] = None,
+    redis_url: Annotated[str | None, Opt(help="redis://… for fan-out across worker processes.")] = None,
+    workers: Annotated[int | None, Opt(help="Worker processes (> 1 needs PostgreSQL and Redis).")] = None,
+) -> None:
+    """Run a messenger node for one state (settings also from MSGFLEET_* environment variables)."""
+    from messenger.serve import run
+    from messenger.settings import load_settings
+
+    run(
+        load_settings(
+            state=state,
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            redis_url=redis_url,
+            workers=workers,
+        )
+    )
+
+
+@app.command()
+def migrate(
+    state: Annotated[str, Opt(help="ISO 3166-2 id of the node's state.")],
+    data_dir: Annotated[Path | None, Opt(help="Data dir of the SQLite default.")] = None,
+    database_url: Annotated[str | None, Opt(help="postgresql+asyncpg://…")] = None,
+) -> None:
+    """Apply the node's database migrations and exit (``serve`` does this too; for init jobs)."""
+    from messenger.db.migrate import upgrade
+    from messenger.settings import load_settings
+
+    settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)

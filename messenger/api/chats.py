@@ -1,0 +1,72 @@
+"""``/v1/chats``: create (private unique per pair, group), list, show, and the recipients' device keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Response
+from pydantic import Field
+
+from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
+from messenger.api.keys import DeviceKeysOut, device_keys_out
+from messenger.api.schemas import Body, Out
+from messenger.services import chats, keys
+
+router = APIRouter(prefix="/v1/chats", tags=["chats"])
+
+
+class ChatIn(Body):
+    kind: Literal["private", "group"]
+    members: list[str] = Field(max_length=1000, description="user ids besides the creator")
+    title: str | None = Field(None, max_length=200)
+
+
+class MemberOut(Out):
+    user_id: str
+    role: str
+
+
+class ChatOut(Out):
+    id: str
+    kind: str
+    title: str | None
+    last_seq: int
+    role: str
+    last_read_seq: int
+    members: list[MemberOut] | None = None
+
+
+@router.post("", status_code=201)
+async def create_chat(
+    body: ChatIn, response: Response, session: SessionDep, node: NodeDep, device: CurrentDevice
+) -> ChatOut:
+    """201 with the new chat; 200 with the existing one for a private chat of the same pair."""
+    view, created = await chats.create_chat(
+        session,
+        creator=device.user_id,
+        state=node.settings.state,
+        kind=body.kind,
+        members=body.members,
+        title=body.title,
+    )
+    if not created:
+        response.status_code = 200
+    return ChatOut.model_validate(view.as_dict())
+
+
+@router.get("")
+async def list_chats(session: SessionDep, device: CurrentDevice) -> list[ChatOut]:
+    return [ChatOut.model_validate(c) for c in await chats.list_chats(session, user_id=device.user_id)]
+
+
+@router.get("/{chat_id}")
+async def get_chat(member: ChatMember, session: SessionDep) -> ChatOut:
+    chat = await chats.get_chat(session, member.chat_id)
+    return ChatOut.model_validate((await chats.view(session, chat=chat, user_id=member.user_id)).as_dict())
+
+
+@router.get("/{chat_id}/devices")
+async def chat_devices(member: ChatMember, session: SessionDep) -> list[DeviceKeysOut]:
+    """Every active device of every member with its public keys: the recipients of an envelope set."""
+    user_ids = [u for u, _ in await chats.members_of(session, member.chat_id)]
+    return device_keys_out(await keys.user_devices(session, user_ids=user_ids, claim=False))

@@ -1,0 +1,84 @@
+"""Key directory routes: ``PUT /v1/keys`` (own device) and ``GET /v1/users/{user_id}/devices``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
+from messenger.api.schemas import Body, Out
+from messenger.errors import BadRequest, NotFound
+from messenger.services import keys
+
+router = APIRouter(tags=["keys"])
+
+Key = Annotated[str, Field(min_length=40, max_length=64, description="base64 of 32 bytes")]
+
+
+class PrekeyIn(Body):
+    id: int = Field(ge=0, lt=2**31)
+    key: Key
+
+
+class KeysIn(Body):
+    identity_key: Key
+    signing_key: Key | None = None
+    prekeys: list[PrekeyIn] = Field(default_factory=list)
+
+
+class KeysOut(Out):
+    prekeys_available: int
+
+
+class PrekeyOut(Out):
+    id: int
+    key: str
+
+
+class DeviceKeysOut(Out):
+    user_id: str
+    device_id: str
+    identity_key: str | None
+    signing_key: str | None
+    prekey: PrekeyOut | None = None
+
+
+def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
+    return [
+        DeviceKeysOut(
+            user_id=k.user_id,
+            device_id=k.device_id,
+            identity_key=k.identity_key,
+            signing_key=k.signing_key,
+            prekey=PrekeyOut(id=k.prekey[0], key=k.prekey[1]) if k.prekey else None,
+        )
+        for k in items
+    ]
+
+
+@router.put("/v1/keys")
+async def put_keys(body: KeysIn, session: SessionDep, node: NodeDep, device: CurrentDevice) -> KeysOut:
+    """Publish this device's identity key (X25519), signing key (Ed25519) and one-time prekeys."""
+    if len(body.prekeys) > node.settings.max_prekeys:
+        raise BadRequest(f"at most {node.settings.max_prekeys} prekeys per upload", code="too_many_prekeys")
+    count = await keys.publish(
+        session,
+        device=device,
+        identity_key=body.identity_key,
+        signing_key=body.signing_key,
+        prekeys=[(p.id, p.key) for p in body.prekeys],
+    )
+    return KeysOut(prekeys_available=count)
+
+
+@router.get("/v1/users/{user_id}/devices")
+async def get_user_devices(
+    user_id: str, session: SessionDep, _device: CurrentDevice, claim: Annotated[bool, Query()] = True
+) -> list[DeviceKeysOut]:
+    """A user's active devices and public keys; each device hands out one one-time prekey (``claim``)."""
+    found = await keys.user_devices(session, user_ids=[user_id], claim=claim)
+    if not found:
+        raise NotFound(f"user {user_id} has no devices here", code="user_not_found")
+    return device_keys_out(found)

@@ -1,0 +1,45 @@
+"""Group membership: add, remove, change role, leave (admins over members, the owner over everyone)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Response
+
+from messenger.api.deps import ChatMember, NodeDep, SessionDep
+from messenger.api.schemas import Body
+from messenger.services import chats
+
+router = APIRouter(prefix="/v1/chats/{chat_id}/members", tags=["members"])
+
+
+class MemberIn(Body):
+    user_id: str
+    role: Literal["member", "admin"] = "member"
+
+
+class RoleIn(Body):
+    role: Literal["member", "admin", "owner"]
+
+
+@router.post("", status_code=204)
+async def add_member(body: MemberIn, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
+    await chats.add_member(
+        session, actor=member, user_id=body.user_id, role=body.role, state=node.settings.state
+    )
+    return Response(status_code=204)
+
+
+@router.delete("/{user_id}", status_code=204)
+async def remove_member(user_id: str, member: ChatMember, session: SessionDep) -> Response:
+    """Remove a member; a member removing themselves leaves (``/me`` works too)."""
+    target = member.user_id if user_id == "me" else user_id
+    await chats.remove_member(session, actor=member, user_id=target)
+    return Response(status_code=204)
+
+
+@router.patch("/{user_id}", status_code=204)
+async def set_role(user_id: str, body: RoleIn, member: ChatMember, session: SessionDep) -> Response:
+    """The owner changes a role; ``owner`` transfers ownership (the old owner becomes admin)."""
+    await chats.set_role(session, actor=member, user_id=user_id, role=body.role)
+    return Response(status_code=204)

@@ -1,0 +1,127 @@
+"""Messages of a chat: post (per-device ciphertext envelopes), history, edit, delete, read receipts."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from pydantic import Field
+
+from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
+from messenger.api.schemas import Body, Out
+from messenger.services import chats, messages
+
+router = APIRouter(prefix="/v1/chats/{chat_id}", tags=["messages"])
+
+
+class EnvelopeIn(Body):
+    device_id: str = Field(max_length=40)
+    ciphertext: str = Field(min_length=1, description="base64; size limited by max_envelope_bytes")
+
+
+class MessageIn(Body):
+    client_msg_id: str = Field(
+        min_length=1, max_length=64, description="idempotency key chosen by the client"
+    )
+    reply_to: int | None = Field(None, gt=0)
+    envelopes: list[EnvelopeIn]
+
+
+class EditIn(Body):
+    envelopes: list[EnvelopeIn]
+
+
+class PostedOut(Out):
+    id: str
+    seq: int
+    ts: float
+
+
+class MessageOut(Out):
+    id: str
+    chat_id: str
+    seq: int
+    sender: str
+    sender_device: str
+    client_msg_id: str
+    reply_to: int | None
+    ts: float
+    edited_at: float | None
+    deleted: bool
+    ciphertext: str | None
+
+
+class ReadIn(Body):
+    seq: int = Field(gt=0)
+
+
+class ReadOut(Out):
+    last_read_seq: int
+
+
+@router.post("/messages", status_code=201)
+async def post_message(
+    body: MessageIn,
+    response: Response,
+    member: ChatMember,
+    device: CurrentDevice,
+    session: SessionDep,
+    node: NodeDep,
+) -> PostedOut:
+    """Store and deliver a message. 409 ``stale_devices`` if the envelopes miss or add a device; a retried
+    ``client_msg_id`` returns 200 with the stored message."""
+    posted = await messages.post_message(
+        session,
+        node.settings,
+        member=member,
+        device=device,
+        client_msg_id=body.client_msg_id,
+        reply_to=body.reply_to,
+        envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
+    )
+    if not posted.created:
+        response.status_code = 200
+    return PostedOut(id=posted.id, seq=posted.seq, ts=posted.ts)
+
+
+@router.get("/messages")
+async def history(
+    member: ChatMember,
+    device: CurrentDevice,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[MessageOut]:
+    """Messages with seq > ``after`` carrying this device's envelope."""
+    rows = await messages.history(
+        session, chat_id=member.chat_id, device_id=device.id, after=after, limit=limit
+    )
+    return [MessageOut.model_validate(r) for r in rows]
+
+
+@router.patch("/messages/{seq}", status_code=204)
+async def edit(
+    seq: int, body: EditIn, member: ChatMember, device: CurrentDevice, session: SessionDep, node: NodeDep
+) -> Response:
+    await messages.edit_message(
+        session,
+        node.settings,
+        member=member,
+        device=device,
+        seq=seq,
+        envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
+    )
+    return Response(status_code=204)
+
+
+@router.delete("/messages/{seq}", status_code=204)
+async def delete(seq: int, member: ChatMember, session: SessionDep) -> Response:
+    chat = await chats.get_chat(session, member.chat_id)
+    await messages.delete_message(session, member=member, chat=chat, seq=seq)
+    return Response(status_code=204)
+
+
+@router.post("/read")
+async def read(body: ReadIn, member: ChatMember, session: SessionDep) -> ReadOut:
+    chat = await chats.get_chat(session, member.chat_id)
+    return ReadOut(last_read_seq=await messages.mark_read(session, member=member, chat=chat, seq=body.seq))

@@ -1,0 +1,135 @@
+"""``WS /v1/ws``: push a device's events in order; resume exactly with the last cursor (docs/API.md).
+
+Authentication: ``?token=`` or ``Authorization: Bearer`` at the handshake, or a first frame
+``{"type": "auth", "token": ..., "cursor": n}``. Close code 4401: bad token or device revoked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from messenger.api.deps import device_for_token
+from messenger.errors import Unauthorized
+from messenger.metrics import DELIVERIES, SOCKETS
+from messenger.node import Node
+from messenger.realtime.events import read_events
+from messenger.realtime.hub import Waiter
+
+router = APIRouter(tags=["realtime"])
+
+UNAUTHORIZED, BAD_FRAME = 4401, 4400
+AUTH_TIMEOUT = 10.0  # seconds to wait for the auth frame
+BATCH = 500
+
+
+def _int(value: Any) -> int | None:
+    if value is None:
+        return None
+    number = int(value)
+    if number < 0:
+        raise ValueError("cursor must be >= 0")
+    return number
+
+
+async def _credentials(websocket: WebSocket) -> tuple[str, int | None]:
+    token = websocket.query_params.get("token")
+    header = websocket.headers.get("authorization", "")
+    if not token and header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    cursor = _int(websocket.query_params.get("cursor"))
+    if not token:
+        frame = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT))
+        if (
+            not isinstance(frame, dict)
+            or frame.get("type") != "auth"
+            or not isinstance(frame.get("token"), str)
+        ):
+            raise ValueError('first frame must be {"type": "auth", "token": "..."}')
+        token = frame["token"]
+        cursor = _int(frame.get("cursor", cursor))
+    return str(token), cursor
+
+
+async def _read_client(websocket: WebSocket, waiter: Waiter, closed: asyncio.Event) -> None:
+    """Answer pings; on disconnect wake the sender loop so it ends."""
+    try:
+        while True:
+            text = await websocket.receive_text()
+            with contextlib.suppress(ValueError):
+                if json.loads(text).get("type") == "ping":
+                    await websocket.send_text('{"type": "pong"}')
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        closed.set()
+        waiter.ready.set()
+
+
+@router.websocket("/v1/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    node: Node = websocket.app.state.node
+    await websocket.accept()
+    try:
+        token, cursor = await _credentials(websocket)
+    except (ValueError, AttributeError, TimeoutError):
+        await websocket.close(BAD_FRAME, "bad auth frame")
+        return
+    except WebSocketDisconnect:
+        return
+    async with node.sessions() as session:
+        try:
+            device = await device_for_token(session, token)
+        except Unauthorized:
+            await websocket.close(UNAUTHORIZED, "invalid token")
+            return
+        device_id, user_id, head = device.id, device.user_id, device.event_seq
+    position = head if cursor is None else cursor
+    SOCKETS.inc()
+    try:
+        async with node.hub.listen(device_id) as waiter:
+            await websocket.send_text(
+                json.dumps(
+                    {
+                        "type": "ready",
+                        "device_id": device_id,
+                        "user_id": user_id,
+                        "cursor": position,
+                        "head": head,
+                    }
+                )
+            )
+            closed = asyncio.Event()
+            reader = asyncio.create_task(_read_client(websocket, waiter, closed))
+            try:
+                await _pump(websocket, node, waiter, closed, device_id, position)
+            finally:
+                reader.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        SOCKETS.dec()
+
+
+async def _pump(
+    websocket: WebSocket, node: Node, waiter: Waiter, closed: asyncio.Event, device_id: str, position: int
+) -> None:
+    """Send every event after ``position`` as it appears, until the client leaves or the device is revoked."""
+    while not closed.is_set():
+        waiter.ready.clear()
+        if waiter.revoked:
+            await websocket.close(UNAUTHORIZED, "device revoked")
+            return
+        async with node.sessions() as session:
+            events = await read_events(session, device_id=device_id, after=position, limit=BATCH)
+        for event in events:
+            await websocket.send_text(json.dumps(event.frame()))
+        if events:
+            position = events[-1].cursor
+            DELIVERIES.labels("ws").inc(len(events))
+        if len(events) < BATCH:
+            await waiter.ready.wait()

@@ -1,0 +1,22 @@
+"""All models, imported so that ``Base.metadata`` is complete (Alembic autogenerate, tests).
+
+A feature adds ``messenger/db/models/<feature>.py`` and one import line here.
+"""
+
+from messenger.db.models.accounts import Device, LoginCode, User
+from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
+from messenger.db.models.events import DeviceEvent
+from messenger.db.models.keys import Prekey
+
+__all__ = [
+    "Chat",
+    "Device",
+    "DeviceEvent",
+    "Envelope",
+    "LoginCode",
+    "Member",
+    "Message",
+    "Pin",
+    "Prekey",
+    "User",
+]

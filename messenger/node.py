@@ -1,0 +1,56 @@
+"""The running node's shared objects (engine, sessions, hub, SMS sender), built in the app's lifespan."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from messenger.db.engine import make_engine
+from messenger.realtime.events import install_wake_after_commit
+from messenger.realtime.hub import Hub, RedisHub
+from messenger.settings import Settings
+from messenger.sms import FileSmsSender, SmsSender
+
+
+@dataclass
+class Node:
+    """Everything a route needs besides its request; reachable as ``request.app.state.node``."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    hub: Hub
+    sms: SmsSender
+    secret: bytes
+
+    @classmethod
+    async def start(cls, settings: Settings) -> Node:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        hub: Hub = RedisHub(settings.redis_url, settings.channel_prefix) if settings.redis_url else Hub()
+        await hub.start()
+        engine = make_engine(settings.db_url)
+        sessions = async_sessionmaker(
+            engine, expire_on_commit=False, autoflush=False, sync_session_class=install_wake_after_commit(hub)
+        )
+        secret = settings.secret_key.encode() if settings.secret_key else node_secret(settings.data_dir)
+        return cls(settings, engine, sessions, hub, FileSmsSender(settings.sms_path), secret)
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        await self.engine.dispose()
+
+
+def node_secret(data_dir: Path) -> bytes:
+    """The node's HMAC key from ``<data_dir>/secret.key``, created (0600) on first use."""
+    path = data_dir / "secret.key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32))
+    return path.read_bytes().strip()

@@ -1,0 +1,139 @@
+"""Write events to the per-device log and read them back by cursor.
+
+``emit_to_devices`` / ``emit_to_users`` run inside the caller's transaction (one batched UPDATE ... RETURNING
+for the cursors, one executemany INSERT); the devices are woken after that transaction commits
+(``install_wake_after_commit``), so a woken reader always finds the events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+
+from messenger.db.base import now
+from messenger.db.models import Device, DeviceEvent, Member
+from messenger.realtime.hub import Hub
+
+_WAKE = "msgfleet.wake"
+_HUB = "msgfleet.hub"
+
+Payload = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One delivered event: ``cursor`` is the device's position after it."""
+
+    cursor: int
+    kind: str
+    data: dict[str, Any]
+    ts: float
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "event", "cursor": self.cursor, "kind": self.kind, "ts": self.ts, "data": self.data}
+
+
+async def emit_to_devices(
+    session: AsyncSession, *, device_ids: Iterable[str], kind: str, payload: Payload
+) -> None:
+    """Append one event of ``kind`` to each device's log; ``payload`` may depend on the device id."""
+    ids = sorted(set(device_ids))
+    if not ids:
+        return
+    if session.get_bind().dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already serialises writers
+        # Lock in id order so that concurrent fan-outs to overlapping devices cannot deadlock.
+        await session.execute(
+            select(Device.id).where(Device.id.in_(ids)).order_by(Device.id).with_for_update()
+        )
+    rows = await session.execute(
+        update(Device)
+        .where(Device.id.in_(ids))
+        .values(event_seq=Device.event_seq + 1)
+        .returning(Device.id, Device.event_seq)
+    )
+    ts = now()
+    fixed = None if callable(payload) else json.dumps(payload)
+    values = [
+        {
+            "device_id": device_id,
+            "seq": seq,
+            "kind": kind,
+            "payload": fixed if fixed is not None else json.dumps(payload(device_id)),  # type: ignore[operator]
+            "created_at": ts,
+        }
+        for device_id, seq in rows.all()
+    ]
+    if values:
+        await session.execute(insert(DeviceEvent), values)
+        session.info.setdefault(_WAKE, set()).update(v["device_id"] for v in values)
+
+
+async def active_devices(session: AsyncSession, user_ids: Iterable[str]) -> list[str]:
+    """Ids of the non-revoked devices of ``user_ids`` homed on this node."""
+    rows = await session.scalars(
+        select(Device.id).where(Device.user_id.in_(sorted(set(user_ids))), Device.revoked_at.is_(None))
+    )
+    return list(rows)
+
+
+async def emit_to_users(
+    session: AsyncSession,
+    *,
+    user_ids: Iterable[str],
+    kind: str,
+    payload: Payload,
+    exclude_device: str | None = None,
+) -> None:
+    """Append an event to every active device of ``user_ids`` (optionally not to ``exclude_device``)."""
+    devices = [d for d in await active_devices(session, user_ids) if d != exclude_device]
+    await emit_to_devices(session, device_ids=devices, kind=kind, payload=payload)
+
+
+async def emit_to_chat(
+    session: AsyncSession, *, chat_id: str, kind: str, payload: Payload, also: Sequence[str] = ()
+) -> None:
+    """Append an event to every device of every member of ``chat_id`` (plus users ``also``)."""
+    members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
+    await emit_to_users(session, user_ids=[*members, *also], kind=kind, payload=payload)
+
+
+async def read_events(session: AsyncSession, *, device_id: str, after: int, limit: int = 500) -> list[Event]:
+    """The device's events with cursor > ``after``, oldest first."""
+    rows = await session.execute(
+        select(DeviceEvent.seq, DeviceEvent.kind, DeviceEvent.payload, DeviceEvent.created_at)
+        .where(DeviceEvent.device_id == device_id, DeviceEvent.seq > after)
+        .order_by(DeviceEvent.seq)
+        .limit(limit)
+    )
+    return [Event(seq, kind, json.loads(payload), ts) for seq, kind, payload, ts in rows.all()]
+
+
+def install_wake_after_commit(hub: Hub) -> type[Session]:
+    """A Session class whose commits wake the devices that got events (use as ``sync_session_class``)."""
+
+    class WakingSession(Session):
+        pass
+
+    @event.listens_for(WakingSession, "after_commit")
+    def _after_commit(session: Session) -> None:
+        devices = session.info.pop(_WAKE, None)
+        if devices:
+            task = asyncio.get_running_loop().create_task(hub.wake(devices))
+            _PENDING.add(task)
+            task.add_done_callback(_PENDING.discard)
+
+    @event.listens_for(WakingSession, "after_rollback")
+    def _after_rollback(session: Session) -> None:
+        session.info.pop(_WAKE, None)
+
+    return WakingSession
+
+
+_PENDING: set[asyncio.Task[None]] = set()  # keeps fire-and-forget wake tasks referenced until done

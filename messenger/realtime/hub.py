@@ -1,0 +1,118 @@
+"""Wakes the sockets / long-polls of devices that have new events, in this process or via Redis pub/sub.
+
+The hub carries only device ids; the events themselves are read from the database by cursor, so a lost
+wake-up costs latency, never a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Iterable
+
+log = logging.getLogger("messenger.realtime")
+
+
+class Waiter:
+    """One listener (socket or long-poll) of one device."""
+
+    def __init__(self, device_id: str):
+        self.device_id = device_id
+        self.ready = asyncio.Event()
+        self.revoked = False
+
+
+class Hub:
+    """In-process hub: wake-ups reach the listeners of this process only (one worker)."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[Waiter]] = {}
+
+    @contextlib.asynccontextmanager
+    async def listen(self, device_id: str) -> AsyncIterator[Waiter]:
+        waiter = Waiter(device_id)
+        self._waiters.setdefault(device_id, set()).add(waiter)
+        try:
+            yield waiter
+        finally:
+            group = self._waiters.get(device_id)
+            if group is not None:
+                group.discard(waiter)
+                if not group:
+                    del self._waiters[device_id]
+
+    async def wake(self, device_ids: Iterable[str]) -> None:
+        """Tell every listener of ``device_ids`` (in every process) to read its new events."""
+        self._wake_local(device_ids)
+
+    async def revoke(self, device_ids: Iterable[str]) -> None:
+        """Close every listener of ``device_ids`` (in every process) at once."""
+        self._revoke_local(device_ids)
+
+    def _wake_local(self, device_ids: Iterable[str]) -> None:
+        for device_id in device_ids:
+            for waiter in self._waiters.get(device_id, ()):
+                waiter.ready.set()
+
+    def _revoke_local(self, device_ids: Iterable[str]) -> None:
+        for device_id in device_ids:
+            for waiter in self._waiters.get(device_id, ()):
+                waiter.revoked = True
+                waiter.ready.set()
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class RedisHub(Hub):
+    """Fan-out across worker processes: wake-ups go through one Redis pub/sub channel per node."""
+
+    def __init__(self, url: str, prefix: str):
+        super().__init__()
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self._channel = f"{prefix}:wake"
+        self._task: asyncio.Task[None] | None = None
+        self._subscribed = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name="redis-hub")
+        await asyncio.wait_for(self._subscribed.wait(), timeout=10)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._redis.aclose()
+
+    async def wake(self, device_ids: Iterable[str]) -> None:
+        await self._redis.publish(self._channel, json.dumps({"wake": list(device_ids)}))
+
+    async def revoke(self, device_ids: Iterable[str]) -> None:
+        await self._redis.publish(self._channel, json.dumps({"revoke": list(device_ids)}))
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self._channel)
+                    self._subscribed.set()
+                    async for message in pubsub.listen():
+                        if message["type"] != "message":
+                            continue
+                        body = json.loads(message["data"])
+                        self._wake_local(body.get("wake", ()))
+                        self._revoke_local(body.get("revoke", ()))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a Redis hiccup must not kill delivery; wake everyone so they re-read
+                log.exception("redis hub disconnected; retrying")
+                self._wake_local(list(self._waiters))
+                await asyncio.sleep(0.5)

@@ -1,0 +1,243 @@
+"""Sign-up/login with a phone number and a one-time code, devices and their tokens, second factor."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+
+import pyotp
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from messenger.db.base import now
+from messenger.db.models import Device, LoginCode, User
+from messenger.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from messenger.node import Node
+from messenger.realtime.events import emit_to_users
+from messenger.security import new_token, token_hash
+from messenger.services.ids import new_id, new_user_id
+
+# ITU-T E.164: "+", a country code not starting with 0, at most 15 digits in all. The shortest national
+# numbers in use have about 4 digits after a 3-digit country code, hence 7..15 digits here.
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+def check_phone(phone: str) -> str:
+    if not E164.fullmatch(phone):
+        raise BadRequest(f"{phone!r} is not an E.164 phone number like +79991234567", code="invalid_phone")
+    return phone
+
+
+def code_hash(secret: bytes, phone: str, code: str) -> str:
+    """HMAC with the node secret: a 6-digit code's plain hash could be reversed by trying 10^6 values."""
+    return hmac.new(secret, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+async def _enforce_rate(
+    session: AsyncSession, column: InstrumentedAttribute[str], value: str, limit: int, window: int, what: str
+) -> None:
+    if limit == 0:
+        return
+    since = now() - window
+    count, oldest = (
+        await session.execute(
+            select(func.count(), func.min(LoginCode.created_at)).where(
+                column == value, LoginCode.created_at > since
+            )
+        )
+    ).one()
+    if count >= limit:
+        retry = int(oldest + window - now()) + 1
+        raise RateLimited(f"too many codes requested for this {what}; retry in {retry} s", retry_after=retry)
+
+
+async def request_code(session: AsyncSession, node: Node, *, phone: str, client_ip: str) -> None:
+    """Rate-limit, store a fresh hashed 6-digit code (older ones stop working) and send it by SMS."""
+    settings = node.settings
+    check_phone(phone)
+    window = settings.code_rate_window_seconds
+    await _enforce_rate(session, LoginCode.phone, phone, settings.code_rate_per_phone, window, "phone number")
+    await _enforce_rate(
+        session, LoginCode.client_ip, client_ip, settings.code_rate_per_ip, window, "client address"
+    )
+    code = f"{secrets.randbelow(10**6):06d}"
+    await session.execute(
+        update(LoginCode).where(LoginCode.phone == phone, LoginCode.consumed.is_(False)).values(consumed=True)
+    )
+    session.add(
+        LoginCode(
+            phone=phone,
+            client_ip=client_ip,
+            code_hash=code_hash(node.secret, phone, code),
+            created_at=now(),
+            expires_at=now() + settings.otp_ttl_seconds,
+            attempts=0,
+            consumed=False,
+        )
+    )
+    await session.commit()
+    await node.sms.send_code(phone, code)
+
+
+@dataclass(frozen=True)
+class Login:
+    user_id: str
+    device_id: str
+    token: str
+    new_user: bool
+
+
+def _second_factor_ok(user: User, otp: str) -> bool:
+    if user.totp_secret and pyotp.TOTP(user.totp_secret).verify(otp, valid_window=1):
+        return True
+    return bool(user.pin_hash) and check_pin(user.pin_hash or "", otp)
+
+
+async def _fail_attempt(session: AsyncSession, login: LoginCode, error: Exception) -> None:
+    login.attempts += 1
+    await session.commit()
+    raise error
+
+
+async def verify(
+    session: AsyncSession,
+    node: Node,
+    *,
+    phone: str,
+    code: str,
+    device_name: str,
+    platform: str,
+    otp: str | None,
+) -> Login:
+    """Check the code (and second factor if enabled); create the user if new and a device with a token."""
+    settings = node.settings
+    check_phone(phone)
+    login = await session.scalar(
+        select(LoginCode)
+        .where(LoginCode.phone == phone, LoginCode.consumed.is_(False))
+        .order_by(LoginCode.id.desc())
+    )
+    if login is None:
+        raise BadRequest("no code was requested for this number (or it was used)", code="no_code")
+    if login.expires_at < now():
+        raise BadRequest("the code expired; request a new one", code="code_expired")
+    left = settings.otp_max_attempts - login.attempts
+    if left <= 0:
+        raise Forbidden("too many wrong attempts for this code; request a new one", code="code_locked")
+    if not hmac.compare_digest(login.code_hash, code_hash(node.secret, phone, code)):
+        await _fail_attempt(
+            session, login, Unauthorized(f"wrong code; {left - 1} attempts left", code="invalid_code")
+        )
+    user = await session.scalar(select(User).where(User.phone == phone))
+    if user is not None and (user.totp_secret or user.pin_hash):
+        if not otp:
+            raise Unauthorized("this account needs its second factor in 'otp'", code="second_factor_required")
+        if not _second_factor_ok(user, otp):
+            await _fail_attempt(
+                session, login, Unauthorized("wrong second factor", code="second_factor_invalid")
+            )
+    login.consumed = True
+    new_user = user is None
+    if user is None:
+        user = User(id=new_user_id(settings.state), phone=phone, created_at=now())
+        session.add(user)
+        await session.flush()
+    token = new_token()
+    device = Device(
+        id=new_id("d"),
+        user_id=user.id,
+        name=device_name,
+        platform=platform,
+        token_hash=token_hash(token),
+        created_at=now(),
+        event_seq=0,
+    )
+    session.add(device)
+    await session.flush()
+    await emit_to_users(
+        session,
+        user_ids=[user.id],
+        kind="device.added",
+        exclude_device=device.id,
+        payload={"device_id": device.id, "name": device_name, "platform": platform},
+    )
+    await session.commit()
+    return Login(user.id, device.id, token, new_user)
+
+
+async def list_devices(session: AsyncSession, *, user_id: str) -> list[Device]:
+    rows = await session.scalars(
+        select(Device)
+        .where(Device.user_id == user_id, Device.revoked_at.is_(None))
+        .order_by(Device.created_at)
+    )
+    return list(rows)
+
+
+async def revoke_device(session: AsyncSession, node: Node, *, user_id: str, device_id: str) -> None:
+    """Revoke one of the user's devices: its token stops working now and its sockets are closed."""
+    device = await session.get(Device, device_id)
+    if device is None or device.user_id != user_id or device.revoked_at is not None:
+        raise NotFound(f"device {device_id} not found", code="device_not_found")
+    device.revoked_at = now()
+    await emit_to_users(
+        session,
+        user_ids=[user_id],
+        kind="device.revoked",
+        exclude_device=device_id,
+        payload={"device_id": device_id},
+    )
+    await session.commit()
+    await node.hub.revoke([device_id])
+
+
+# --- second factor ---
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}  # RFC 7914 §2 example cost for interactive logins
+
+
+def hash_pin(pin: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(pin.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_pin(stored: str, pin: str) -> bool:
+    _, salt, digest = stored.split("$")
+    candidate = hashlib.scrypt(pin.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
+    return hmac.compare_digest(candidate.hex(), digest)
+
+
+async def start_totp(session: AsyncSession, *, user: User) -> tuple[str, str]:
+    """Issue a TOTP secret (pending until confirmed with a current code); returns (secret, otpauth URI)."""
+    secret = pyotp.random_base32()
+    user.totp_pending = secret
+    await session.commit()
+    return secret, pyotp.TOTP(secret).provisioning_uri(name=user.phone, issuer_name="msgfleet")
+
+
+async def confirm_totp(session: AsyncSession, *, user: User, otp: str) -> None:
+    if not user.totp_pending:
+        raise Conflict("no TOTP secret pending; POST /v1/account/2fa/totp first", code="no_pending_totp")
+    if not pyotp.TOTP(user.totp_pending).verify(otp, valid_window=1):
+        raise Unauthorized("wrong TOTP code", code="second_factor_invalid")
+    user.totp_secret, user.totp_pending = user.totp_pending, None
+    await session.commit()
+
+
+async def set_pin(session: AsyncSession, *, user: User, pin: str) -> None:
+    user.pin_hash = hash_pin(pin)
+    await session.commit()
+
+
+async def disable_second_factor(session: AsyncSession, *, user: User, otp: str) -> None:
+    if not (user.totp_secret or user.pin_hash):
+        raise Conflict("no second factor is enabled", code="no_second_factor")
+    if not _second_factor_ok(user, otp):
+        raise Unauthorized("wrong second factor", code="second_factor_invalid")
+    user.totp_secret = user.totp_pending = user.pin_hash = None
+    await session.commit()

@@ -1,0 +1,19 @@
+"""Opaque ids. User ids carry their home state (``u<hex>@RU-MOW``); federation routes by the suffix."""
+
+from __future__ import annotations
+
+import secrets
+
+
+def new_user_id(state: str) -> str:
+    return f"u{secrets.token_hex(8)}@{state}"
+
+
+def new_id(prefix: str) -> str:
+    """``d…`` devices, ``c…`` chats, ``m…`` messages: 64 random bits, unique in practice per node."""
+    return f"{prefix}{secrets.token_hex(8)}"
+
+
+def home_state(user_id: str) -> str:
+    """The state suffix of a user id (``RU-MOW`` for ``u…@RU-MOW``)."""
+    return user_id.rpartition("@")[2]

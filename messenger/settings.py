@@ -1,0 +1,120 @@
+"""Node settings from ``MSGFLEET_*`` environment variables or CLI flags (pydantic-settings).
+
+``load_settings`` is the only constructor the node uses: a wrong value raises ``MessengerConfigError``
+with one line naming the setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from messenger.errors import MessengerConfigError
+from messenger.states import validate_state_id
+
+_SCHEMES = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+class Settings(BaseSettings):
+    """Everything a node needs to start; immutable once loaded."""
+
+    model_config = SettingsConfigDict(env_prefix="MSGFLEET_", extra="forbid", frozen=True)
+
+    state: str = Field(description="ISO 3166-2 id of the state this node serves, e.g. RU-MOW")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path(".msgfleet/node")
+    database_url: str | None = Field(None, description="SQLAlchemy async URL; default SQLite in data_dir")
+    redis_url: str | None = Field(None, description="redis:// URL for cross-worker fan-out")
+    redis_prefix: str | None = Field(
+        None, description="namespace of Redis channels; default msgfleet:<state>"
+    )
+    workers: int = Field(1, ge=1, le=64)
+    base_url: str | None = Field(None, description="public URL of this node (federation)")
+    log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
+    json_logs: bool = True
+
+    dev_sms_endpoint: bool = Field(False, description="enable GET /v1/dev/sms/{phone}; never in production")
+    secret_key: str | None = Field(None, min_length=32, description="HMAC key for codes; default a file")
+
+    # One-time login codes: 6 digits, 5 minutes, 5 wrong attempts (issue 2).
+    otp_ttl_seconds: int = Field(300, ge=1)
+    otp_max_attempts: int = Field(5, ge=1)
+    # Code requests per phone number / per client IP in a sliding window; 0 disables a limit.
+    code_rate_window_seconds: int = Field(600, ge=1)
+    code_rate_per_phone: int = Field(5, ge=0)
+    code_rate_per_ip: int = Field(100, ge=0)
+
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_envelope_bytes: int = Field(65_536, ge=64, description="base64 characters per ciphertext")
+    max_envelopes: int = Field(1024, ge=1, description="recipient devices per message")
+    max_prekeys: int = Field(200, ge=1)
+    sync_max_timeout: float = Field(30.0, ge=0)
+
+    @field_validator("state")
+    @classmethod
+    def _state(cls, value: str) -> str:
+        return validate_state_id(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in _SCHEMES:
+            raise ValueError(f"{value!r} must start with one of {', '.join(sorted(_SCHEMES))}://")
+        return f"{_SCHEMES[scheme]}://{rest}"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"{value!r} must start with redis://, rediss:// or unix://")
+        return value
+
+    @model_validator(mode="after")
+    def _workers_need_shared_state(self) -> Settings:
+        if self.workers > 1 and self.is_sqlite:
+            raise ValueError("workers > 1 needs a PostgreSQL database_url (SQLite is single-process)")
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError("workers > 1 needs redis_url so that deliveries reach every worker")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        """The database URL in effect (SQLite file in the data dir unless one was given)."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'node.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+    @property
+    def channel_prefix(self) -> str:
+        return self.redis_prefix or f"msgfleet:{self.state}"
+
+    @property
+    def sms_path(self) -> Path:
+        return self.data_dir / "sms.jsonl"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with ``overrides`` (CLI flags; ``None`` means not given) on top."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(part) for part in err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        where = f"setting {field} (MSGFLEET_{field.upper()})" if field else "settings"
+        raise MessengerConfigError(f"{where}: {message}") from None
