@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from loadtests.knee import KneeFinder
+from loadtests.schedule import LevelSchedule
 from loadtests.stats import DELIVERY, Entry, Snapshot, percentile
 from msgfleet.schema import SLO, KneeSearch
 
@@ -55,7 +56,7 @@ class ModelNode:
         return users
 
 
-def run(finder: KneeFinder, node: ModelNode, limit_s: int = 5000) -> None:
+def run(finder: KneeFinder | LevelSchedule, node: ModelNode, limit_s: int = 5000) -> None:
     users = 0
     for second in range(limit_s):
         node.advance(second, users)
@@ -123,3 +124,11 @@ def test_percentile_of_histogram() -> None:
     assert percentile(hist, 0.5) == 10
     assert percentile(hist, 0.95) == 500
     assert percentile({}, 0.5) is None
+
+
+def test_level_schedule_measures_each_level_after_warmup() -> None:
+    schedule = LevelSchedule([2, 4, 8], spawn_rate=10, warmup_s=3, measure_s=5)
+    run(schedule, ModelNode(capacity=1e6, rate=1.0))
+    assert [w.users for w in schedule.windows] == [2, 4, 8]
+    assert [(w.start, w.end) for w in schedule.windows] == [(3, 8), (11, 16), (19, 24)]
+    assert [w.entry(SEND).requests for w in schedule.windows] == [10, 20, 40]

@@ -1,0 +1,86 @@
+"""The local fleet launcher starts real nodes, records them, and stops them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+
+from loadtests.fleet import Fleet, read_fleet_file
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN = ROOT / "rollout_plans" / "dev-3-states.yaml"
+
+
+def test_fleet_starts_ready_nodes_and_stops_them(fleet: Fleet) -> None:
+    assert [n.state for n in fleet.nodes] == ["RU-MOW", "RU-SPE"]
+    for node in fleet.nodes:
+        ready = httpx.get(f"{node.url}/readyz", timeout=5)
+        assert ready.status_code == 200
+        assert ready.json()["state"] == node.state
+    record = json.loads((fleet.data_dir / "fleet.json").read_text())
+    assert record["urls"] == fleet.urls
+    assert set(record["pids"]) == {"RU-MOW", "RU-SPE"}
+    peers = json.loads((fleet.data_dir / "peers.json").read_text())
+    assert peers == [{"state": s, "url": u} for s, u in fleet.urls.items()]
+    pids = [n.pid for n in fleet.nodes]
+    fleet.stop()
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids)
+    assert not (fleet.data_dir / "fleet.json").exists()
+
+
+def test_cli_up_background_then_down(tmp_path: Path) -> None:
+    env = {**os.environ, "COLUMNS": "200"}
+    data = tmp_path / "fleet"
+    up = subprocess.run(
+        [sys.executable, "-m", "msgfleet.cli", "fleet", "up", "--plan", str(PLAN), "--phase", "2",
+         "--data-dir", str(data), "--background"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert up.returncode == 0, up.stderr
+    nodes = read_fleet_file(data)
+    try:
+        assert [n.state for n in nodes] == ["RU-MOW", "RU-SPE", "RU-NVS"]  # phase 2 keeps phase 1's states
+        for node in nodes:
+            assert node.url in up.stdout and str(node.pid) in up.stdout
+            assert httpx.get(f"{node.url}/readyz", timeout=5).status_code == 200
+    finally:
+        down = subprocess.run(
+            [sys.executable, "-m", "msgfleet.cli", "fleet", "down", "--data-dir", str(data)],
+            capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+        )  # fmt: skip
+    assert down.returncode == 0, down.stderr
+    assert "stopped 3 node(s)" in down.stdout
+    for node in nodes:
+        assert not psutil.pid_exists(node.pid) or psutil.Process(node.pid).status() == "zombie"
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "msgfleet.cli", "fleet", "down", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "fleet.json" in bad.stderr
+    phase = subprocess.run(
+        [sys.executable, "-m", "msgfleet.cli", "fleet", "up", "--plan", str(PLAN), "--phase", "9",
+         "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert phase.returncode == 2 and "phases 1..2" in phase.stderr
+
+
+def test_a_node_that_cannot_start_is_named(tmp_path: Path) -> None:
+    fleet = Fleet(["RU-MOW"], tmp_path, extra_args=["--workers", "2"])  # workers > 1 needs PostgreSQL
+    try:
+        fleet.start()
+    except Exception as exc:
+        assert "RU-MOW" in str(exc) and "exited" in str(exc)
+    else:
+        fleet.stop()
+        raise AssertionError("a node that cannot start was reported ready")
