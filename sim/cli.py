@@ -1,11 +1,121 @@
-"""Simulation commands: ``msgfleet sim plan|rollout|latency``."""
+"""Simulation commands: ``msgfleet sim plan|rollout|latency``.
+
+Commands parse arguments, call library code and write files; heavy imports stay inside them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
 
+PLAN_HELP = "Rollout plan YAML (rollout_plans/...)."
+OUT_HELP = "Output directory (created)."
+
+
+@app.command("plan")
+def plan_cmd(
+    out: Annotated[Path, typer.Option(help="Where to write the proposed plan (YAML).")],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 country code.")] = "RU",
+    target: Annotated[float, typer.Option(help="Share of the national population to reach.")] = 0.6,
+    max_rtt_ms: Annotated[float, typer.Option(help="Latency SLO: client to home-site round trip.")] = 60.0,
+    residency: Annotated[str, typer.Option(help="home_state or national.")] = "home_state",
+    candidates: Annotated[str, typer.Option(help="Comma-separated candidate states (default: all).")] = "",
+    base: Annotated[Path | None, typer.Option(help="Take demand, prices, site costs from this plan.")] = None,
+    phases: Annotated[int, typer.Option(min=1, help="Split the chosen sites into this many phases.")] = 3,
+    phase_days: Annotated[int, typer.Option(min=1, help="Days between phase starts.")] = 180,
+) -> None:
+    """Choose sites and a phase order that reach the target with the fewest / cheapest sites."""
+    from rich.console import Console
+
+    from msgfleet.schema import Plan, dump_plan, load_plan
+    from sim.geography import load_states
+    from sim.siting import propose_phases
+
+    code = country.upper()
+    states = load_states(code)
+    chosen = [c.strip() for c in candidates.split(",") if c.strip()] or list(states.ids)
+    template: dict = {}
+    known_sites: dict[str, dict] = {}
+    if base is not None:
+        template = load_plan(base).model_dump(exclude={"phases", "name", "country"})
+        known_sites = {s["state"]: s for s in template.pop("sites")}
+    slo = {**template.get("slo", {}), "max_rtt_ms": max_rtt_ms}
+    draft = Plan.model_validate(
+        {
+            **template,
+            "name": f"{code.lower()}-proposed",
+            "country": code,
+            "target_coverage": target,
+            "residency": residency,
+            "slo": slo,
+            "sites": [known_sites.get(s, {"state": s}) for s in chosen],
+        }
+    )
+    proposed, selection = propose_phases(draft, n_phases=phases, phase_days=phase_days)
+    header = (
+        f"Proposed by `msgfleet sim plan`: {len(selection.sites)} sites reach {selection.covered:.1%} of "
+        f"{code} (target {target:.0%}, RTT <= {max_rtt_ms:g} ms, residency {residency}).\n"
+        f"Method: {selection.method}; optimal: {selection.optimal} ({selection.reason})."
+    )
+    dump_plan(proposed, out, header=header)
+    Console().print(header.replace("\n", " "), f"-> {out}")
+
 
 @app.command()
-def rollout(plan: str = typer.Option(...), out: str = typer.Option(...)) -> None:
-    """Simulate the rollout of a plan."""
-    raise typer.Exit(1)
+def rollout(
+    plan: Annotated[Path, typer.Option(help=PLAN_HELP)],
+    out: Annotated[Path, typer.Option(help=OUT_HELP)],
+    stop_at_target: Annotated[
+        bool, typer.Option(help="End the run on the day the target is reached.")
+    ] = False,
+) -> None:
+    """Simulate a plan day by day: rollout.csv, sites.csv, tariffs.csv, summary.json."""
+    from rich.console import Console
+
+    from msgfleet.schema import load_plan
+    from sim.rollout import run_rollout, write_rollout
+
+    result = run_rollout(load_plan(plan), stop_at_target=stop_at_target)
+    write_rollout(result, out)
+    Console().print(f"{result.plan.name}: {result.outcome} -> {out}")
+
+
+@app.command()
+def latency(
+    plan: Annotated[Path, typer.Option(help=PLAN_HELP)],
+    out: Annotated[Path, typer.Option(help=OUT_HELP)],
+    phase: Annotated[list[int] | None, typer.Option(help="Phase(s) to simulate (default: all).")] = None,
+    replications: Annotated[int | None, typer.Option(min=2, help="Default: the plan's.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    load: Annotated[float | None, typer.Option(help="National busy-hour messages/s to simulate.")] = None,
+) -> None:
+    """Busy-hour delivery latency per state pair: latency.csv, latency_cdf.csv, summary.json."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from msgfleet.schema import load_plan
+    from sim.latency import run_latency, write_latency
+
+    loaded = load_plan(plan)
+    phases = phase or list(range(1, len(loaded.phases) + 1))
+    reps = replications or loaded.latency.replications
+    with Progress(transient=True) as progress:
+        task = progress.add_task("replications", total=len(phases) * reps)
+        run = run_latency(
+            loaded, phases, reps, scheduler, workers, load, on_done=lambda: progress.advance(task)
+        )
+    write_latency(run, str(out))
+    console = Console()
+    for row in run.summary()["phases"]:
+        low, high = row["message_p95_ci_ms"]
+        verdict = "met" if row["slo_met"] else "MISSED"
+        console.print(
+            f"phase {row['phase']} {row['name']}: message p95 {row['message_p95_ms']:.1f} ms "
+            f"(95% CI {low:.1f}-{high:.1f}), SLO {row['slo_p95_ms']:g} ms {verdict}"
+        )
+    console.print(f"-> {out}")

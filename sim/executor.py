@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 from sim.errors import SimError
@@ -18,24 +18,43 @@ __all__ = ["run_jobs"]
 T = TypeVar("T")
 
 
+def _nothing() -> None:
+    return None
+
+
 def run_jobs(
     fn: Callable[..., T],
     jobs: Sequence[tuple[Any, ...]],
     scheduler: str | None = None,
     workers: int | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> list[T]:
-    """``[fn(*job) for job in jobs]``, in job order, on the chosen executor."""
+    """``[fn(*job) for job in jobs]``, in job order, on the chosen executor.
+
+    ``on_done`` is called once per finished job (a progress bar's ``advance``).
+    """
+    tick = on_done or _nothing
     if scheduler:
-        return _on_dask(fn, jobs, scheduler)
+        return _on_dask(fn, jobs, scheduler, tick)
     workers = min(len(jobs), workers or os.cpu_count() or 1)
     if workers <= 1:
-        return [fn(*job) for job in jobs]
+        results = []
+        for job in jobs:
+            results.append(fn(*job))
+            tick()
+        return results
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(fn, *zip(*jobs, strict=True)))
+        futures = [pool.submit(fn, *job) for job in jobs]
+        for _ in as_completed(futures):
+            tick()
+        return [f.result() for f in futures]
 
 
-def _on_dask(fn: Callable[..., T], jobs: Sequence[tuple[Any, ...]], scheduler: str) -> list[T]:
+def _on_dask(
+    fn: Callable[..., T], jobs: Sequence[tuple[Any, ...]], scheduler: str, tick: Callable[[], None]
+) -> list[T]:
     from distributed import Client
+    from distributed import as_completed as dask_completed
 
     try:
         client = Client(scheduler, timeout="10s")
@@ -43,4 +62,6 @@ def _on_dask(fn: Callable[..., T], jobs: Sequence[tuple[Any, ...]], scheduler: s
         raise SimError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:
         futures = [client.submit(fn, *job, pure=False) for job in jobs]
+        for _ in dask_completed(futures):
+            tick()
         return list(client.gather(futures))

@@ -17,7 +17,7 @@ Replications (seeded from one ``SeedSequence``) give confidence intervals.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -423,15 +423,19 @@ def run_latency(
     scheduler: str | None = None,
     workers: int | None = None,
     load_msgs_per_s: float | None = None,
+    on_done: Callable[[], None] | None = None,
 ) -> LatencyRun:
-    """Replicate the busy hour of each phase (default: all) on the chosen executor."""
+    """Replicate the busy hour of each phase (default: all) on the chosen executor.
+
+    Returns flat records; ``on_done`` is called after each replication (progress).
+    """
     timeline = build_timeline(plan)
     phases = phases or list(range(1, len(timeline.phases) + 1))
     reps = replications or plan.latency.replications
     scenarios = [scenario(plan, k, load_msgs_per_s, timeline) for k in phases]
     seeds = np.random.SeedSequence(plan.latency.seed).spawn(len(scenarios) * reps)
     jobs = [(sc, seeds[i * reps + r]) for i, sc in enumerate(scenarios) for r in range(reps)]
-    results = run_jobs(_job, jobs, scheduler=scheduler, workers=workers)
+    results = run_jobs(_job, jobs, scheduler=scheduler, workers=workers, on_done=on_done)
     frames, utils = [], []
     for (sc, _), (j, res) in zip(jobs, enumerate(results), strict=True):
         rep = j % reps
