@@ -1,0 +1,258 @@
+"""``MessengerClient``: one device of one user, over real HTTP (httpx) and WebSocket (websockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+
+from messenger.client.crypto import DeviceKeys
+from messenger.sms import last_code
+
+CodeReader = Callable[[str], Awaitable[str]]
+
+
+class ApiFailure(Exception):
+    """A 4xx/5xx answer: ``status``, ``error`` code, ``detail`` and the response headers."""
+
+    def __init__(self, status: int, error: str, detail: str, headers: httpx.Headers):
+        super().__init__(f"{status} {error}: {detail}")
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers
+
+
+def sms_file_reader(path: Path) -> CodeReader:
+    """Read login codes from a node's ``sms.jsonl`` sink (same machine)."""
+
+    async def read(phone: str) -> str:
+        code = last_code(path, phone)
+        if code is None:
+            raise LookupError(f"no code for {phone} in {path}")
+        return code
+
+    return read
+
+
+def dev_endpoint_reader(base_url: str) -> CodeReader:
+    """Read login codes from ``GET /v1/dev/sms/{phone}`` (node started with ``dev_sms_endpoint``)."""
+
+    async def read(phone: str) -> str:
+        async with httpx.AsyncClient(base_url=base_url) as http:
+            response = await http.get(f"/v1/dev/sms/{phone}")
+            response.raise_for_status()
+            return str(response.json()["code"])
+
+    return read
+
+
+class MessengerClient:
+    """A logged-in device. ``cursor`` is the last event it processed (kept across reconnects)."""
+
+    def __init__(self, base_url: str, *, token: str, user_id: str, device_id: str, keys: DeviceKeys):
+        self.base_url = base_url.rstrip("/")
+        self.token, self.user_id, self.device_id, self.keys = token, user_id, device_id, keys
+        self.http = httpx.AsyncClient(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        self.cursor = 0
+        self._devices: dict[str, dict[str, dict[str, Any]]] = {}  # chat id -> device id -> keys
+
+    @classmethod
+    async def login(
+        cls,
+        base_url: str,
+        phone: str,
+        read_code: CodeReader,
+        *,
+        device_name: str = "cli",
+        platform: str = "python",
+        otp: str | None = None,
+        keys: DeviceKeys | None = None,
+    ) -> MessengerClient:
+        """Request a code, read it from the SMS sink, verify, and publish this device's keys."""
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            _check(await http.post("/v1/auth/request-code", json={"phone": phone}))
+            body = {
+                "phone": phone,
+                "code": await read_code(phone),
+                "device_name": device_name,
+                "platform": platform,
+            }
+            if otp is not None:
+                body["otp"] = otp
+            login = _check(await http.post("/v1/auth/verify", json=body))
+        client = cls(
+            base_url,
+            token=login["token"],
+            user_id=login["user_id"],
+            device_id=login["device_id"],
+            keys=keys or DeviceKeys.generate(),
+        )
+        await client.request("PUT", "/v1/keys", json=client.keys.publication())
+        return client
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def __aenter__(self) -> MessengerClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request; raise ``ApiFailure`` for an error answer; return the JSON body (or None)."""
+        return _check(await self.http.request(method, path, **kwargs))
+
+    # --- chats ---------------------------------------------------------------------------------------------
+
+    async def open_private(self, user_id: str) -> str:
+        return str(
+            (await self.request("POST", "/v1/chats", json={"kind": "private", "members": [user_id]}))["id"]
+        )
+
+    async def create_group(self, members: list[str], title: str) -> str:
+        body = {"kind": "group", "members": members, "title": title}
+        return str((await self.request("POST", "/v1/chats", json=body))["id"])
+
+    async def chat_devices(self, chat_id: str, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
+        if refresh or chat_id not in self._devices:
+            rows = await self.request("GET", f"/v1/chats/{chat_id}/devices")
+            self._devices[chat_id] = {r["device_id"]: r for r in rows if r["identity_key"]}
+        return self._devices[chat_id]
+
+    async def _envelopes(self, chat_id: str, body: dict[str, object], refresh: bool) -> list[dict[str, str]]:
+        devices = await self.chat_devices(chat_id, refresh=refresh)
+        sealed = self.keys.seal(
+            sender_device=self.device_id,
+            chat_id=chat_id,
+            body=body,
+            recipients={d: r["identity_key"] for d, r in devices.items()},
+        )
+        return [{"device_id": d, "ciphertext": c} for d, c in sealed.items()]
+
+    async def send(
+        self, chat_id: str, text: str, *, reply_to: int | None = None, client_msg_id: str | None = None
+    ) -> dict[str, Any]:
+        """Encrypt ``text`` to every device of the chat (refetching them once on 409) and post it."""
+        msg_id = client_msg_id or secrets.token_hex(8)
+        for attempt in (0, 1):
+            body: dict[str, Any] = {
+                "client_msg_id": msg_id,
+                "envelopes": await self._envelopes(chat_id, {"text": text}, attempt > 0),
+            }
+            if reply_to is not None:
+                body["reply_to"] = reply_to
+            try:
+                result: dict[str, Any] = await self.request(
+                    "POST", f"/v1/chats/{chat_id}/messages", json=body
+                )
+                return result
+            except ApiFailure as exc:
+                if exc.error != "stale_devices" or attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def edit(self, chat_id: str, seq: int, text: str) -> None:
+        for attempt in (0, 1):
+            envelopes = await self._envelopes(chat_id, {"text": text}, attempt > 0)
+            try:
+                await self.request(
+                    "PATCH", f"/v1/chats/{chat_id}/messages/{seq}", json={"envelopes": envelopes}
+                )
+                return
+            except ApiFailure as exc:
+                if exc.error != "stale_devices" or attempt:
+                    raise
+
+    async def delete(self, chat_id: str, seq: int) -> None:
+        await self.request("DELETE", f"/v1/chats/{chat_id}/messages/{seq}")
+
+    async def read(self, chat_id: str, seq: int) -> None:
+        await self.request("POST", f"/v1/chats/{chat_id}/read", json={"seq": seq})
+
+    async def history(self, chat_id: str, after: int = 0) -> list[dict[str, Any]]:
+        """Messages after ``after`` with ``text`` decrypted (None for tombstones)."""
+        rows = await self.request("GET", f"/v1/chats/{chat_id}/messages", params={"after": after})
+        for row in rows:
+            row["text"] = await self.decrypt(row) if row["ciphertext"] else None
+        return list(rows)
+
+    async def decrypt(self, data: dict[str, Any]) -> str:
+        """The text of a ``message.new``/``message.edited`` event (or a history row) for this device."""
+        chat_id, sender = data["chat_id"], data["sender_device"]
+        devices = await self.chat_devices(chat_id)
+        if sender not in devices:
+            devices = await self.chat_devices(chat_id, refresh=True)
+        body = self.keys.open(
+            data["ciphertext"],
+            sender_device=sender,
+            chat_id=chat_id,
+            signing_key=devices[sender]["signing_key"],
+        )
+        return str(body["text"])
+
+    # --- events --------------------------------------------------------------------------------------------
+
+    async def sync(self, *, timeout: float = 0) -> list[dict[str, Any]]:
+        """Long-poll the events after ``cursor`` and advance it."""
+        result = await self.request(
+            "GET", "/v1/sync", params={"cursor": self.cursor, "timeout": timeout}, timeout=timeout + 30
+        )
+        self.cursor = result["cursor"]
+        return list(result["events"])
+
+    def socket(self, *, resume: bool = True) -> EventSocket:
+        """A WebSocket that starts after ``cursor`` (``resume``) or at the device's newest event."""
+        return EventSocket(self, self.cursor if resume else None)
+
+
+class EventSocket:
+    """``async with client.socket() as ws: event = await ws.next()``; advances ``client.cursor``."""
+
+    def __init__(self, client: MessengerClient, cursor: int | None):
+        self.client, self.start = client, cursor
+        self.conn: ClientConnection | None = None
+        self.ready: dict[str, Any] = {}
+
+    async def __aenter__(self) -> EventSocket:
+        url = self.client.base_url.replace("http", "ws", 1) + "/v1/ws"
+        if self.start is not None:
+            url += f"?cursor={self.start}"
+        self.conn = await connect(url, additional_headers={"Authorization": f"Bearer {self.client.token}"})
+        self.ready = json.loads(await self.conn.recv())
+        if self.ready.get("type") != "ready":
+            raise ConnectionError(f"unexpected first frame {self.ready}")
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.conn is not None:
+            await self.conn.close()
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        """The next event frame (skipping pongs); ``TimeoutError`` if none arrives in ``timeout`` s."""
+        assert self.conn is not None
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.conn.recv(), timeout))
+            if frame.get("type") == "event":
+                self.client.cursor = frame["cursor"]
+                return dict(frame)
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            error, detail = body["error"], body["detail"]
+        except (ValueError, KeyError, TypeError):
+            error, detail = "http_error", response.text[:200]
+        raise ApiFailure(response.status_code, error, detail, response.headers)
+    return response.json() if response.content else None
