@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import kubernetes_validate
+from kubernetes_validate import utils as kubernetes_validate
 from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, VersionNotSupportedError
 
 from infra.errors import InfraError

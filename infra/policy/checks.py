@@ -163,17 +163,18 @@ def default_deny(manifests: Sequence[Manifest]) -> list[Violation]:
 def no_shared_across_residency(manifests: Sequence[Manifest]) -> list[Violation]:
     """No hostPath volumes (a node's disk is shared by every namespace), no cluster-scoped volumes,
     and no secret value reused by two states (each residency zone has its own keys)."""
+    name = "no-shared-across-residency"
     out = []
     for m, _meta, spec in _pods(manifests):
         for volume in spec.get("volumes", []):
             if "hostPath" in volume:
-                out.append(Violation("no-shared-storage", ident(m), f"hostPath volume {volume.get('name')}"))
+                out.append(Violation(name, ident(m), f"hostPath volume {volume.get('name')}"))
     out += [
-        Violation("no-shared-storage", ident(m), "PersistentVolume is cluster-scoped (shared by all states)")
+        Violation(name, ident(m), "PersistentVolume is cluster-scoped (shared by all states)")
         for m in manifests
         if m.get("kind") == "PersistentVolume"
     ]
-    seen: dict[str, tuple[str, str]] = {}
+    seen: dict[str, tuple[str, Manifest, str]] = {}
     for m in manifests:
         if m.get("kind") != "Secret":
             continue
@@ -181,10 +182,12 @@ def no_shared_across_residency(manifests: Sequence[Manifest]) -> list[Violation]
         for key, value in sorted({**(m.get("data") or {}), **(m.get("stringData") or {})}.items()):
             if not isinstance(value, str) or len(value) < 16:
                 continue  # user names and the like are not secrets
-            other = seen.setdefault(value, (state, f"{ident(m)}:{key}"))
-            if other[0] != state:
-                message = f"key {key} has the same value as {other[1]} of {other[0]}"
-                out.append(Violation("no-shared-secrets", ident(m), message))
+            first_state, first, first_key = seen.setdefault(value, (state, m, key))
+            if first_state != state:  # report on both sides of the boundary
+                out.append(
+                    Violation(name, ident(m), f"{key} equals {ident(first)}:{first_key} of {first_state}")
+                )
+                out.append(Violation(name, ident(first), f"{first_key} equals {ident(m)}:{key} of {state}"))
     return out
 
 
