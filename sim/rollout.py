@@ -159,5 +159,41 @@ def write_rollout(result: RolloutResult, out: str | Path) -> Path:
     pd.DataFrame([t.record() for t in result.tariffs]).to_csv(
         out / "tariffs.csv", index=False, float_format="%.6g"
     )
+    _states_frame(result).to_csv(out / "states.csv", index=False, float_format="%.6g")
+    _links_frame(result).to_csv(out / "links.csv", index=False, float_format="%.6g")
     (out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def _states_frame(result: RolloutResult) -> pd.DataFrame:
+    """Per state: where it is, how many live there, the phase it went live in, its final home."""
+    tl = result.timeline
+    st = tl.states
+    live_phase = np.zeros(len(st), dtype=int)
+    for k in range(len(tl.phases), 0, -1):
+        for state in tl.homes[k - 1]:
+            live_phase[st.index(state)] = k
+    final = tl.homes[-1]
+    sites = {s for p in tl.phases for s in p.sites}
+    return pd.DataFrame(
+        {
+            "state": st.ids,
+            "name": st.names,
+            "lat": st.lat,
+            "lon": st.lon,
+            "population": st.population,
+            "live_phase": live_phase,
+            "home_site": [final.get(s, "") for s in st.ids],
+            "is_site": [s in sites for s in st.ids],
+        }
+    )
+
+
+def _links_frame(result: RolloutResult) -> pd.DataFrame:
+    from sim.topology import backbone
+
+    graph = backbone(result.plan, result.timeline.states)
+    return pd.DataFrame(
+        [{"a": a, "b": b, **data} for a, b, data in sorted(graph.edges(data=True))],
+        columns=["a", "b", "distance_km", "latency_ms"],
+    )
