@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -26,6 +27,8 @@ class Node:
     hub: Hub
     sms: SmsSender
     secret: bytes
+    # Objects that feature modules build in their ``startup(node)`` (e.g. ``features["media"]``).
+    features: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     async def start(cls, settings: Settings) -> Node:
