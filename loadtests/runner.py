@@ -123,9 +123,10 @@ def run_master(run_file: Path) -> int:
         started = time.monotonic()
         greenlets.append(gevent.spawn(_progress, runner, started))
         runner.start_shape()
-        assert runner.shape_greenlet is not None
-        runner.shape_greenlet.join(timeout=time_limit_s(config, planner))
-        timed_out = not runner.shape_greenlet.dead
+        shape = runner.shape_greenlet
+        assert shape is not None
+        shape.join(timeout=time_limit_s(config, planner))
+        timed_out = not shape.dead
     finally:
         runner.quit()
         gevent.sleep(1.5)  # let the CSV writer write the final figures once more

@@ -1,0 +1,317 @@
+"""Locust scenario: simulated devices of a messenger fleet, over the node's real API (docs/API.md).
+
+Plain Locust works: ``locust -f loadtests/locustfile.py --host http://127.0.0.1:8080`` against
+one node, or ``--msgfleet-targets RU-MOW=http://...,RU-SPE=http://...`` (or MSGFLEET_TARGETS)
+against a fleet, ``--msgfleet-plan rollout_plans/dev-3-states.yaml`` for the plan's mix. The node
+needs ``MSGFLEET_DEV_SMS_ENDPOINT=true`` and ``MSGFLEET_CODE_RATE_PER_IP=0`` (``msgfleet loadtest``
+sets both on the fleet it starts).
+
+Each simulated user signs up through the real flow (request a code, read it from the node's
+development SMS sink, verify), keeps one WebSocket open as its device, and then acts by the plan's
+weights. Message envelopes carry their send time, so the receiving device reports end-to-end
+delivery latency to Locust as request type ``WS``, name ``deliver``.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import random
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+import websocket
+from locust import FastHttpUser, between, events
+from locust.env import Environment
+
+from loadtests.behaviour import envelope, pick_state, recipient_state_weights, sent_at, task_weights
+from loadtests.config import RunConfig, config_from_environment, parse_targets
+from msgfleet.schema import Plan, load_plan, parse_plan
+
+INBOX = 50  # received messages a user remembers to reply to
+
+
+@dataclass(frozen=True)
+class Account:
+    state: str
+    user_id: str
+    device_id: str
+
+
+@dataclass
+class Scenario:
+    """What every simulated user of this Locust process shares."""
+
+    config: RunConfig
+    plan: Plan
+    skipped: list[str]
+    accounts: dict[str, list[Account]] = field(default_factory=lambda: collections.defaultdict(list))
+    chat_devices: dict[str, list[str]] = field(default_factory=dict)
+    cross_state: bool = True
+    rng: random.Random = field(default_factory=random.Random)
+    serial: Any = field(default_factory=itertools.count)
+
+    @property
+    def states(self) -> list[str]:
+        return list(self.config.targets)
+
+
+SCENARIO: Scenario | None = None
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser: Any) -> None:
+    parser.add_argument("--msgfleet-targets", default="", help="STATE=URL,... of a fleet's nodes")
+    parser.add_argument("--msgfleet-plan", default="", help="rollout plan YAML with the behaviour mix")
+
+
+def _api_paths(url: str) -> list[str]:
+    with urllib.request.urlopen(f"{url}/openapi.json", timeout=10) as response:
+        return sorted(json.load(response)["paths"])
+
+
+def configure(environment: Environment) -> Scenario:
+    """Read the run (run.json, Locust arguments or --host), the plan and the node's API once."""
+    global SCENARIO
+    options = environment.parsed_options
+    config = config_from_environment(environment.host)
+    if options is not None and getattr(options, "msgfleet_targets", ""):
+        config.targets = parse_targets(options.msgfleet_targets)
+    if options is not None and getattr(options, "msgfleet_plan", ""):
+        config.plan = options.msgfleet_plan
+    plan = load_plan(config.plan) if config.plan else parse_plan("name: default\nsites: [{state: RU-MOW}]\n")
+    weights, skipped = task_weights(plan.loadtest.weights, _api_paths(next(iter(config.targets.values()))))
+    MessengerUser.tasks = [TASKS[name] for name, w in sorted(weights.items()) for _ in range(w)]
+    low, high = plan.loadtest.think_time_s
+    MessengerUser.wait_time = between(low, high)
+    SCENARIO = Scenario(config, plan, skipped, rng=random.Random(config.seed))
+    if skipped:
+        print(f"locustfile: the node has no API for {', '.join(skipped)}; those behaviours are skipped")
+    return SCENARIO
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    configure(environment)
+
+
+class MessengerUser(FastHttpUser):
+    """One person with one device: signs up, keeps a WebSocket, chats by the plan's weights."""
+
+    host = "http://127.0.0.1"  # replaced per user by its home state's node
+    wait_time = between(1, 5)
+
+    def __init__(self, environment: Environment) -> None:
+        assert SCENARIO is not None, "configure() runs at Locust's init event"
+        self.scenario = SCENARIO
+        states = SCENARIO.states
+        self.state = states[next(SCENARIO.serial) % len(states)]
+        self.host = SCENARIO.config.targets[self.state]
+        super().__init__(environment)
+        self.account: Account | None = None
+        self.headers: dict[str, str] = {}
+        self.socket: websocket.WebSocket | None = None
+        self.reader: gevent.Greenlet | None = None
+        self.private: dict[str, str] = {}  # partner user id -> chat id
+        self.groups: list[str] = []
+        self.inbox: collections.deque[tuple[str, int]] = collections.deque(maxlen=INBOX)
+        self.rng = random.Random(SCENARIO.rng.random())
+
+    # ----- sign-up and the device socket
+
+    def on_start(self) -> None:
+        phone = f"+79{self.rng.randrange(10**9):09d}"
+        self.client.post("/v1/auth/request-code", json={"phone": phone}, name="auth:request-code")
+        code = self._code(phone)
+        body = {"phone": phone, "code": code, "device_name": "locust", "platform": "loadtest"}
+        with self.client.post("/v1/auth/verify", json=body, name="auth:verify", catch_response=True) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"verify: {resp.status_code} {resp.text[:200]}")
+                raise gevent.GreenletExit
+            login = resp.json()
+        self.account = Account(self.state, login["user_id"], login["device_id"])
+        self.headers = {"Authorization": f"Bearer {login['token']}"}
+        self._connect(login["token"])
+        self.scenario.accounts[self.state].append(self.account)
+        self._maybe_create_group()
+
+    def _code(self, phone: str) -> str:
+        with self.client.get(f"/v1/dev/sms/{phone}", name="auth:sms", catch_response=True) as resp:
+            if resp.status_code == 200:
+                return str(resp.json()["code"])
+            resp.success()  # fall back to the node's sms.jsonl (same machine)
+        path = self.scenario.config.sms_files.get(self.state)
+        if path:
+            with open(path, encoding="utf-8") as sms:
+                codes = [json.loads(line) for line in sms if phone in line]
+            if codes:
+                return str(codes[-1]["code"])
+        raise RuntimeError(f"no login code for {phone}: enable MSGFLEET_DEV_SMS_ENDPOINT on {self.host}")
+
+    def _connect(self, token: str) -> None:
+        url = self.host.replace("http", "ws", 1) + f"/v1/ws?token={token}"
+        start = time.perf_counter()
+        try:
+            self.socket = websocket.create_connection(url, timeout=10)
+            ready = json.loads(self.socket.recv())
+            assert ready.get("type") == "ready", ready
+            self.socket.settimeout(None)
+            error = None
+        except Exception as exc:  # report any connect failure to Locust, then stop this user
+            error = exc
+        self._fire("WS", "connect", (time.perf_counter() - start) * 1000, error)
+        if error is not None:
+            raise gevent.GreenletExit
+        self.reader = gevent.spawn(self._read)
+
+    def _read(self) -> None:
+        while self.socket is not None:
+            try:
+                text = self.socket.recv()
+            except Exception:  # closed by on_stop or by the node
+                return
+            if not text:
+                return
+            frame = json.loads(text)
+            if frame.get("type") == "event":
+                self._on_event(frame["kind"], frame["data"], len(text))
+
+    def _on_event(self, kind: str, data: dict[str, Any], size: int) -> None:
+        assert self.account is not None
+        if kind == "message.new" and data.get("sender_device") != self.account.device_id:
+            sent = sent_at(data.get("ciphertext") or "")
+            if sent is not None:
+                self._fire("WS", "deliver", (time.time() - sent) * 1000, None, size)
+            self.inbox.append((data["chat_id"], int(data["seq"])))
+        elif kind == "chat.created" and data.get("kind") == "group" and data["chat_id"] not in self.groups:
+            self.groups.append(data["chat_id"])
+
+    def _fire(self, kind: str, name: str, ms: float, error: Exception | None, size: int = 0) -> None:
+        self.environment.events.request.fire(
+            request_type=kind, name=name, response_time=ms, response_length=size, exception=error, context={}
+        )
+
+    def on_stop(self) -> None:
+        socket, self.socket = self.socket, None
+        if socket is not None:
+            socket.close()
+        if self.reader is not None:
+            self.reader.kill(block=False)
+
+    # ----- helpers over the chat API
+
+    def _partner(self) -> Account | None:
+        assert self.account is not None
+        live = self.scenario.states if self.scenario.cross_state else [self.state]
+        state = pick_state(recipient_state_weights(self.scenario.plan, self.state, live), self.rng)
+        others = [a for a in self.scenario.accounts.get(state, []) if a.user_id != self.account.user_id]
+        return self.rng.choice(others) if others else None
+
+    def _private_chat(self, partner: Account) -> str | None:
+        if partner.user_id in self.private:
+            return self.private[partner.user_id]
+        body = {"kind": "private", "members": [partner.user_id]}
+        cross = partner.state != self.state
+        name = "chat:open-cross" if cross else "chat:open"
+        post = self.client.post
+        with post("/v1/chats", json=body, headers=self.headers, name=name, catch_response=True) as r:
+            if r.status_code in (200, 201):
+                chat_id = str(r.json()["id"])
+                self.private[partner.user_id] = chat_id
+                return chat_id
+            if cross and 400 <= r.status_code < 500:
+                r.success()  # the nodes are not federated: keep traffic within each state
+                self.scenario.cross_state = False
+                print(f"locustfile: cross-state chats refused ({r.status_code}); traffic stays within states")
+            else:
+                r.failure(f"{r.status_code} {r.text[:200]}")
+        return None
+
+    def _devices(self, chat_id: str, refresh: bool = False) -> list[str]:
+        cached = self.scenario.chat_devices.get(chat_id)
+        if cached is not None and not refresh:
+            return cached
+        resp = self.client.get(f"/v1/chats/{chat_id}/devices", headers=self.headers, name="chat:devices")
+        devices = sorted({str(d["device_id"]) for d in resp.json()}) if resp.status_code == 200 else []
+        self.scenario.chat_devices[chat_id] = devices
+        return devices
+
+    def _post(self, chat_id: str, name: str, reply_to: int | None = None) -> None:
+        assert self.account is not None
+        for attempt in range(2):
+            devices = self._devices(chat_id, refresh=attempt > 0)
+            sealed = [{"device_id": d, "ciphertext": envelope(self.account.user_id)} for d in devices]
+            msg_id = f"{self.account.device_id}-{next(self.scenario.serial)}"
+            body = {"client_msg_id": msg_id, "reply_to": reply_to, "envelopes": sealed}
+            path = f"/v1/chats/{chat_id}/messages"
+            with self.client.post(path, json=body, headers=self.headers, name=name, catch_response=True) as r:
+                if r.status_code == 409 and attempt == 0:
+                    r.success()  # stale device list (someone joined): refetch, re-encrypt, as clients do
+                    continue
+                if r.status_code not in (200, 201):
+                    r.failure(f"{r.status_code} {r.text[:200]}")
+            return
+
+    def _maybe_create_group(self) -> None:
+        size = self.scenario.plan.loadtest.group_size
+        assert self.account is not None
+        others = [a for a in self.scenario.accounts[self.state] if a.user_id != self.account.user_id]
+        if len(others) < size - 1 or self.rng.random() >= 1 / size:
+            return
+        members = [a.user_id for a in self.rng.sample(others, size - 1)]
+        body = {"kind": "group", "members": members, "title": "load test"}
+        resp = self.client.post("/v1/chats", json=body, headers=self.headers, name="chat:create-group")
+        if resp.status_code == 201 and (chat_id := str(resp.json()["id"])) not in self.groups:
+            self.groups.append(chat_id)
+
+    # ----- behaviours (weights: plan.loadtest.weights)
+
+    def private_send(self) -> None:
+        partner = self._partner()
+        chat_id = self._private_chat(partner) if partner else None
+        if chat_id:
+            self._post(chat_id, "msg:private")
+
+    def reply(self) -> None:
+        if not self.inbox:
+            return self.private_send()
+        chat_id, seq = self.inbox.popleft()
+        self._post(chat_id, "msg:reply", reply_to=seq)
+
+    def group_send(self) -> None:
+        if self.groups:
+            self._post(self.rng.choice(self.groups), "msg:group")
+
+    def read_sync(self) -> None:
+        resp = self.client.get("/v1/chats", headers=self.headers, name="chats:list")
+        if resp.status_code != 200:
+            return
+        unread = [c for c in resp.json() if c["last_seq"] > c["last_read_seq"]]
+        if not unread:
+            return
+        chat = self.rng.choice(unread)
+        base, after = f"/v1/chats/{chat['id']}", chat["last_read_seq"]
+        self.client.get(f"{base}/messages?after={after}&limit=50", headers=self.headers, name="chat:history")
+        receipt = {"seq": chat["last_seq"]}
+        self.client.post(f"{base}/read", json=receipt, headers=self.headers, name="chat:read")
+
+    def idle(self) -> None:
+        """A connected device that does nothing this turn (its socket stays open)."""
+
+
+TASKS = {
+    "private_send": MessengerUser.private_send,
+    "reply": MessengerUser.reply,
+    "group_send": MessengerUser.group_send,
+    "read_sync": MessengerUser.read_sync,
+    "idle": MessengerUser.idle,
+}
+
+
+def user_classes() -> list[type[FastHttpUser]]:
+    """The user classes of this scenario (for loadtests.runner)."""
+    return [MessengerUser]
