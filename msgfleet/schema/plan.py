@@ -123,6 +123,32 @@ class UsageSegment(StrictModel):
     usage_multiplier: float = Field(ge=0)
 
 
+class TariffPlan(StrictModel):
+    """A plan the node bills by; ``family``/``business`` plans pool one allowance over up to ``max_members``.
+
+    Unset allowances and prices fall back to the policy's free tier (per member) and per-unit prices.
+    """
+
+    name: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")
+    kind: Literal["individual", "family", "business"] = "individual"
+    max_members: int = Field(1, ge=1)
+    monthly_fee: float = Field(0.0, ge=0)
+    included_minutes: float | None = Field(
+        None, ge=0, description="Pool per period; default free tier × members."
+    )
+    included_messages: float | None = Field(
+        None, ge=0, description="Pool per period; default free tier × members."
+    )
+    price_per_extra_minute: float | None = Field(None, ge=0)
+    price_per_1000_messages: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _individual_is_one(self) -> TariffPlan:
+        if self.kind == "individual" and self.max_members != 1:
+            raise ValueError(f"individual plan {self.name!r} must have max_members 1")
+        return self
+
+
 class TariffPolicy(StrictModel):
     """How tariffs are derived from cost and observed use (sim) and billed (messenger)."""
 
@@ -140,6 +166,19 @@ class TariffPolicy(StrictModel):
         ],
         description="User segments by usage; the free tier applies per user, so only heavier segments pay.",
     )
+    plans: list[TariffPlan] = Field(
+        default_factory=lambda: [TariffPlan(name="basic")],
+        min_length=1,
+        description="Plans the node bills by (messenger MSGFLEET_TARIFFS); the first is everyone's default.",
+    )
+
+    @field_validator("plans")
+    @classmethod
+    def _unique_plan_names(cls, plans: list[TariffPlan]) -> list[TariffPlan]:
+        names = [p.name for p in plans]
+        if len(set(names)) != len(names):
+            raise ValueError(f"plan names must be unique, got {names}")
+        return plans
 
     @field_validator("plan_mix")
     @classmethod
