@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     max_prekeys: int = Field(200, ge=1)
     sync_max_timeout: float = Field(30.0, ge=0)
 
+    # Calls, tariffs, meetings (messenger/calls, messenger/billing, messenger/meetings; docs/API.md).
+    turn_secret: str | None = Field(None, min_length=16, description="coturn static-auth-secret of the state")
+    turn_uris: str = Field("turn:127.0.0.1:3478?transport=udp", description="comma-separated TURN URIs")
+    turn_ttl_seconds: int = Field(3600, ge=60, description="lifetime of issued TURN credentials")
+    call_ring_timeout: float = Field(60.0, gt=0, description="unanswered calls end as missed after this")
+    call_heartbeat_timeout: float = Field(60.0, gt=0, description="silent participants are dropped")
+    call_sweep_seconds: float = Field(5.0, gt=0, description="period of the call timeout / reminder sweeps")
+    tariffs: str | None = Field(None, description="tariff policy JSON (a rollout plan's tariffs section)")
+
     @field_validator("state")
     @classmethod
     def _state(cls, value: str) -> str:
@@ -73,6 +82,14 @@ class Settings(BaseSettings):
         if not sep or scheme not in _SCHEMES:
             raise ValueError(f"{value!r} must start with one of {', '.join(sorted(_SCHEMES))}://")
         return f"{_SCHEMES[scheme]}://{rest}"
+
+    @field_validator("tariffs")
+    @classmethod
+    def _tariffs(cls, value: str | None) -> str | None:
+        from messenger.billing.tariffs import parse_tariffs
+
+        parse_tariffs(value)
+        return value
 
     @field_validator("redis_url")
     @classmethod

@@ -1,0 +1,1 @@
+"""Tariffs and billing: plans from the plan schema's tariffs section, pooled subscriptions, usage, bills."""
