@@ -11,6 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from messenger.metrics import REQUEST_LATENCY
 
+# Routes that stream their body and enforce their own per-type limits (media uploads).
+STREAMED_PATHS: tuple[str, ...] = ("/v1/media",)
+
 
 class BodyLimit:
     """Refuse bodies over ``limit`` bytes: by Content-Length up front, else while streaming."""
@@ -20,7 +23,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(STREAMED_PATHS):
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
