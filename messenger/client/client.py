@@ -61,6 +61,7 @@ class MessengerClient:
             base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         self.cursor = 0
+        self.phone: str | None = None
         self._devices: dict[str, dict[str, dict[str, Any]]] = {}  # chat id -> device id -> keys
 
     @classmethod
@@ -94,6 +95,7 @@ class MessengerClient:
             device_id=login["device_id"],
             keys=keys or DeviceKeys.generate(),
         )
+        client.phone = phone
         await client.request("PUT", "/v1/keys", json=client.keys.publication())
         return client
 
@@ -237,14 +239,18 @@ class EventSocket:
         if self.conn is not None:
             await self.conn.close()
 
-    async def next(self, timeout: float = 10) -> dict[str, Any]:
-        """The next event frame (skipping pongs); ``TimeoutError`` if none arrives in ``timeout`` s."""
+    async def next(self, *kinds: str, timeout: float = 10) -> dict[str, Any]:
+        """The next event frame (of one of ``kinds`` if given; others are skipped but advance the cursor).
+        ``TimeoutError`` if none arrives within ``timeout`` s."""
         assert self.conn is not None
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            frame = json.loads(await asyncio.wait_for(self.conn.recv(), timeout))
+            remaining = deadline - asyncio.get_running_loop().time()
+            frame = json.loads(await asyncio.wait_for(self.conn.recv(), max(remaining, 0.001)))
             if frame.get("type") == "event":
                 self.client.cursor = frame["cursor"]
-                return dict(frame)
+                if not kinds or frame["kind"] in kinds:
+                    return dict(frame)
 
 
 def _check(response: httpx.Response) -> Any:

@@ -78,8 +78,8 @@ async def post_message(
 ) -> Posted:
     """Store a message and fan it out; a retried ``client_msg_id`` returns the stored one."""
     by_device = check_envelopes(settings, envelopes)
-    chat_id = member.chat_id
-    await check_recipients(session, chat_id=chat_id, sender_device=device.id, given=set(by_device))
+    chat_id, user_id, device_id = member.chat_id, member.user_id, device.id  # plain values survive a rollback
+    await check_recipients(session, chat_id=chat_id, sender_device=device_id, given=set(by_device))
     seq = await session.scalar(
         update(Chat).where(Chat.id == chat_id).values(last_seq=Chat.last_seq + 1).returning(Chat.last_seq)
     )
@@ -91,8 +91,8 @@ async def post_message(
         "id": msg_id,
         "chat_id": chat_id,
         "seq": seq,
-        "sender_user_id": member.user_id,
-        "sender_device_id": device.id,
+        "sender_user_id": user_id,
+        "sender_device_id": device_id,
         "client_msg_id": client_msg_id,
         "reply_to": reply_to,
         "created_at": ts,
@@ -101,7 +101,7 @@ async def post_message(
         await session.execute(insert(Message), [row])
     except IntegrityError:
         await session.rollback()
-        return await _existing(session, chat_id=chat_id, device_id=device.id, client_msg_id=client_msg_id)
+        return await _existing(session, chat_id=chat_id, device_id=device_id, client_msg_id=client_msg_id)
     if by_device:
         await session.execute(
             insert(Envelope),
@@ -111,8 +111,8 @@ async def post_message(
         "chat_id": chat_id,
         "seq": seq,
         "id": msg_id,
-        "sender": member.user_id,
-        "sender_device": device.id,
+        "sender": user_id,
+        "sender_device": device_id,
         "client_msg_id": client_msg_id,
         "reply_to": reply_to,
         "ts": ts,
