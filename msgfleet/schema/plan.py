@@ -215,7 +215,7 @@ class Calibration(StrictModel):
     messages_per_s_per_cpu: float | None = Field(None, ge=0)
     delivery_p95_ms_at_slo: float | None = Field(None, ge=0)
     messages_per_active_user_hour: float = Field(ge=0)
-    replies_per_active_user_hour: float | None = Field(None, ge=0, description="None: not metered by the node.")
+    replies_per_active_user_hour: float | None = Field(None, ge=0, description="None: not metered.")
     call_minutes_per_active_user_hour: float | None = Field(None, ge=0, description="None: not metered.")
     sim_p95_max_error: float | None = Field(None, ge=0, description="Max |predicted/measured - 1| of p95.")
     reserved_pods: dict[StateId, int] = Field(
