@@ -4,11 +4,14 @@ A feature adds ``messenger/db/models/<feature>.py`` and one import line here.
 """
 
 from messenger.db.models.accounts import Device, LoginCode, User
+from messenger.db.models.audit import AdminRole, AuditEntry
 from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
 from messenger.db.models.events import DeviceEvent
 from messenger.db.models.keys import Prekey
 
 __all__ = [
+    "AdminRole",
+    "AuditEntry",
     "Chat",
     "Device",
     "DeviceEvent",
