@@ -56,3 +56,26 @@ def migrate(
     settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
+
+
+audit_app = typer.Typer(add_completion=False, help="The node's hash-chained audit log.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    state: Annotated[str, Opt(help="ISO 3166-2 id of the node's state.")],
+    data_dir: Annotated[Path | None, Opt(help="Data dir of the SQLite default.")] = None,
+    database_url: Annotated[str | None, Opt(help="postgresql+asyncpg://…")] = None,
+) -> None:
+    """Check every audit entry's hash chain; exit 1 naming the first edited, removed or reordered entry."""
+    import asyncio
+
+    from messenger.audit import verify_url
+    from messenger.settings import load_settings
+
+    settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
+    result = asyncio.run(verify_url(settings.db_url))
+    typer.echo(result.line(), err=not result.ok)
+    if not result.ok:
+        raise typer.Exit(1)
