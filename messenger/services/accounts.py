@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from messenger import audit
 from messenger.db.base import now
 from messenger.db.models import Device, LoginCode, User
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
@@ -99,6 +100,9 @@ def _second_factor_ok(user: User, otp: str) -> bool:
 
 async def _fail_attempt(session: AsyncSession, login: LoginCode, error: Exception) -> None:
     login.attempts += 1
+    await audit.record(
+        session, action="auth.login_failed", actor=None, target=login.phone, detail={"why": str(error)}
+    )
     await session.commit()
     raise error
 
@@ -165,6 +169,16 @@ async def verify(
         exclude_device=device.id,
         payload={"device_id": device.id, "name": device_name, "platform": platform},
     )
+    await audit.record(
+        session, action="auth.login", actor=user.id, target=device.id, detail={"new_user": new_user}
+    )
+    await audit.record(
+        session,
+        action="device.added",
+        actor=user.id,
+        target=device.id,
+        detail={"name": device_name, "platform": platform},
+    )
     await session.commit()
     return Login(user.id, device.id, token, new_user)
 
@@ -191,6 +205,7 @@ async def revoke_device(session: AsyncSession, node: Node, *, user_id: str, devi
         exclude_device=device_id,
         payload={"device_id": device_id},
     )
+    await audit.record(session, action="device.revoked", actor=user_id, target=device_id)
     await session.commit()
     await node.hub.revoke([device_id])
 
@@ -226,11 +241,13 @@ async def confirm_totp(session: AsyncSession, *, user: User, otp: str) -> None:
     if not pyotp.TOTP(user.totp_pending).verify(otp, valid_window=1):
         raise Unauthorized("wrong TOTP code", code="second_factor_invalid")
     user.totp_secret, user.totp_pending = user.totp_pending, None
+    await audit.record(session, action="2fa.totp_enabled", actor=user.id, target=user.id)
     await session.commit()
 
 
 async def set_pin(session: AsyncSession, *, user: User, pin: str) -> None:
     user.pin_hash = hash_pin(pin)
+    await audit.record(session, action="2fa.pin_set", actor=user.id, target=user.id)
     await session.commit()
 
 
@@ -240,4 +257,5 @@ async def disable_second_factor(session: AsyncSession, *, user: User, otp: str) 
     if not _second_factor_ok(user, otp):
         raise Unauthorized("wrong second factor", code="second_factor_invalid")
     user.totp_secret = user.totp_pending = user.pin_hash = None
+    await audit.record(session, action="2fa.disabled", actor=user.id, target=user.id)
     await session.commit()
