@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -25,6 +27,9 @@ router = APIRouter(tags=["realtime"])
 UNAUTHORIZED, BAD_FRAME = 4401, 4400
 AUTH_TIMEOUT = 10.0  # seconds to wait for the auth frame
 BATCH = 500
+# Client frames other features handle: type prefix -> "module:function", awaited as
+# ``function(node, device_id, frame) -> reply frame`` (e.g. call signalling, docs/API.md "Calls").
+FRAME_HANDLERS: dict[str, str] = {"call.": "messenger.calls.signalling:on_frame"}
 
 
 def _int(value: Any) -> int | None:
@@ -55,14 +60,29 @@ async def _credentials(websocket: WebSocket) -> tuple[str, int | None]:
     return str(token), cursor
 
 
-async def _read_client(websocket: WebSocket, waiter: Waiter, closed: asyncio.Event) -> None:
-    """Answer pings; on disconnect wake the sender loop so it ends."""
+def _frame_handler(kind: object) -> Callable[[Node, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None:
+    for prefix, target in FRAME_HANDLERS.items():
+        if isinstance(kind, str) and kind.startswith(prefix):
+            module, _, name = target.partition(":")
+            return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return None
+
+
+async def _read_client(
+    websocket: WebSocket, waiter: Waiter, closed: asyncio.Event, node: Node, device_id: str
+) -> None:
+    """Answer pings and feature frames; on disconnect wake the sender loop so it ends."""
     try:
         while True:
             text = await websocket.receive_text()
             with contextlib.suppress(ValueError):
-                if json.loads(text).get("type") == "ping":
+                frame = json.loads(text)
+                if not isinstance(frame, dict):
+                    continue
+                if frame.get("type") == "ping":
                     await websocket.send_text('{"type": "pong"}')
+                elif (handler := _frame_handler(frame.get("type"))) is not None:
+                    await websocket.send_text(json.dumps(await handler(node, device_id, frame)))
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -104,7 +124,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                 )
             )
             closed = asyncio.Event()
-            reader = asyncio.create_task(_read_client(websocket, waiter, closed))
+            reader = asyncio.create_task(_read_client(websocket, waiter, closed, node, device_id))
             try:
                 await _pump(websocket, node, waiter, closed, device_id, position)
             finally:
