@@ -7,9 +7,12 @@ JSON (``msgfleet.schema.TariffPolicy(...).model_dump_json()``) and is validated 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from messenger.node import Node
 
 Rounding = Literal["per_second", "per_minute_up"]
 
@@ -87,3 +90,11 @@ def parse_tariffs(text: str | None) -> TariffPolicy:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "tariffs"
         raise ValueError(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
+
+
+def node_tariffs(node: Node) -> TariffPolicy:
+    """The node's policy, parsed once from its settings (kept in ``node.features["tariffs"]``)."""
+    policy = node.features.get("tariffs")
+    if not isinstance(policy, TariffPolicy):
+        policy = node.features["tariffs"] = parse_tariffs(node.settings.tariffs)
+    return policy

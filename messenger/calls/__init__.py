@@ -1,0 +1,1 @@
+"""Calls: signalling over the WebSocket and the event log, TURN credentials, call detail records, metering."""

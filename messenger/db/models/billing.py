@@ -1,0 +1,27 @@
+"""Tariff subscriptions: a user's plan; family/business plans share one pool between their members."""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from messenger.db.base import Base, now
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # s<hex>
+    plan: Mapped[str] = mapped_column(String(40))  # a plan name of MSGFLEET_TARIFFS
+    owner_id: Mapped[str] = mapped_column(String(64))  # pays the bill
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class SubscriptionMember(Base):
+    __tablename__ = "subscription_members"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # one subscription per user
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    added_at: Mapped[float] = mapped_column(Float, default=now)
