@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     max_envelopes: int = Field(1024, ge=1, description="recipient devices per message")
     max_prekeys: int = Field(200, ge=1)
     sync_max_timeout: float = Field(30.0, ge=0)
+    admin_phones: str = Field("", description="comma-separated E.164 phones that hold the admin role")
 
     # Calls, tariffs, meetings (messenger/calls, messenger/billing, messenger/meetings; docs/API.md).
     turn_secret: str | None = Field(None, min_length=16, description="coturn static-auth-secret of the state")
