@@ -16,6 +16,7 @@ def render(
     stack: Annotated[str, typer.Option(help="Stack name: reads Pulumi.<stack>.yaml.")] = "dev",
     plan: Annotated[Path | None, typer.Option(help="Override the stack's msgfleet:plan.")] = None,
     phase: Annotated[int | None, typer.Option(help="Override the stack's msgfleet:phase.")] = None,
+    image: Annotated[str | None, typer.Option(help="Override the stack's msgfleet:image.")] = None,
 ) -> None:
     """Render every resource's manifest offline; fail if one fails the schema or a policy."""
     from dataclasses import replace
@@ -31,6 +32,8 @@ def render(
         config = replace(config, plan_path=plan.resolve())
     if phase is not None:
         config = replace(config, phase=phase)
+    if image is not None:
+        config = replace(config, image=image)
     rendering = render_to(config, out)
     Console().print(summary_table(rendering))
     typer.echo(f"wrote {len(rendering.manifests)} manifests to {out}")

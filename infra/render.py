@@ -78,7 +78,11 @@ class Rendering:
             for path, check in self.schema.items()
             if check.error
         ]
-        return lines + [f"{v.target}: policy {v.policy}: {v.message}" for v in self.violations]
+        path_of = {item.ident: item.path for item in self.manifests}
+        return lines + [
+            f"{path_of.get(v.target, v.target)}: policy {v.policy}: {v.target}: {v.message}"
+            for v in self.violations
+        ]
 
 
 def run_program(plan: Plan, stack: StackConfig) -> tuple[list[Recorded], dict[str, Any]]:
