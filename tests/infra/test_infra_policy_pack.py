@@ -44,7 +44,8 @@ def test_violations_are_reported_on_the_resource_urn() -> None:
     pinned = next(v for v in validators() if v.name == "pinned-images")
     pinned.validate(bad, lambda message, urn=None: reports.append((message, urn)))
     assert len(reports) == 2  # RU-MOW and RU-SPE
-    assert all(
-        (urn and urn.endswith("Deployment::ru-mow-deployment-node")) or urn.endswith("ru-spe-deployment-node")
-        for _, urn in reports
-    ), reports
+    urns = sorted(urn or "" for _, urn in reports)
+    assert urns == [
+        "urn:pulumi:dev::msgfleet::kubernetes:apps/v1:Deployment::ru-mow-deployment-node",
+        "urn:pulumi:dev::msgfleet::kubernetes:apps/v1:Deployment::ru-spe-deployment-node",
+    ], reports
