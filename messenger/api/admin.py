@@ -1,0 +1,247 @@
+"""``/v1/admin``: operator API with roles (admin, auditor, support) and least privilege (messenger.admin).
+
+Every call that changes something, and every read of the audit log or of a user's data, is itself
+recorded in the audit log with the operator as actor.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import Field
+from sqlalchemy import delete, func, select
+
+from messenger import admin, audit
+from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
+from messenger.api.schemas import Body, Out
+from messenger.db.models import AdminRole, AuditEntry, Chat, Device, Member, User
+from messenger.errors import NotFound
+from messenger.services import accounts
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"])
+
+
+class Operator:
+    """The calling device's user and operator role (None for ordinary users)."""
+
+    def __init__(self, user_id: str, role: str | None):
+        self.user_id, self.role = user_id, role
+
+    def require(self, permission: str) -> None:
+        admin.require(self.role, permission)
+
+
+async def operator(session: SessionDep, node: NodeDep, device: CurrentDevice) -> Operator:
+    phones = admin.bootstrap_phones(node.settings.admin_phones)
+    return Operator(device.user_id, await admin.role_of(session, user_id=device.user_id, admin_phones=phones))
+
+
+OperatorDep = Annotated[Operator, Depends(operator)]
+
+
+class MeOut(Out):
+    user_id: str
+    role: str | None
+    permissions: list[str]
+
+
+class RoleIn(Body):
+    role: Literal["admin", "auditor", "support"]
+
+
+class RoleOut(Out):
+    user_id: str
+    role: str
+    granted_by: str | None
+    granted_at: float
+
+
+class AuditOut(Out):
+    seq: int
+    created_at: float
+    action: str
+    actor: str | None
+    target: str | None
+    detail: str
+    prev_hash: str
+    hash: str
+
+
+class VerifyOut(Out):
+    ok: bool
+    entries: int
+    head: str
+    bad_seq: int | None
+    reason: str | None
+
+
+class AdminDeviceOut(Out):
+    id: str
+    name: str
+    platform: str
+    created_at: float
+    revoked_at: float | None
+
+
+class AdminUserOut(Out):
+    user_id: str
+    phone: str
+    created_at: float
+    second_factor: bool
+    devices: list[AdminDeviceOut]
+
+
+class AdminChatOut(Out):
+    chat_id: str
+    kind: str
+    title: str | None
+    role: str
+    joined_at: float
+    last_seq: int
+    members: int = Field(description="member count")
+
+
+@router.get("/me")
+async def me(op: OperatorDep) -> MeOut:
+    """The caller's operator role and what it allows (ordinary users: role null, no permissions)."""
+    allowed = sorted(p for p, roles in admin.PERMISSIONS.items() if op.role in roles)
+    return MeOut(user_id=op.user_id, role=op.role, permissions=allowed)
+
+
+@router.get("/roles")
+async def list_roles(op: OperatorDep, session: SessionDep) -> list[RoleOut]:
+    op.require("roles.write")
+    rows = await session.scalars(select(AdminRole).order_by(AdminRole.granted_at))
+    return [RoleOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.put("/roles/{user_id}", status_code=204)
+async def grant_role(user_id: str, body: RoleIn, op: OperatorDep, session: SessionDep) -> Response:
+    op.require("roles.write")
+    if await session.get(User, user_id) is None:
+        raise NotFound(f"user {user_id} not found", code="user_not_found")
+    row = await session.get(AdminRole, user_id)
+    if row is None:
+        session.add(AdminRole(user_id=user_id, role=body.role, granted_by=op.user_id))
+    else:
+        row.role, row.granted_by = body.role, op.user_id
+    await audit.record(
+        session, action="admin.role_granted", actor=op.user_id, target=user_id, detail={"role": body.role}
+    )
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.delete("/roles/{user_id}", status_code=204)
+async def revoke_role(user_id: str, op: OperatorDep, session: SessionDep) -> Response:
+    op.require("roles.write")
+    result = await session.execute(delete(AdminRole).where(AdminRole.user_id == user_id))
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise NotFound(f"user {user_id} holds no operator role", code="role_not_found")
+    await audit.record(session, action="admin.role_revoked", actor=op.user_id, target=user_id)
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.get("/audit")
+async def read_audit(
+    op: OperatorDep,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+) -> list[AuditOut]:
+    """Audit entries with seq > ``after`` (optionally of one ``action``), oldest first."""
+    op.require("audit.read")
+    query = select(AuditEntry).where(AuditEntry.seq > after)
+    if action:
+        query = query.where(AuditEntry.action == action)
+    rows = list(await session.scalars(query.order_by(AuditEntry.seq).limit(limit)))
+    await audit.record(
+        session, action="admin.audit_read", actor=op.user_id, detail={"after": after, "action": action}
+    )
+    await session.commit()
+    return [AuditOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.get("/audit/verify")
+async def verify_audit(op: OperatorDep, session: SessionDep) -> VerifyOut:
+    """Walk the chain: ``ok`` with the head hash, or the first broken entry and why."""
+    op.require("audit.read")
+    result = await audit.verify(session)
+    return VerifyOut(
+        ok=result.ok, entries=result.entries, head=result.head, bad_seq=result.bad_seq, reason=result.reason
+    )
+
+
+async def _user(session: SessionDep, user_id: str) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} not found", code="user_not_found")
+    return user
+
+
+@router.get("/users/{user_id}")
+async def get_user(user_id: str, op: OperatorDep, session: SessionDep) -> AdminUserOut:
+    """An account and all its devices (also revoked ones); no chats or message metadata."""
+    op.require("users.read")
+    user = await _user(session, user_id)
+    devices = await session.scalars(
+        select(Device).where(Device.user_id == user_id).order_by(Device.created_at)
+    )
+    out = AdminUserOut(
+        user_id=user.id,
+        phone=user.phone,
+        created_at=user.created_at,
+        second_factor=bool(user.totp_secret or user.pin_hash),
+        devices=[AdminDeviceOut.model_validate(d, from_attributes=True) for d in devices],
+    )
+    await audit.record(session, action="admin.user_viewed", actor=op.user_id, target=user_id)
+    await session.commit()
+    return out
+
+
+@router.delete("/users/{user_id}/devices/{device_id}", status_code=204)
+async def revoke_device(
+    user_id: str, device_id: str, op: OperatorDep, session: SessionDep, node: NodeDep
+) -> Response:
+    """Revoke a user's device (e.g. a lost phone): its token dies and its sockets close at once."""
+    op.require("devices.revoke")
+    await _user(session, user_id)
+    await audit.record(
+        session, action="admin.device_revoked", actor=op.user_id, target=device_id, detail={"user": user_id}
+    )
+    await accounts.revoke_device(session, node, user_id=user_id, device_id=device_id)
+    return Response(status_code=204)
+
+
+@router.get("/users/{user_id}/chats")
+async def user_chats(user_id: str, op: OperatorDep, session: SessionDep) -> list[AdminChatOut]:
+    """Message metadata: the chats a user is in (admins only)."""
+    op.require("metadata.read")
+    await _user(session, user_id)
+    rows = (
+        await session.execute(
+            select(Chat, Member).join(Member, Member.chat_id == Chat.id).where(Member.user_id == user_id)
+        )
+    ).all()
+    ids = [chat.id for chat, _ in rows]
+    counted = await session.execute(
+        select(Member.chat_id, func.count()).where(Member.chat_id.in_(ids)).group_by(Member.chat_id)
+    )
+    counts: dict[str, int] = {chat_id: n for chat_id, n in counted.all()}
+    await audit.record(session, action="admin.metadata_read", actor=op.user_id, target=user_id)
+    await session.commit()
+    return [
+        AdminChatOut(
+            chat_id=chat.id,
+            kind=chat.kind,
+            title=chat.title,
+            role=member.role,
+            joined_at=member.joined_at,
+            last_seq=chat.last_seq,
+            members=counts[chat.id],
+        )
+        for chat, member in rows
+    ]
