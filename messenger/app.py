@@ -31,6 +31,8 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.sync",
     "messenger.api.ws",
     "messenger.api.dev",
+    "messenger.api.media",
+    "messenger.api.admin",
 )
 
 
