@@ -31,7 +31,6 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.sync",
     "messenger.api.ws",
     "messenger.api.dev",
-    "messenger.api.media",
     "messenger.api.admin",
 )
 
