@@ -27,6 +27,7 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
+            await _drain(receive, cap=DRAIN_FACTOR * self.limit)
             return await _reject(send, self.limit)
         seen = 0
 
@@ -41,6 +42,20 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+# Read and discard up to this many times the limit before answering 413, so that an ordinary client still
+# sending its body reads the answer instead of a connection reset; beyond that the socket is just closed.
+DRAIN_FACTOR = 16
+
+
+async def _drain(receive: Receive, cap: int) -> None:
+    drained = 0
+    while drained <= cap:
+        message = await receive()
+        drained += len(message.get("body", b""))
+        if message["type"] != "http.request" or not message.get("more_body"):
+            return
 
 
 async def _reject(send: Send, limit: int) -> None:

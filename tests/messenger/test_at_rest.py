@@ -1,0 +1,37 @@
+"""End-to-end encryption: after a conversation the database holds none of the plaintexts."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from messenger.client import MessengerClient
+
+Signup = Callable[..., Awaitable[MessengerClient]]
+
+
+async def test_database_dump_contains_no_plaintext(signup: Signup, node: Any, dump_db: Any) -> None:
+    alice, bob, carol = await signup(), await signup(), await signup()
+    bob_laptop = await signup(phone=bob.phone, device_name="laptop")
+    private = await alice.open_private(bob.user_id)
+    group = await carol.create_group([alice.user_id, bob.user_id], "plans")
+    plaintexts = [f"secret-{secrets.token_hex(6)}" for _ in range(6)]
+    await alice.send(private, plaintexts[0])
+    await bob.send(private, plaintexts[1], reply_to=1)
+    await alice.edit(private, 1, plaintexts[2])
+    await carol.send(group, plaintexts[3])
+    await bob_laptop.send(group, plaintexts[4])
+    await alice.send(group, plaintexts[5])
+
+    # every recipient device can read what it was sent
+    assert [m["text"] for m in await bob_laptop.history(private)] == plaintexts[2:0:-1]
+    assert [m["text"] for m in await alice.history(group)] == plaintexts[3:6]
+
+    dump = await dump_db(node.db_url)
+    assert "envelopes" in dump and alice.user_id in dump and private in dump  # the dump is real
+    leaked = [p for p in plaintexts if p in dump]
+    assert leaked == []
+    if node.db_url.startswith("sqlite"):  # also the raw file and its write-ahead log
+        raw = b"".join(p.read_bytes() for p in node.data_dir.glob("node.db*"))
+        assert [p for p in plaintexts if p.encode() in raw] == []
