@@ -33,6 +33,8 @@ class StackConfig:
     """One kubeconfig context for every site (the dev stack: one cluster, a namespace per state)."""
     contexts: Mapping[str, str] = field(default_factory=dict)
     """Per-site contexts (one cluster per state); they win over the plan's ``kube_context``."""
+    context_pattern: str | None = None
+    """Context of a state not named otherwise, e.g. ``msgfleet-{state}`` (``{state}``: ``ru-mow``)."""
 
     def load_plan(self) -> Plan:
         plan = load_plan(self.plan_path)
@@ -44,11 +46,12 @@ class StackConfig:
 
     def context_of(self, plan: Plan, state: str) -> str:
         """The kubeconfig context of ``state``'s cluster."""
-        ctx = self.contexts.get(state) or plan.site(state).kube_context or self.context
+        pattern = self.context_pattern.format(state=state.lower()) if self.context_pattern else None
+        ctx = self.contexts.get(state) or plan.site(state).kube_context or pattern or self.context
         if not ctx:
             raise InfraError(
                 f"stack {self.stack}: no kube context for {state}: set msgfleet:contexts.{state}, "
-                f"msgfleet:context or the plan's sites[].kube_context"
+                f"msgfleet:contextPattern, msgfleet:context or the plan's sites[].kube_context"
             )
         return ctx
 
@@ -77,7 +80,19 @@ def from_values(stack: str, values: Mapping[str, Any], root: Path = ROOT, where:
         image=values.get("image") or None,
         context=values.get("context") or None,
         contexts={str(k): str(v) for k, v in contexts.items()},
+        context_pattern=_pattern(values.get("contextPattern"), where),
     )
+
+
+def _pattern(value: Any, where: str) -> str | None:
+    if not value:
+        return None
+    text = str(value)
+    try:
+        text.format(state="ru-mow")
+    except (KeyError, IndexError, ValueError):
+        raise InfraError(f"{where}: msgfleet:contextPattern: {text!r} may only use {{state}}") from None
+    return text
 
 
 def load_stack_file(stack: str, root: Path = ROOT) -> StackConfig:
@@ -104,5 +119,6 @@ def from_pulumi_config() -> StackConfig:
         "image": config.get("image"),
         "context": config.get("context"),
         "contexts": config.get_object("contexts") or {},
+        "contextPattern": config.get("contextPattern"),
     }
     return from_values(pulumi.get_stack(), values, Path(pulumi.get_root_directory()))

@@ -29,7 +29,15 @@ def test_stack_files_name_plan_phase_image_and_contexts(stack: str) -> None:
     if stack == "dev":
         assert config.context and not config.contexts
     else:
-        assert config.contexts and len(set(config.contexts.values())) == len(config.contexts)
+        assert config.context is None and config.context_pattern, "national: one cluster per state"
+
+
+def test_context_precedence() -> None:
+    plan = parse_plan((ROOT / "rollout_plans" / "dev-3-states.yaml").read_text())
+    stack = from_values("x", {"plan": "p.yaml", "contexts": {"RU-MOW": "a"}, "contextPattern": "k-{state}"})
+    assert [stack.context_of(plan, s) for s in ("RU-MOW", "RU-SPE")] == ["a", "k-ru-spe"]
+    with pytest.raises(InfraError, match="contextPattern"):
+        from_values("x", {"plan": "p.yaml", "contextPattern": "k-{region}"})
 
 
 def test_a_site_without_context_is_named() -> None:
