@@ -1,0 +1,169 @@
+"""``/v1/calls``: start, ring, accept/join, decline, leave, hang up, heartbeat, signal, TURN, records.
+
+``startup`` runs the timeout sweep (``messenger.calls.sweep``) in every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import Field
+from sqlalchemy import select
+
+from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
+from messenger.api.schemas import Body
+from messenger.billing.tariffs import node_tariffs
+from messenger.calls import records, service, signalling, turn
+from messenger.calls.metrics import CALL_SIGNALS
+from messenger.calls.sweep import run_sweeper
+from messenger.db.base import now
+from messenger.db.models.calls import Call
+from messenger.errors import Conflict
+from messenger.node import Node
+
+router = APIRouter(tags=["calls"])
+
+
+class CallIn(Body):
+    chat_id: str = Field(max_length=40)
+    media: Literal["audio", "video"] = "audio"
+    invitees: list[str] | None = Field(None, max_length=1000, description="default: every other member")
+
+
+class SignalIn(Body):
+    data: dict[str, Any]
+    to_user: str | None = Field(None, max_length=64)
+    to_device: str | None = Field(None, max_length=40)
+
+
+async def _record(session: SessionDep, call: Call) -> dict[str, Any]:
+    return await records.record(session, call)
+
+
+@router.post("/v1/calls", status_code=201)
+async def start_call(body: CallIn, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
+    """Ring the chat's other members (or ``invitees``); the caller's device is connected at once."""
+    call = await service.start_call(
+        session, device=device, media=body.media, chat_id=body.chat_id, invitees=body.invitees
+    )
+    return await _record(session, call)
+
+
+@router.get("/v1/calls/{call_id}")
+async def get_call(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
+    """The call detail record (participants only)."""
+    call = await service.lock_call(session, call_id)
+    await service.participant(session, call, device.user_id)
+    return await _record(session, call)
+
+
+@router.post("/v1/calls/{call_id}/ring")
+async def ring(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
+    return await _record(session, await service.ring(session, call_id=call_id, device=device))
+
+
+@router.post("/v1/calls/{call_id}/accept")
+@router.post("/v1/calls/{call_id}/join")
+async def join(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+    """Answer a ringing call or join a running group call with this device."""
+    rounding = node_tariffs(node).minute_rounding
+    return await _record(
+        session, await service.join(session, call_id=call_id, device=device, rounding=rounding)
+    )
+
+
+@router.post("/v1/calls/{call_id}/decline")
+async def decline(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+    rounding = node_tariffs(node).minute_rounding
+    call = await service.decline(session, call_id=call_id, device=device, rounding=rounding)
+    return await _record(session, call)
+
+
+@router.post("/v1/calls/{call_id}/leave")
+async def leave(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+    rounding = node_tariffs(node).minute_rounding
+    return await _record(
+        session, await service.leave(session, call_id=call_id, device=device, rounding=rounding)
+    )
+
+
+@router.post("/v1/calls/{call_id}/hangup")
+async def hangup(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+    rounding = node_tariffs(node).minute_rounding
+    return await _record(
+        session, await service.hangup(session, call_id=call_id, device=device, rounding=rounding)
+    )
+
+
+@router.post("/v1/calls/{call_id}/heartbeat")
+async def heartbeat(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, int]:
+    """Keep this device's leg alive (also sent as a ``call.heartbeat`` WebSocket frame)."""
+    call = await service.lock_call(session, call_id)
+    await service.participant(session, call, device.user_id)
+    return {"legs": await service.heartbeat(session, call_id=call_id, device=device)}
+
+
+@router.post("/v1/calls/{call_id}/signal")
+async def signal(call_id: str, body: SignalIn, session: SessionDep, device: CurrentDevice) -> dict[str, int]:
+    """Relay SDP/ICE ``data`` (the WebSocket ``call.signal`` frame does the same)."""
+    delivered = await signalling.relay(
+        session,
+        call_id=call_id,
+        device=device,
+        data=body.data,
+        to_user=body.to_user,
+        to_device=body.to_device,
+    )
+    CALL_SIGNALS.labels("http").inc()
+    return {"delivered": delivered}
+
+
+@router.get("/v1/calls/{call_id}/turn")
+async def turn_credentials(
+    call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice
+) -> dict[str, Any]:
+    """Time-limited TURN credentials for a participant of a call that has not ended."""
+    call = await service.lock_call(session, call_id)
+    await service.participant(session, call, device.user_id)
+    if call.state == "ended":
+        raise Conflict(f"call {call.id} has ended", code="call_ended")
+    settings = node.settings
+    creds = turn.issue(
+        turn.turn_secret(settings.turn_secret, node.secret),
+        user=device.user_id,
+        now=now(),
+        ttl=settings.turn_ttl_seconds,
+        uris=[u.strip() for u in settings.turn_uris.split(",") if u.strip()],
+    )
+    return {
+        "username": creds.username,
+        "password": creds.password,
+        "ttl": creds.ttl,
+        "expires_at": creds.expires_at,
+        "uris": creds.uris,
+    }
+
+
+@router.get("/v1/chats/{chat_id}/calls")
+async def chat_calls(member: ChatMember, session: SessionDep, limit: int = 50) -> list[dict[str, Any]]:
+    """The chat's call records, newest first (members only)."""
+    limit = max(1, min(limit, 200))
+    calls = await session.scalars(
+        select(Call).where(Call.chat_id == member.chat_id).order_by(Call.created_at.desc()).limit(limit)
+    )
+    return [await records.record(session, call) for call in calls.all()]
+
+
+async def startup(node: Node) -> None:
+    node.features["calls.sweeper"] = asyncio.create_task(run_sweeper(node), name="call-sweeper")
+
+
+async def shutdown(node: Node) -> None:
+    task = node.features.pop("calls.sweeper", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
