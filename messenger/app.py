@@ -31,6 +31,9 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.sync",
     "messenger.api.ws",
     "messenger.api.dev",
+    "messenger.api.calls",
+    "messenger.api.billing",
+    "messenger.api.meetings",
     "messenger.api.admin",
 )
 

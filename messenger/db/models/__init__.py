@@ -5,21 +5,32 @@ A feature adds ``messenger/db/models/<feature>.py`` and one import line here.
 
 from messenger.db.models.accounts import Device, LoginCode, User
 from messenger.db.models.audit import AdminRole, AuditEntry
+from messenger.db.models.billing import Subscription, SubscriptionMember
+from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
 from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
 from messenger.db.models.events import DeviceEvent
 from messenger.db.models.keys import Prekey
+from messenger.db.models.meetings import Meeting, MeetingInvitee
 
 __all__ = [
     "AdminRole",
     "AuditEntry",
+    "Call",
+    "CallLeg",
+    "CallParticipant",
+    "CallUsage",
     "Chat",
     "Device",
     "DeviceEvent",
     "Envelope",
     "LoginCode",
+    "Meeting",
+    "MeetingInvitee",
     "Member",
     "Message",
     "Pin",
     "Prekey",
+    "Subscription",
+    "SubscriptionMember",
     "User",
 ]
