@@ -25,6 +25,13 @@ def serve(
     ] = None,
     redis_url: Annotated[str | None, Opt(help="redis://… for fan-out across worker processes.")] = None,
     workers: Annotated[int | None, Opt(help="Worker processes (> 1 needs PostgreSQL and Redis).")] = None,
+    base_url: Annotated[str | None, Opt(help="Public URL of this node (default http://HOST:PORT).")] = None,
+    peers: Annotated[
+        Path | None, Opt(help="Peers file: state, url, public_key of each peer node; policy.")
+    ] = None,
+    federation_key: Annotated[
+        Path | None, Opt(help="Ed25519 signing key file (default DATA_DIR/federation.key, created).")
+    ] = None,
 ) -> None:
     """Run a messenger node for one state (settings also from MSGFLEET_* environment variables)."""
     from messenger.serve import run
@@ -39,6 +46,9 @@ def serve(
             database_url=database_url,
             redis_url=redis_url,
             workers=workers,
+            base_url=base_url,
+            peers=peers,
+            federation_key=federation_key,
         )
     )
 

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     )
     workers: int = Field(1, ge=1, le=64)
     base_url: str | None = Field(None, description="public URL of this node (federation)")
+    peers: Path | None = Field(None, description="peers file (state, url, public_key; policy), federation")
+    federation_key: Path | None = Field(
+        None, description="Ed25519 signing key file (base64 seed); default data_dir/federation.key"
+    )
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
     json_logs: bool = True
 
