@@ -35,6 +35,7 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.billing",
     "messenger.api.meetings",
     "messenger.api.admin",
+    "messenger.api.locations",
 )
 
 
