@@ -51,13 +51,17 @@ def run_jobs(
 
 
 def _on_dask(
-    fn: Callable[..., T], jobs: Sequence[tuple[Any, ...]], scheduler: str, tick: Callable[[], None]
+    fn: Callable[..., T],
+    jobs: Sequence[tuple[Any, ...]],
+    scheduler: str,
+    tick: Callable[[], None],
+    connect_timeout_s: float = 10.0,
 ) -> list[T]:
     from distributed import Client
     from distributed import as_completed as dask_completed
 
     try:
-        client = Client(scheduler, timeout="10s")
+        client = Client(scheduler, timeout=f"{connect_timeout_s}s")
     except OSError as exc:
         raise SimError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
     with client:

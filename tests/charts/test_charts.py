@@ -1,0 +1,93 @@
+"""Charts: each plot_x draws on the Axes it gets; `msgfleet charts DIR` writes PNG or SVG."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from charts.coverage import plot_coverage
+from charts.errors import ChartsError
+from charts.latency import plot_latency_cdf
+from charts.money import plot_capacity, plot_tariffs
+from charts.render import DRAWERS, render
+from charts.statemap import plot_state_map
+from msgfleet.schema import LatencySim, load_plan
+from sim.latency import run_latency, write_latency
+from sim.rollout import run_rollout, write_rollout
+
+DEV = Path(__file__).resolve().parents[2] / "rollout_plans" / "dev-3-states.yaml"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dev")
+    plan = load_plan(DEV)
+    write_rollout(run_rollout(plan), out)
+    quick = plan.model_copy(update={"latency": LatencySim(duration_s=3.0, warmup_s=0.5, replications=2)})
+    write_latency(run_latency(quick, workers=1), str(out))
+    return out
+
+
+def _axes():
+    return Figure().subplots()
+
+
+def test_coverage_draws_reach_target_and_phase_lines(results: Path) -> None:
+    daily = pd.read_csv(results / "rollout.csv")
+    ax = plot_coverage(daily, _axes(), target=0.6, target_day=None)
+    assert ax.lines[0].get_ydata().max() == pytest.approx(daily["reach"].max() * 100)
+    horizontal = [line for line in ax.lines if list(line.get_ydata()) == [60, 60]]
+    assert horizontal, "no 60% target line"
+    phase_lines = [line for line in ax.lines if line.get_linestyle() == ":"]
+    assert len(phase_lines) == 2
+
+
+def test_latency_cdf_has_a_line_per_phase(results: Path) -> None:
+    cdf = pd.read_csv(results / "latency_cdf.csv")
+    ax = plot_latency_cdf(cdf, _axes(), slo_ms=300)
+    labels = [line.get_label() for line in ax.lines]
+    assert labels[:2] == ["phase 1 capitals", "phase 2 siberia"]
+
+
+def test_map_points_sized_by_population_with_sites(results: Path) -> None:
+    states = pd.read_csv(results / "states.csv")
+    ax = plot_state_map(states, pd.read_csv(results / "links.csv"), _axes())
+    scatters = {c.get_label(): c for c in ax.collections}
+    assert {"not covered", "live from phase 1", "live from phase 2", "site"} <= set(scatters)
+    assert len(scatters["site"].get_offsets()) == 3
+    sizes = scatters["live from phase 1"].get_sizes()
+    assert sizes.max() > sizes.min()  # Moscow is bigger than St Petersburg
+
+
+def test_tariffs_and_capacity(results: Path) -> None:
+    ax = plot_tariffs(pd.read_csv(results / "tariffs.csv"), _axes())
+    assert len(ax.patches) == 2
+    sites = pd.read_csv(results / "sites.csv")
+    ax = plot_capacity(sites, _axes())
+    assert sum(p.get_height() for p in ax.patches) == sites["pods"].sum()
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg"])
+def test_render_writes_every_chart(results: Path, tmp_path: Path, fmt: str) -> None:
+    written = render(results, fmt, tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{d.name}.{fmt}" for d in DRAWERS)
+    head = written[0].read_bytes()[:200]
+    assert head.startswith(b"\x89PNG") if fmt == "png" else b"<svg" in head or b"<?xml" in head
+
+
+def test_render_draws_what_it_finds_and_refuses_empty(results: Path, tmp_path: Path) -> None:
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "tariffs.csv").write_bytes((results / "tariffs.csv").read_bytes())
+    assert [p.name for p in render(partial)] == ["tariffs.png"]
+    with pytest.raises(ChartsError, match="no results"):
+        render(_empty(tmp_path))
+    with pytest.raises(ChartsError, match="png or svg"):
+        render(results, "gif")
+
+
+def _empty(tmp_path: Path) -> Path:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return empty
