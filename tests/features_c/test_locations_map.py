@@ -25,7 +25,7 @@ async def test_map_has_latest_fresh_location_per_member(signup: Signup) -> None:
     base = f"/v1/chats/{chat}"
     await alice.request("POST", f"{base}/locations", json={"lat": 55.75, "lon": 37.61})
     await alice.request("POST", f"{base}/locations", json={"lat": 55.76, "lon": 37.62, "accuracy_m": 5})
-    async with carol.socket() as ws:
+    async with carol.socket(resume=False) as ws:
         live = await bob.request(
             "POST", f"{base}/locations", json={"lat": 59.93, "lon": 30.31, "live_seconds": 600}
         )
