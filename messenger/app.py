@@ -36,6 +36,7 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.meetings",
     "messenger.api.admin",
     "messenger.api.locations",
+    "messenger.api.replies",
 )
 
 
