@@ -1,0 +1,1 @@
+"""Media sharing: streamed uploads, content sniffing, encryption at rest, storage backends, thumbnails."""
