@@ -34,6 +34,7 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.calls",
     "messenger.api.billing",
     "messenger.api.meetings",
+    "messenger.api.media",
     "messenger.api.admin",
     "messenger.api.locations",
     "messenger.api.replies",

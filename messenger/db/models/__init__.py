@@ -11,6 +11,7 @@ from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
 from messenger.db.models.events import DeviceEvent
 from messenger.db.models.keys import Prekey
 from messenger.db.models.locations import Location
+from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
 
 __all__ = [
@@ -25,6 +26,9 @@ __all__ = [
     "DeviceEvent",
     "Envelope",
     "LoginCode",
+    "MediaObject",
+    "MediaShare",
+    "MediaUpload",
     "Meeting",
     "MeetingInvitee",
     "Member",
