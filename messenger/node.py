@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from messenger.db.engine import make_engine
-from messenger.realtime.events import install_wake_after_commit
+from messenger.realtime.events import CHAT_HOOKS, ChatHook, install_wake_after_commit
 from messenger.realtime.hub import Hub, RedisHub
 from messenger.settings import Settings
 from messenger.sms import FileSmsSender, SmsSender
@@ -29,6 +29,8 @@ class Node:
     secret: bytes
     # Objects that feature modules build in their ``startup(node)`` (e.g. ``features["media"]``).
     features: dict[str, Any] = field(default_factory=dict)
+    # Run by ``emit_to_chat`` in every session of this node (federation relays chat events).
+    chat_hooks: list[ChatHook] = field(default_factory=list)
 
     @classmethod
     async def start(cls, settings: Settings) -> Node:
@@ -36,11 +38,17 @@ class Node:
         hub: Hub = RedisHub(settings.redis_url, settings.channel_prefix) if settings.redis_url else Hub()
         await hub.start()
         engine = make_engine(settings.db_url)
+        hooks: list[ChatHook] = []
         sessions = async_sessionmaker(
-            engine, expire_on_commit=False, autoflush=False, sync_session_class=install_wake_after_commit(hub)
+            engine,
+            expire_on_commit=False,
+            autoflush=False,
+            sync_session_class=install_wake_after_commit(hub),
+            info={CHAT_HOOKS: hooks},
         )
         secret = settings.secret_key.encode() if settings.secret_key else node_secret(settings.data_dir)
-        return cls(settings, engine, sessions, hub, FileSmsSender(settings.sms_path), secret)
+        sms = FileSmsSender(settings.sms_path)
+        return cls(settings, engine, sessions, hub, sms, secret, chat_hooks=hooks)
 
     async def stop(self) -> None:
         await self.hub.stop()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,10 @@ _WAKE = "msgfleet.wake"
 _HUB = "msgfleet.hub"
 
 Payload = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
+# Called by ``emit_to_chat`` after the local fan-out, in the same transaction, with keyword arguments
+# chat_id, kind, payload, members (user ids), also; registered per node in ``session.info`` (federation).
+ChatHook = Callable[..., Awaitable[None]]
+CHAT_HOOKS = "msgfleet.chat_hooks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +103,12 @@ async def emit_to_users(
 async def emit_to_chat(
     session: AsyncSession, *, chat_id: str, kind: str, payload: Payload, also: Sequence[str] = ()
 ) -> None:
-    """Append an event to every device of every member of ``chat_id`` (plus users ``also``)."""
-    members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
+    """Append an event to every device of every member of ``chat_id`` (plus users ``also``), then run the
+    node's chat hooks (federation relays the event to members' nodes in other states)."""
+    members = list(await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id)))
     await emit_to_users(session, user_ids=[*members, *also], kind=kind, payload=payload)
+    for hook in session.info.get(CHAT_HOOKS, ()):
+        await hook(session, chat_id=chat_id, kind=kind, payload=payload, members=members, also=list(also))
 
 
 async def read_events(session: AsyncSession, *, device_id: str, after: int, limit: int = 500) -> list[Event]:
