@@ -7,8 +7,9 @@ recipient device (batched), commit. The recipient check is one query over member
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,18 @@ from messenger.realtime.events import emit_to_chat, emit_to_devices
 from messenger.services.chats import RANK, chat_device_ids
 from messenger.services.ids import new_id
 from messenger.settings import Settings
+
+
+class Relay(Protocol):
+    """Recipients on other states' nodes (``messenger.federation``): their device ids, and the hand-off of
+    a stored message with their envelopes, inside the posting transaction."""
+
+    @property
+    def device_ids(self) -> frozenset[str]: ...
+
+    async def relay(
+        self, session: AsyncSession, *, message: Mapping[str, Any], envelopes: Mapping[str, str]
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,10 +61,16 @@ def check_envelopes(settings: Settings, envelopes: Sequence[tuple[str, str]]) ->
 
 
 async def check_recipients(
-    session: AsyncSession, *, chat_id: str, sender_device: str, given: set[str]
+    session: AsyncSession,
+    *,
+    chat_id: str,
+    sender_device: str,
+    given: set[str],
+    extra: frozenset[str] = frozenset(),
 ) -> None:
-    """Envelopes must go to exactly the chat's active devices (the sending device may be left out)."""
-    expected = await chat_device_ids(session, chat_id=chat_id)
+    """Envelopes must go to exactly the chat's active devices (the sending device may be left out);
+    ``extra`` are the members' devices on other states' nodes."""
+    expected = await chat_device_ids(session, chat_id=chat_id) | extra
     missing = sorted(expected - given - {sender_device})
     unknown = sorted(given - expected)
     if missing or unknown:
@@ -75,11 +94,17 @@ async def post_message(
     client_msg_id: str,
     reply_to: int | None,
     envelopes: Sequence[tuple[str, str]],
+    remote: Relay | None = None,
 ) -> Posted:
-    """Store a message and fan it out; a retried ``client_msg_id`` returns the stored one."""
+    """Store a message and fan it out; a retried ``client_msg_id`` returns the stored one. Envelopes of
+    ``remote`` devices are not stored here but handed to ``remote.relay``."""
     by_device = check_envelopes(settings, envelopes)
     chat_id, user_id, device_id = member.chat_id, member.user_id, device.id  # plain values survive a rollback
-    await check_recipients(session, chat_id=chat_id, sender_device=device_id, given=set(by_device))
+    remote_ids = remote.device_ids if remote is not None else frozenset()
+    await check_recipients(
+        session, chat_id=chat_id, sender_device=device_id, given=set(by_device), extra=remote_ids
+    )
+    elsewhere = {d: by_device.pop(d) for d in remote_ids & by_device.keys()}
     seq = await session.scalar(
         update(Chat).where(Chat.id == chat_id).values(last_seq=Chat.last_seq + 1).returning(Chat.last_seq)
     )
@@ -120,6 +145,8 @@ async def post_message(
     await emit_to_devices(
         session, device_ids=by_device, kind="message.new", payload=_message_event(event, by_device)
     )
+    if remote is not None:
+        await remote.relay(session, message=event, envelopes=elsewhere)
     await session.commit()
     MESSAGES_STORED.inc()
     return Posted(msg_id, seq, ts, True)
