@@ -54,11 +54,11 @@ async def open_legs(session: AsyncSession, call_id: str, user_id: str | None = N
     return list((await session.scalars(query)).all())
 
 
-async def notify(session: AsyncSession, call: Call, kind: str, **data: Any) -> None:
+async def notify(session: AsyncSession, call: Call, event: str, **data: Any) -> None:
     """Push ``call.<kind>`` to every device of every participant (local users; federation relays others)."""
     users = [p.user_id for p in await participants(session, call.id)]
     payload = {"call_id": call.id, "chat_id": call.chat_id, "state": call.state, **data}
-    await emit_to_users(session, user_ids=users, kind=f"call.{kind}", payload=payload)
+    await emit_to_users(session, user_ids=users, kind=f"call.{event}", payload=payload)
 
 
 def _not_ended(call: Call) -> None:
