@@ -38,6 +38,7 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.admin",
     "messenger.api.locations",
     "messenger.api.replies",
+    "messenger.api.channels",
 )
 
 
