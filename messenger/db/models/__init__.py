@@ -10,6 +10,7 @@ from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
 from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
 from messenger.db.models.events import DeviceEvent
 from messenger.db.models.keys import Prekey
+from messenger.db.models.channels import Channel, ChannelMember, ChannelPost
 from messenger.db.models.locations import Location
 from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
