@@ -13,7 +13,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from msgfleet.schema import Plan
 
@@ -32,13 +32,17 @@ NEEDS = {
 WEIGHT_SCALE = 10  # Locust task weights are integers: 6.5 → 65
 
 
-def task_weights(weights: Mapping[str, float], api_paths: Sequence[str]) -> tuple[dict[str, int], list[str]]:
-    """Integer weights of the behaviours the node supports, and the names of those it does not."""
+def task_weights(
+    weights: Mapping[str, float], api_paths: Sequence[str], implemented: Collection[str]
+) -> tuple[dict[str, int], list[str]]:
+    """Integer weights of the behaviours both implemented here and offered by the node's API, and
+    the names of the others (skipped)."""
     supported: dict[str, int] = {}
     skipped: list[str] = []
     for name, weight in sorted(weights.items()):
         need = NEEDS.get(name)
-        if need is None or (need and not any(p.startswith(need) for p in api_paths)):
+        offered = need is not None and (not need or any(p.startswith(need) for p in api_paths))
+        if not offered or name not in implemented:
             skipped.append(name)
         elif round(weight * WEIGHT_SCALE) > 0:
             supported[name] = round(weight * WEIGHT_SCALE)

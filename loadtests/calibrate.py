@@ -26,14 +26,23 @@ QUANTILES = {0.50: "p50_ms", 0.95: "p95_ms", 0.99: "p99_ms"}
 
 @dataclass(frozen=True)
 class ServiceTime:
-    """A lognormal fitted to the quantiles of message sends at the lowest load."""
+    """The service time per message the simulator uses.
+
+    ``cv`` (and ``latency_mean_ms``) come from a lognormal fitted to the quantiles of message sends
+    at the lowest load, where they barely queue. ``mean_ms`` is the node CPU time per message sent
+    (pooled over the measured steps) when the nodes' CPU was measured: with the plan's mix a
+    message brings its share of reads, sign-ups and deliveries, and that is what fills a pod;
+    otherwise it is the fitted latency mean.
+    """
 
     mean_ms: float
     cv: float
+    latency_mean_ms: float
     median_ms: float
     sigma: float
     users: int
     samples: int
+    basis: str
 
 
 @dataclass(frozen=True)
@@ -59,20 +68,24 @@ class Measurement:
     messages_per_s_per_cpu: float | None
     active_user_hours: float
     messages_stored: float
-    replies_stored: float
-    call_minutes: float
+    replies_stored: float | None  # None: the node does not meter it
+    call_minutes: float | None
 
     @property
     def messages_per_s_per_pod(self) -> float:
         return self.messages_per_s_at_slo / self.nodes
 
-    def per_user_hour(self, amount: float) -> float:
-        return amount / self.active_user_hours if self.active_user_hours > 0 else 0.0
+    def per_user_hour(self, amount: float | None) -> float | None:
+        if amount is None or self.active_user_hours <= 0:
+            return None
+        return round(amount / self.active_user_hours, 3)
 
     @property
-    def reply_ratio(self) -> float:
-        """Replies per stored message, as the node metered them."""
-        return self.replies_stored / self.messages_stored if self.messages_stored > 0 else 0.0
+    def reply_ratio(self) -> float | None:
+        """Replies per stored message, as the node metered them (``None`` if it does not)."""
+        if self.replies_stored is None or self.messages_stored <= 0:
+            return None
+        return self.replies_stored / self.messages_stored
 
 
 def fit_lognormal(quantiles: dict[float, float]) -> tuple[float, float]:
@@ -108,21 +121,35 @@ def levels_of(steps: pd.DataFrame, slo: SLO) -> list[Level]:
     return levels
 
 
+def cpu_per_message_ms(steps: pd.DataFrame) -> float | None:
+    """Node CPU milliseconds per message sent, pooled over the steps that measured CPU."""
+    merged = steps[(steps["type"] == "ALL") & (steps["name"] == MESSAGE_PREFIX + "*")]
+    if "node_cpu_s" not in merged or merged["node_cpu_s"].isna().all():
+        return None
+    merged = merged.dropna(subset=["node_cpu_s"])
+    sent = float((merged["requests"] - merged["failures"]).sum())
+    return round(1000 * float(merged["node_cpu_s"].sum()) / sent, 4) if sent > 0 else None
+
+
 def service_time_of(steps: pd.DataFrame) -> ServiceTime:
-    """Fit the service time on the merged message sends of the lowest-load step."""
+    """Service time per message: see :class:`ServiceTime`."""
     merged = steps[(steps["type"] == "ALL") & (steps["name"] == MESSAGE_PREFIX + "*")]
     merged = merged[merged["requests"] > 0]
     if merged.empty:
         raise LoadTestError("steps.csv has no message sends to fit a service time on")
     row = merged.sort_values(["users", "step"]).iloc[0]
     mu, sigma = fit_lognormal({p: float(row[col]) for p, col in QUANTILES.items() if pd.notna(row[col])})
+    latency_mean = round(math.exp(mu + sigma**2 / 2), 4)
+    cpu = cpu_per_message_ms(steps)
     return ServiceTime(
-        mean_ms=round(math.exp(mu + sigma**2 / 2), 4),
+        mean_ms=cpu if cpu is not None else latency_mean,
         cv=round(math.sqrt(math.expm1(sigma**2)), 4),
+        latency_mean_ms=latency_mean,
         median_ms=round(math.exp(mu), 4),
         sigma=round(sigma, 4),
         users=int(row["users"]),
         samples=int(row["requests"]),
+        basis="node CPU per message" if cpu is not None else "send latency at low load",
     )
 
 
@@ -144,8 +171,9 @@ def measure(run_dir: str | Path, slo: SLO) -> Measurement:
         best = max(good, key=lambda lv: lv.messages_per_s)
         supported, rate, p95 = (best.users if knee else None), best.messages_per_s, best.delivery_p95_ms
     server = summary["server"]["total"]
-    cpu = float(server.get("cpu_seconds", 0.0))
-    stored = float(server.get("messages_stored", 0.0))
+    cpu = float(server.get("cpu_seconds") or 0.0)
+    stored = float(server.get("messages_stored") or 0.0)
+    replies, minutes = server.get("replies_stored"), server.get("call_minutes")
     return Measurement(
         run_dir=str(run_dir),
         nodes=int(summary["nodes"]),
@@ -157,8 +185,8 @@ def measure(run_dir: str | Path, slo: SLO) -> Measurement:
         messages_per_s_per_cpu=round(stored / cpu, 3) if cpu > 0 and stored > 0 else None,
         active_user_hours=float(summary["active_user_hours"]),
         messages_stored=stored,
-        replies_stored=float(server.get("replies_stored", 0.0)),
-        call_minutes=float(server.get("call_minutes", 0.0)),
+        replies_stored=None if replies is None else float(replies),
+        call_minutes=None if minutes is None else float(minutes),
     )
 
 
@@ -178,7 +206,9 @@ def calibrated_plan(
             "source": f"msgfleet calibrate, {m.run_dir}, {when}",
         }
     )
-    demand = plan.demand.model_copy(update={"reply_ratio": round(min(m.reply_ratio, 1.0), 4)})
+    demand = plan.demand
+    if m.reply_ratio is not None:  # only what the node metered replaces the plan's figure
+        demand = demand.model_copy(update={"reply_ratio": round(min(m.reply_ratio, 1.0), 4)})
     record = Calibration(
         run=m.run_dir,
         nodes=m.nodes,
@@ -186,9 +216,9 @@ def calibrated_plan(
         messages_per_s_at_slo=m.messages_per_s_at_slo,
         messages_per_s_per_cpu=m.messages_per_s_per_cpu,
         delivery_p95_ms_at_slo=m.delivery_p95_ms_at_slo,
-        messages_per_active_user_hour=round(m.per_user_hour(m.messages_stored), 3),
-        replies_per_active_user_hour=round(m.per_user_hour(m.replies_stored), 3),
-        call_minutes_per_active_user_hour=round(m.per_user_hour(m.call_minutes), 3),
+        messages_per_active_user_hour=m.per_user_hour(m.messages_stored) or 0.0,
+        replies_per_active_user_hour=m.per_user_hour(m.replies_stored),
+        call_minutes_per_active_user_hour=m.per_user_hour(m.call_minutes),
         sim_p95_max_error=sim_p95_max_error,
         reserved_pods=reserved_pods or {},
     )

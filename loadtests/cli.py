@@ -165,9 +165,10 @@ def print_summary(summary: dict) -> None:
     console = Console()
     console.print(table)
     server = summary["server"]["total"]
+    shown = {k: "not metered" if v is None else f"{v:.1f}" for k, v in server.items()}
     console.print(
-        f"server: {server['messages_stored']:.0f} messages stored, "
-        f"{server['call_minutes']:.1f} call minutes, {server['cpu_seconds']:.1f} CPU s"
+        f"server: {shown['messages_stored']} messages stored, {shown['replies_stored']} replies, "
+        f"{shown['call_minutes']} call minutes, {shown['cpu_seconds']} CPU s"
     )
     if knee := summary.get("knee"):
         console.print(

@@ -35,6 +35,7 @@ class RunConfig:
     workers: int = 0
     nodes: int = 0  # node processes behind the targets (for per-pod figures)
     sms_files: dict[str, str] = field(default_factory=dict)  # state -> the node's sms.jsonl
+    node_pids: dict[str, int] = field(default_factory=dict)  # state -> pid (local fleet: CPU per step)
     seed: int = 1
 
     def __post_init__(self) -> None:

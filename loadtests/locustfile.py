@@ -33,6 +33,7 @@ from loadtests.config import RunConfig, config_from_environment, parse_targets
 from msgfleet.schema import Plan, load_plan, parse_plan
 
 INBOX = 50  # received messages a user remembers to reply to
+HEARTBEAT_S = 15.0  # call legs report in well within the node's call_heartbeat_timeout (60 s)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ def configure(environment: Environment) -> Scenario:
     if options is not None and getattr(options, "msgfleet_plan", ""):
         config.plan = options.msgfleet_plan
     plan = load_plan(config.plan) if config.plan else parse_plan("name: default\nsites: [{state: RU-MOW}]\n")
-    weights, skipped = task_weights(plan.loadtest.weights, _api_paths(next(iter(config.targets.values()))))
+    paths = _api_paths(next(iter(config.targets.values())))
+    weights, skipped = task_weights(plan.loadtest.weights, paths, implemented=TASKS)
     MessengerUser.tasks = [TASKS[name] for name, w in sorted(weights.items()) for _ in range(w)]
     low, high = plan.loadtest.think_time_s
     MessengerUser.wait_time = between(low, high)
@@ -119,6 +121,7 @@ class MessengerUser(FastHttpUser):
         self.private: dict[str, str] = {}  # partner user id -> chat id
         self.groups: list[str] = []
         self.inbox: collections.deque[tuple[str, int]] = collections.deque(maxlen=INBOX)
+        self.calls: dict[str, gevent.Greenlet] = {}  # calls this device answered, until call.ended
         self.rng = random.Random(SCENARIO.rng.random())
 
     # ----- sign-up and the device socket
@@ -189,13 +192,33 @@ class MessengerUser(FastHttpUser):
             self.inbox.append((data["chat_id"], int(data["seq"])))
         elif kind == "chat.created" and data.get("kind") == "group" and data["chat_id"] not in self.groups:
             self.groups.append(data["chat_id"])
+        elif kind == "call.incoming" and data.get("by") != self.account.user_id:
+            self.calls[data["call_id"]] = gevent.spawn(self._answer, data["call_id"])
+        elif kind == "call.ended":
+            answering = self.calls.pop(data["call_id"], None)
+            if answering is not None:
+                answering.kill(block=False)
 
     def _fire(self, kind: str, name: str, ms: float, error: Exception | None, size: int = 0) -> None:
         self.environment.events.request.fire(
             request_type=kind, name=name, response_time=ms, response_length=size, exception=error, context={}
         )
 
+    def _answer(self, call_id: str) -> None:
+        """The callee: accept, then keep the leg alive until ``call.ended`` (or the bound)."""
+        base = f"/v1/calls/{call_id}"
+        resp = self.client.post(f"{base}/accept", headers=self.headers, name="call:accept")
+        if resp.status_code != 200:
+            return
+        _, longest = self.scenario.plan.loadtest.call_duration_s
+        deadline = time.monotonic() + longest + HEARTBEAT_S
+        while time.monotonic() < deadline:
+            gevent.sleep(HEARTBEAT_S)
+            self.client.post(f"{base}/heartbeat", headers=self.headers, name="call:heartbeat")
+
     def on_stop(self) -> None:
+        for answering in self.calls.values():
+            answering.kill(block=False)
         socket, self.socket = self.socket, None
         if socket is not None:
             socket.close()
@@ -299,6 +322,26 @@ class MessengerUser(FastHttpUser):
         receipt = {"seq": chat["last_seq"]}
         self.client.post(f"{base}/read", json=receipt, headers=self.headers, name="chat:read")
 
+    def call(self) -> None:
+        """Call a partner for a duration drawn from the plan; the node meters the minutes."""
+        partner = self._partner()
+        chat_id = self._private_chat(partner) if partner and partner.state == self.state else None
+        if not chat_id:
+            return
+        resp = self.client.post(
+            "/v1/calls", json={"chat_id": chat_id}, headers=self.headers, name="call:start"
+        )
+        if resp.status_code != 201:
+            return
+        base = f"/v1/calls/{resp.json()['id']}"
+        low, high = self.scenario.plan.loadtest.call_duration_s
+        end = time.monotonic() + self.rng.uniform(low, high)
+        while (left := end - time.monotonic()) > 0:
+            gevent.sleep(min(left, HEARTBEAT_S))
+            if end - time.monotonic() > 0:
+                self.client.post(f"{base}/heartbeat", headers=self.headers, name="call:heartbeat")
+        self.client.post(f"{base}/hangup", headers=self.headers, name="call:hangup")
+
     def idle(self) -> None:
         """A connected device that does nothing this turn (its socket stays open)."""
 
@@ -308,6 +351,7 @@ TASKS = {
     "reply": MessengerUser.reply,
     "group_send": MessengerUser.group_send,
     "read_sync": MessengerUser.read_sync,
+    "call": MessengerUser.call,
     "idle": MessengerUser.idle,
 }
 

@@ -50,12 +50,22 @@ def scrape_all(targets: Mapping[str, str]) -> dict[str, Scrape]:
     return {state: scrape(url) for state, url in targets.items()}
 
 
-def server_counters(before: Mapping[str, Scrape], after: Mapping[str, Scrape]) -> dict[str, dict[str, float]]:
-    """Per state and in total: how much each :data:`SERVER_COUNTERS` counter grew during the run."""
-    per_state: dict[str, dict[str, float]] = {}
+def server_counters(
+    before: Mapping[str, Scrape], after: Mapping[str, Scrape]
+) -> dict[str, dict[str, float | None]]:
+    """Per state and in total: how much each :data:`SERVER_COUNTERS` counter grew during the run.
+
+    ``None`` where a node does not export the counter (not metered is not the same as zero).
+    """
+    per_state: dict[str, dict[str, float | None]] = {}
     for state, now in after.items():
         was = before.get(state, {})
-        grown = {label: now.get(name, 0.0) - was.get(name, 0.0) for label, name in SERVER_COUNTERS.items()}
-        per_state[state] = {label: round(value, 6) for label, value in grown.items()}
-    total = {label: round(sum(c[label] for c in per_state.values()), 6) for label in SERVER_COUNTERS}
+        per_state[state] = {
+            label: round(now[name] - was.get(name, 0.0), 6) if name in now else None
+            for label, name in SERVER_COUNTERS.items()
+        }
+    total: dict[str, float | None] = {}
+    for label in SERVER_COUNTERS:
+        values = [c[label] for c in per_state.values() if c[label] is not None]
+        total[label] = round(sum(v for v in values if v is not None), 6) if values else None
     return {**per_state, "total": total}

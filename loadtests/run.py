@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from loadtests.config import RunConfig
 from loadtests.errors import LoadTestError
 from loadtests.fleet import Fleet
 from loadtests.metrics import SERVER_COUNTERS, Scrape, scrape_all
+from loadtests.nodecpu import cpu_seconds
 from loadtests.plan import phase_states
 from loadtests.summary import build_summary, write_summary
 from msgfleet.schema import KneeSearch, load_plan
@@ -32,16 +31,6 @@ LOADTEST_NODE_ENV = {
     "MSGFLEET_CODE_RATE_PER_PHONE": "0",
 }
 CPU = SERVER_COUNTERS["cpu_seconds"]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a node process and its children (uvicorn workers)."""
-    try:
-        proc = psutil.Process(pid)
-        procs = [proc, *proc.children(recursive=True)]
-        return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
-    except psutil.Error:
-        return 0.0
 
 
 def _scrape(targets: dict[str, str], pids: dict[str, int]) -> dict[str, Scrape]:

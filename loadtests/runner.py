@@ -98,7 +98,7 @@ def run_master(run_file: Path) -> int:
     planner = make_planner(config)
     env = Environment(
         user_classes=locustfile.user_classes(),
-        shape_class=PlannedShape(planner),
+        shape_class=PlannedShape(planner, list(config.node_pids.values())),
         events=events,
         host=next(iter(config.targets.values())),
     )
@@ -110,6 +110,9 @@ def run_master(run_file: Path) -> int:
     else:
         runner = env.create_local_runner()
     events.init.fire(environment=env, runner=runner, web_ui=None)
+    if locustfile.SCENARIO is None:
+        print("loadtest: the locustfile could not configure itself (see the error above)", file=sys.stderr)
+        return 1
     writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True)
     greenlets = [gevent.spawn(stats_history, runner), gevent.spawn(writer.stats_writer)]
     try:

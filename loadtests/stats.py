@@ -41,14 +41,19 @@ class Snapshot:
     time: float
     users: int
     entries: Mapping[Key, Entry]
+    node_cpu_s: float | None = None  # CPU seconds used so far by the nodes (local fleet only)
 
     def minus(self, earlier: Snapshot) -> Window:
         empty = Entry()
+        cpu = None
+        if self.node_cpu_s is not None and earlier.node_cpu_s is not None:
+            cpu = self.node_cpu_s - earlier.node_cpu_s
         return Window(
             start=earlier.time,
             end=self.time,
             users=self.users,
             entries={k: e.minus(earlier.entries.get(k, empty)) for k, e in self.entries.items()},
+            node_cpu_s=cpu,
         )
 
 
@@ -79,6 +84,7 @@ class Window:
     end: float
     users: int
     entries: Mapping[Key, Entry]
+    node_cpu_s: float | None = None
 
     @property
     def duration(self) -> float:
@@ -115,8 +121,8 @@ class Window:
         return percentile(self.entry(key).histogram, q)
 
     ROW_FIELDS = (
-        "start_s", "end_s", "users", "type", "name", "requests", "failures", "rps", "mean_ms",
-        "p50_ms", "p95_ms", "p99_ms",
+        "start_s", "end_s", "users", "node_cpu_s", "type", "name", "requests", "failures", "rps",
+        "mean_ms", "p50_ms", "p95_ms", "p99_ms",
     )  # fmt: skip
 
     def _row(self, kind: str, name: str, e: Entry) -> dict[str, object]:
@@ -124,6 +130,7 @@ class Window:
             "start_s": round(self.start, 3),
             "end_s": round(self.end, 3),
             "users": self.users,
+            "node_cpu_s": None if self.node_cpu_s is None else round(self.node_cpu_s, 3),
             "type": kind,
             "name": name,
             "requests": e.requests,

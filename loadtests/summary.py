@@ -99,6 +99,7 @@ def build_summary(
         "delivery": delivery,
         "knee": knee,
         "server": server_counters(before, after),
+        "scrapes": {"before": before, "after": after},
     }
 
 
