@@ -328,12 +328,17 @@ class MessengerUser(FastHttpUser):
         chat_id = self._private_chat(partner) if partner and partner.state == self.state else None
         if not chat_id:
             return
-        resp = self.client.post(
-            "/v1/calls", json={"chat_id": chat_id}, headers=self.headers, name="call:start"
-        )
-        if resp.status_code != 201:
-            return
-        base = f"/v1/calls/{resp.json()['id']}"
+        body = {"chat_id": chat_id}
+        post = self.client.post
+        with post("/v1/calls", json=body, headers=self.headers, name="call:start", catch_response=True) as r:
+            if r.status_code == 409 and "call_in_progress" in r.text:
+                r.success()  # the partner is calling us right now: a busy line, not a fault
+                return
+            if r.status_code != 201:
+                r.failure(f"{r.status_code} {r.text[:200]}")
+                return
+            call_id = r.json()["id"]
+        base = f"/v1/calls/{call_id}"
         low, high = self.scenario.plan.loadtest.call_duration_s
         end = time.monotonic() + self.rng.uniform(low, high)
         while (left := end - time.monotonic()) > 0:
