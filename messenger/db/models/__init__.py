@@ -7,10 +7,10 @@ from messenger.db.models.accounts import Device, LoginCode, User
 from messenger.db.models.audit import AdminRole, AuditEntry
 from messenger.db.models.billing import Subscription, SubscriptionMember
 from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
+from messenger.db.models.channels import Channel, ChannelMember, ChannelPost
 from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
 from messenger.db.models.events import DeviceEvent
 from messenger.db.models.keys import Prekey
-from messenger.db.models.channels import Channel, ChannelMember, ChannelPost
 from messenger.db.models.locations import Location
 from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
@@ -22,10 +22,14 @@ __all__ = [
     "CallLeg",
     "CallParticipant",
     "CallUsage",
+    "Channel",
+    "ChannelMember",
+    "ChannelPost",
     "Chat",
     "Device",
     "DeviceEvent",
     "Envelope",
+    "Location",
     "LoginCode",
     "MediaObject",
     "MediaShare",
