@@ -121,4 +121,5 @@ def from_pulumi_config() -> StackConfig:
         "contexts": config.get_object("contexts") or {},
         "contextPattern": config.get("contextPattern"),
     }
-    return from_values(pulumi.get_stack(), values, Path(pulumi.get_root_directory()))
+    root = pulumi.get_root_directory()  # the folder of Pulumi.yaml (a placeholder under mocks)
+    return from_values(pulumi.get_stack(), values, Path(root) if root and Path(root).is_dir() else ROOT)
