@@ -39,6 +39,7 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.locations",
     "messenger.api.replies",
     "messenger.api.channels",
+    "messenger.api.search",
 )
 
 
