@@ -9,6 +9,7 @@ demo. Each node runs ``python -m msgfleet.cli serve`` with its own data director
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -84,8 +85,8 @@ async def _drop_databases(urls: Iterable[str]) -> None:
             await conn.close()
 
 
-def serve_supports(option: str, python: str = sys.executable) -> bool:
-    """Whether ``msgfleet serve --help`` lists ``option`` (e.g. ``--peers``)."""
+def serve_options(python: str = sys.executable) -> str:
+    """The text of ``msgfleet serve --help`` (to see which federation options the node has)."""
     done = subprocess.run(
         [python, "-m", "msgfleet.cli", "serve", "--help"],
         capture_output=True,
@@ -93,17 +94,37 @@ def serve_supports(option: str, python: str = sys.executable) -> bool:
         timeout=60,
         env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
     )
-    return option in done.stdout
+    return done.stdout
 
 
-def wire_peers(data_dir: Path, urls: dict[str, str], python: str = sys.executable) -> list[str]:
-    """Write ``DIR/peers.json`` and return the extra ``serve`` arguments that make nodes peers.
+def wire_peers(data_dir: Path, urls: dict[str, str], python: str = sys.executable) -> dict[str, list[str]]:
+    """Make the nodes peers: each gets an Ed25519 federation key in its data directory, and
+    ``DIR/peers.json`` lists every node's state, URL and public key. Returns the extra ``serve``
+    arguments per state (none if the node has no ``--peers`` option).
 
     The federation engineer owns the peer protocol; this is the one place the fleet wires it.
     """
+    from nacl.signing import SigningKey
+
+    peers = []
+    for state, url in urls.items():
+        key_file = data_dir / state / "federation.key"  # the node's default key location
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        if not key_file.exists():
+            key_file.write_text(base64.b64encode(bytes(SigningKey.generate())).decode() + "\n")
+            key_file.chmod(0o600)
+        seed = base64.b64decode(key_file.read_text().strip())
+        public = base64.b64encode(bytes(SigningKey(seed).verify_key)).decode()
+        peers.append({"state": state, "url": url, "public_key": public})
     path = data_dir / PEERS_FILE
-    path.write_text(json.dumps([{"state": s, "url": u} for s, u in urls.items()], indent=2) + "\n")
-    return ["--peers", str(path)] if serve_supports("--peers", python) else []
+    path.write_text(json.dumps(peers, indent=2) + "\n")
+    options = serve_options(python)
+    if "--peers" not in options:
+        return {state: [] for state in urls}
+    base = "--base-url" in options
+    return {
+        state: ["--peers", str(path), *(["--base-url", url] if base else [])] for state, url in urls.items()
+    }
 
 
 class Fleet:
@@ -167,10 +188,10 @@ class Fleet:
                 raise FleetError(f"cannot create databases on {self.database_url}: {exc}") from None
         ports = {state: free_port() for state in self.states}
         urls = {state: f"http://{HOST}:{port}" for state, port in ports.items()}
-        peer_args = wire_peers(self.data_dir, urls, self.python) if len(self.states) > 1 else []
+        peer_args = wire_peers(self.data_dir, urls, self.python) if len(self.states) > 1 else {}
         try:
             for state in self.states:
-                self._spawn(state, ports[state], urls[state], databases.get(state), peer_args)
+                self._spawn(state, ports[state], urls[state], databases.get(state), peer_args.get(state, []))
             self._wait_ready()
         except BaseException:
             self.stop()
@@ -263,10 +284,11 @@ class Fleet:
         self.stop()
 
 
-def _log_tail(node: Node, lines: int = 5) -> str:
+def _log_tail(node: Node, lines: int = 3, width: int = 400) -> str:
     path = Path(node.data_dir) / "node.log"
     text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
-    return " | ".join(text[-lines:]) or "(no output)"
+    tail = " | ".join(line[-width:] for line in text[-lines:]) or "(no output)"
+    return f"{tail} (log: {path})"
 
 
 def write_fleet_file(data_dir: Path, nodes: list[Node]) -> Path:

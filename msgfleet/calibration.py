@@ -56,7 +56,7 @@ def calibrate(run_dir: str | Path, plan_path: str | Path, out: str | Path) -> Ca
     draft = calibrated_plan(plan, m)
     before, _ = _tariff_rows(plan)
     after, reserved = _tariff_rows(draft)
-    comparison = compare_latency(draft, m)
+    comparison = compare_latency(draft, m, summary_phase)
     errors = [abs(row["error"]) for row in comparison]
     phase_tariff = after[min(summary_phase, len(after)) - 1] if after else None
     worst = max(errors) if errors else None
@@ -83,24 +83,37 @@ def _run_phase(run_dir: str | Path) -> int:
     return int(read_summary(run_dir).get("phase") or 1)
 
 
-def compare_latency(plan: Plan, m: Any) -> list[dict[str, Any]]:
-    """Predicted vs measured delivery p95 at (up to) three measured load levels."""
-    from sim.latency import node_p95_ms  # type: ignore[attr-defined]
+def loopback_plan(plan: Plan, nodes: int) -> Plan:
+    """``plan`` as the load test ran it: one pod per site, and no network (all on loopback)."""
+    data = plan.model_dump()
+    data["network"].update(fiber_us_per_km=1e-9, per_hop_ms=0.0, access_rtt_ms=0.0)
+    data["capacity"].update(min_pods=1, max_pods=1)
+    return Plan.model_validate(data)
+
+
+def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
+    """Predicted vs measured delivery p95 at (up to) three measured load levels.
+
+    The simulator runs the calibrated plan's phase as the load test ran it (:func:`loopback_plan`)
+    at the measured national messages/s of each level.
+    """
+    from sim.latency import predict_p95
 
     measured = [lv for lv in m.levels if lv.delivery_p95_ms and lv.messages_per_s > 0]
     if len(measured) > 3:
         measured = [measured[0], measured[len(measured) // 2], measured[-1]]
+    model = loopback_plan(plan, m.nodes)
     rows = []
     for level in measured:
-        rate_per_node = level.messages_per_s / m.nodes
-        predicted = node_p95_ms(plan, rate_per_node)
+        estimate = predict_p95(model, level.messages_per_s, phase_index=phase)
         rows.append(
             {
                 "users": level.users,
                 "messages_per_s": level.messages_per_s,
                 "measured_p95_ms": level.delivery_p95_ms,
-                "predicted_p95_ms": round(predicted, 2),
-                "error": round(predicted / level.delivery_p95_ms - 1, 4),
+                "predicted_p95_ms": round(estimate.p95_ms, 2),
+                "predicted_ci_ms": [round(estimate.ci_low_ms, 2), round(estimate.ci_high_ms, 2)],
+                "error": round(estimate.p95_ms / level.delivery_p95_ms - 1, 4),
             }
         )
     return rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -27,7 +28,8 @@ def test_fleet_starts_ready_nodes_and_stops_them(fleet: Fleet) -> None:
     assert record["urls"] == fleet.urls
     assert set(record["pids"]) == {"RU-MOW", "RU-SPE"}
     peers = json.loads((fleet.data_dir / "peers.json").read_text())
-    assert peers == [{"state": s, "url": u} for s, u in fleet.urls.items()]
+    assert [(p["state"], p["url"]) for p in peers] == list(fleet.urls.items())
+    assert all(len(base64.b64decode(p["public_key"])) == 32 for p in peers)
     pids = [n.pid for n in fleet.nodes]
     fleet.stop()
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids)
