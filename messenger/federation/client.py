@@ -1,0 +1,65 @@
+"""Signed HTTP requests to peer nodes (httpx), one shared connection pool per node."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from nacl.signing import SigningKey
+
+from messenger.federation.errors import FederationForbidden, PeerUnavailable, UnknownState
+from messenger.federation.peers import FederationConfig
+from messenger.federation.signing import sign_headers
+
+
+class PeerError(Exception):
+    """A peer answered with an error or could not be reached."""
+
+    def __init__(self, state: str, status: int, detail: str):
+        super().__init__(f"{state}: {status} {detail}")
+        self.state, self.status, self.detail = state, status, detail
+
+
+class PeerClient:
+    """``await client.call("RU-SPE", "POST", "/_federation/v1/query/users", {...})`` → decoded JSON."""
+
+    def __init__(self, config: FederationConfig, key: SigningKey, *, timeout_s: float = 10.0):
+        self.config, self.key = config, key
+        self.http = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=64))
+
+    def check_state(self, state: str) -> None:
+        """Raise the API error a client sees when ``state`` is not reachable by federation."""
+        if not self.config.allowed(state):
+            raise FederationForbidden(f"this state's policy forbids federation with {state}")
+        if state not in self.config.peers:
+            raise UnknownState(f"no peer node is configured for state {state}")
+
+    async def call(self, state: str, method: str, path: str, payload: Any) -> Any:
+        """Send a signed request; ``PeerError`` on a transport failure or a non-2xx answer."""
+        self.check_state(state)
+        peer = self.config.peers[state]
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        headers = sign_headers(
+            self.key, method=method, target=path, body=body, origin=self.config.state, destination=state
+        )
+        headers["Content-Type"] = "application/json"
+        try:
+            response = await self.http.request(method, peer.url + path, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise PeerError(state, 0, f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 300:
+            raise PeerError(state, response.status_code, response.text[:300])
+        return response.json()
+
+    async def query(self, state: str, path: str, payload: Any) -> Any:
+        """``call`` for a client request waiting on the answer: failures become API errors."""
+        try:
+            return await self.call(state, "POST", path, payload)
+        except PeerError as exc:
+            if exc.status == 403:
+                raise FederationForbidden(f"the node of {state} refuses federation with this state") from None
+            raise PeerUnavailable(f"the node of {state} did not answer: {exc.detail}") from None
+
+    async def close(self) -> None:
+        await self.http.aclose()

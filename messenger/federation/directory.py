@@ -1,0 +1,118 @@
+"""Remote users and their device keys, fetched through each user's home node.
+
+Other states' devices are never written to this node's database. Their public keys are kept in a
+memory cache (``ttl_s``, default 10 s) so that a chat's recipient list and the following post agree and
+a burst of messages does not query the peer for each one; while a peer is unreachable its last answer
+is used (a node that is down still gets its envelopes from the outbox when it is back). The cache dies
+with the process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from messenger.federation.client import PeerClient, PeerError
+from messenger.federation.errors import PeerUnavailable
+from messenger.services.ids import home_state
+from messenger.services.keys import DeviceKeys
+
+DEVICES_PATH = "/_federation/v1/query/devices"
+USERS_PATH = "/_federation/v1/query/users"
+
+
+def keys_to_wire(items: Iterable[DeviceKeys]) -> list[dict[str, object]]:
+    return [
+        {
+            "user_id": k.user_id,
+            "device_id": k.device_id,
+            "identity_key": k.identity_key,
+            "signing_key": k.signing_key,
+            "prekey": list(k.prekey) if k.prekey else None,
+        }
+        for k in items
+    ]
+
+
+def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys]:
+    """Parse a peer's answer, keeping only users homed in ``state`` (a peer speaks for its own users)."""
+    out = []
+    for row in rows:
+        user_id = str(row["user_id"])
+        if home_state(user_id) != state:
+            continue
+        prekey = row.get("prekey")
+        pk = (int(prekey[0]), str(prekey[1])) if isinstance(prekey, list) and len(prekey) == 2 else None
+        out.append(
+            DeviceKeys(
+                user_id,
+                str(row["device_id"]),
+                str(row["identity_key"]) if row.get("identity_key") else None,
+                str(row["signing_key"]) if row.get("signing_key") else None,
+                pk,
+            )
+        )
+    return out
+
+
+@dataclass
+class _Entry:
+    fetched: float
+    devices: list[DeviceKeys]
+
+
+class Directory:
+    """Device keys and existence of users homed on other nodes."""
+
+    def __init__(self, client: PeerClient, *, ttl_s: float = 10.0):
+        self.client, self.ttl_s = client, ttl_s
+        self._cache: dict[str, _Entry] = {}
+
+    async def devices(self, user_ids: Iterable[str]) -> dict[str, list[DeviceKeys]]:
+        """State → active devices (with keys, no prekeys) of the given remote users, grouped by home state."""
+        by_state: dict[str, list[str]] = defaultdict(list)
+        for user_id in sorted(set(user_ids)):
+            by_state[home_state(user_id)].append(user_id)
+        out: dict[str, list[DeviceKeys]] = {}
+        now = time.monotonic()
+        for state, users in by_state.items():
+            stale = [u for u in users if u not in self._cache or now - self._cache[u].fetched > self.ttl_s]
+            if stale:
+                await self._refresh(state, stale, users)
+            out[state] = [k for u in users for k in self._cache[u].devices]
+        return out
+
+    async def _refresh(self, state: str, stale: list[str], users: list[str]) -> None:
+        self.client.check_state(state)
+        try:
+            rows = await self.client.call(state, "POST", DEVICES_PATH, {"user_ids": stale, "claim": False})
+        except PeerError as exc:
+            if all(u in self._cache for u in users):
+                return  # the peer is down: keep using its last answer
+            raise PeerUnavailable(f"the node of {state} did not answer: {exc.detail}") from None
+        fetched = time.monotonic()
+        found: dict[str, list[DeviceKeys]] = {u: [] for u in stale}
+        for keys in keys_from_wire(rows, state):
+            if keys.user_id in found:
+                found[keys.user_id].append(keys)
+        for user_id, devices in found.items():
+            self._cache[user_id] = _Entry(fetched, devices)
+
+    async def claim(self, user_id: str) -> list[DeviceKeys]:
+        """A remote user's devices, each handing out one one-time prekey (never cached)."""
+        state = home_state(user_id)
+        rows = await self.client.query(state, DEVICES_PATH, {"user_ids": [user_id], "claim": True})
+        return keys_from_wire(rows, state)
+
+    async def known(self, user_ids: Iterable[str]) -> set[str]:
+        """Which of the remote ``user_ids`` exist on their home nodes."""
+        by_state: dict[str, list[str]] = defaultdict(list)
+        for user_id in set(user_ids):
+            by_state[home_state(user_id)].append(user_id)
+        known: set[str] = set()
+        for state, users in sorted(by_state.items()):
+            answer = await self.client.query(state, USERS_PATH, {"user_ids": sorted(users)})
+            known |= {u for u in answer.get("known", []) if home_state(u) == state}
+        return known

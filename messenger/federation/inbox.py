@@ -1,0 +1,260 @@
+"""The inbound side: apply a peer's transaction once, in one database transaction.
+
+Each PDU is checked against the origin's authority first (a hosting node speaks for its chats, a node
+for its own users) and applied in a savepoint; a PDU that fails its checks is logged and skipped so one
+bad item cannot block the stream behind it. Order per chat is the sender's order: the hosting node
+sends one transaction at a time per destination, and a ``message.new`` at or below the replica's
+``last_seq`` is a duplicate and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messenger.db.base import now
+from messenger.db.models import Chat, Device, Envelope, Member, Message, Pin
+from messenger.federation.models import ChatHost, ReceivedTxn
+from messenger.federation.outbox import HOST_ONLY, enqueue
+from messenger.realtime.events import emit_to_devices, emit_to_users
+from messenger.services.ids import home_state, new_id
+
+log = logging.getLogger("messenger.federation.inbox")
+
+
+class PduRejected(Exception):
+    """A PDU the origin may not send (or that does not fit this node's state); skipped, logged."""
+
+
+async def apply_txn(
+    session: AsyncSession, *, local: str, origin: str, txn_id: str, pdus: Sequence[Mapping[str, Any]]
+) -> bool:
+    """Apply a transaction unless it was applied before (then ``False``); the caller commits."""
+    if await session.get(ReceivedTxn, (origin, txn_id)) is not None:
+        return False
+    session.add(ReceivedTxn(origin=origin, txn_id=txn_id, received_at=now(), pdus=len(pdus)))
+    for pdu in pdus:
+        try:
+            async with session.begin_nested():
+                await _apply(session, local, origin, pdu)
+        except (PduRejected, KeyError, TypeError, ValueError) as exc:
+            log.warning(
+                "federation pdu skipped",
+                extra={"origin": origin, "txn_id": txn_id, "pdu_type": pdu.get("type"), "reason": str(exc)},
+            )
+    return True
+
+
+async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    kind = pdu.get("type")
+    if kind == "message.new":
+        await _message_new(session, local, origin, pdu)
+    elif kind == "message.submit":
+        await _message_submit(session, local, origin, pdu)
+    elif kind == "chat.event":
+        await _chat_event(session, local, origin, pdu)
+    else:
+        raise PduRejected(f"unknown pdu type {kind!r}")
+
+
+async def _host(session: AsyncSession, chat_id: str, local: str) -> str:
+    return await session.scalar(select(ChatHost.host_state).where(ChatHost.chat_id == chat_id)) or local
+
+
+async def _local_devices(session: AsyncSession, device_ids: Sequence[str]) -> set[str]:
+    rows = await session.scalars(
+        select(Device.id).where(Device.id.in_(sorted(device_ids)), Device.revoked_at.is_(None))
+    )
+    return set(rows)
+
+
+async def _store(
+    session: AsyncSession, chat_id: str, seq: int, pdu: Mapping[str, Any], envelopes: Mapping[str, str]
+) -> dict[str, Any]:
+    """Insert the message and the envelopes of this node's devices; emit ``message.new`` to them."""
+    message = {
+        "chat_id": chat_id,
+        "seq": seq,
+        "id": str(pdu["id"]),
+        "sender": str(pdu["sender"]),
+        "sender_device": str(pdu["sender_device"]),
+        "client_msg_id": str(pdu["client_msg_id"]),
+        "reply_to": int(pdu["reply_to"]) if pdu.get("reply_to") is not None else None,
+        "ts": float(pdu["ts"]),
+    }
+    if await session.get(Message, message["id"]) is not None:
+        message["id"] = new_id("m")
+    await session.execute(
+        insert(Message),
+        [
+            {
+                "id": message["id"],
+                "chat_id": chat_id,
+                "seq": seq,
+                "sender_user_id": message["sender"],
+                "sender_device_id": message["sender_device"],
+                "client_msg_id": message["client_msg_id"],
+                "reply_to": message["reply_to"],
+                "created_at": message["ts"],
+            }
+        ],
+    )
+    mine = await _local_devices(session, list(envelopes))
+    if mine:
+        await session.execute(
+            insert(Envelope),
+            [{"message_id": message["id"], "device_id": d, "ciphertext": str(envelopes[d])} for d in mine],
+        )
+        await emit_to_devices(
+            session,
+            device_ids=mine,
+            kind="message.new",
+            payload=lambda device_id: {**message, "ciphertext": str(envelopes[device_id])},
+        )
+    return message
+
+
+async def _message_new(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    """A message sequenced by its hosting node (the origin) for this replica."""
+    chat_id, seq = str(pdu["chat_id"]), int(pdu["seq"])
+    chat = await session.get(Chat, chat_id)
+    if chat is None or await _host(session, chat_id, local) != origin:
+        raise PduRejected(f"{origin} does not host a chat {chat_id} replicated here")
+    if seq <= chat.last_seq:
+        return  # already applied
+    await _store(session, chat_id, seq, pdu, dict(pdu.get("envelopes") or {}))
+    chat.last_seq = seq
+
+
+async def _message_submit(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    """A message posted on a member state's node to a chat hosted here: sequence it and fan it out."""
+    chat_id, sender = str(pdu["chat_id"]), str(pdu["sender"])
+    chat = await session.get(Chat, chat_id)
+    if chat is None or await _host(session, chat_id, local) != local:
+        raise PduRejected(f"chat {chat_id} is not hosted here")
+    if home_state(sender) != origin or await session.get(Member, (chat_id, sender)) is None:
+        raise PduRejected(f"{sender} is not a member of {chat_id} homed in {origin}")
+    duplicate = await session.scalar(
+        select(Message.id).where(
+            Message.chat_id == chat_id,
+            Message.sender_device_id == str(pdu["sender_device"]),
+            Message.client_msg_id == str(pdu["client_msg_id"]),
+        )
+    )
+    if duplicate is not None:
+        return
+    seq = await session.scalar(
+        update(Chat).where(Chat.id == chat_id).values(last_seq=Chat.last_seq + 1).returning(Chat.last_seq)
+    )
+    assert seq is not None
+    reply_to = pdu.get("reply_to")
+    if reply_to is not None and not 0 < int(reply_to) < seq:
+        raise PduRejected(f"reply_to {reply_to} is not an earlier message of {chat_id}")
+    by_state: Mapping[str, Mapping[str, str]] = pdu.get("envelopes") or {}
+    message = await _store(session, chat_id, seq, pdu, by_state.get(local, {}))
+    members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
+    for state in sorted({home_state(u) for u in members} - {local}):
+        await enqueue(
+            session, [state], {"type": "message.new", **message, "envelopes": dict(by_state.get(state, {}))}
+        )
+
+
+async def _chat_event(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    chat_id, kind = str(pdu["chat_id"]), str(pdu["kind"])
+    payload: dict[str, Any] = dict(pdu.get("payload") or {})
+    also = [str(u) for u in pdu.get("also") or []]
+    snap = pdu.get("snapshot")
+    chat = await session.get(Chat, chat_id)
+    host = await _host(session, chat_id, local) if chat is not None else origin
+    if (kind in HOST_ONLY or snap is not None) and (host != origin or host == local):
+        raise PduRejected(f"{origin} does not host chat {chat_id}; it cannot send {kind}")
+    if snap is not None:
+        chat = await _sync_replica(session, local, origin, chat, snap)
+    if chat is None:
+        raise PduRejected(f"no replica of chat {chat_id} here")
+    members = list(await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id)))
+    if kind not in HOST_ONLY and not any(home_state(u) == origin for u in members):
+        raise PduRejected(f"{origin} has no member in chat {chat_id}")
+    await _apply_effect(session, origin, chat, kind, payload)
+    await emit_to_users(session, user_ids=[*members, *also], kind=kind, payload=payload)
+    if snap is not None and not any(home_state(u) == local for u in members):
+        await session.delete(chat)  # no local member left: the replica goes (messages, envelopes too)
+
+
+async def _sync_replica(
+    session: AsyncSession, local: str, origin: str, chat: Chat | None, snap: Mapping[str, Any]
+) -> Chat | None:
+    """Create or update the replica of a chat from its host's snapshot (membership and title)."""
+    members = {str(m["user_id"]): m for m in snap["members"]}
+    if chat is None:
+        if home_state(str(snap["created_by"])) != origin:
+            raise PduRejected(f"chat {snap['chat_id']} was not created in {origin}")
+        if not any(home_state(u) == local for u in members):
+            return None  # nothing of ours in it: store nothing
+        pair_key = snap.get("pair_key")
+        if pair_key and await session.scalar(select(Chat.id).where(Chat.pair_key == pair_key)):
+            pair_key = None  # both sides opened the same private chat at once; keep both
+        chat = Chat(
+            id=str(snap["chat_id"]),
+            kind=str(snap["kind"]),
+            title=snap.get("title"),
+            pair_key=pair_key,
+            created_by=str(snap["created_by"]),
+            created_at=float(snap["created_at"]),
+            last_seq=int(snap["last_seq"]),
+        )
+        session.add(chat)
+        session.add(ChatHost(chat_id=chat.id, host_state=origin))
+        await session.flush()
+    chat.title = snap.get("title")
+    current = {m.user_id: m for m in await session.scalars(select(Member).where(Member.chat_id == chat.id))}
+    for user_id, row in current.items():
+        if user_id not in members:
+            await session.delete(row)
+        else:
+            row.role = str(members[user_id]["role"])
+    for user_id, m in members.items():
+        if user_id not in current:
+            session.add(
+                Member(
+                    chat_id=chat.id,
+                    user_id=user_id,
+                    role=str(m["role"]),
+                    joined_at=float(m["joined_at"]),
+                    last_read_seq=0,
+                )
+            )
+    await session.flush()
+    return chat
+
+
+async def _apply_effect(
+    session: AsyncSession, origin: str, chat: Chat, kind: str, payload: Mapping[str, Any]
+) -> None:
+    """The replica's copy of what the event changed (membership is synced from the snapshot)."""
+    if kind == "receipt":
+        user_id, seq = str(payload["user_id"]), int(payload["seq"])
+        if home_state(user_id) != origin:
+            raise PduRejected(f"{origin} cannot send a receipt for {user_id}")
+        await session.execute(
+            update(Member)
+            .where(Member.chat_id == chat.id, Member.user_id == user_id, Member.last_read_seq < seq)
+            .values(last_read_seq=seq)
+        )
+    elif kind == "message.deleted":
+        seq = int(payload["seq"])
+        msg = await session.scalar(select(Message).where(Message.chat_id == chat.id, Message.seq == seq))
+        if msg is not None:
+            msg.deleted_at = now()
+            await session.execute(delete(Envelope).where(Envelope.message_id == msg.id))
+        await session.execute(delete(Pin).where(Pin.chat_id == chat.id, Pin.seq == seq))
+    elif kind == "pin.added":
+        seq = int(payload["seq"])
+        if await session.get(Pin, (chat.id, seq)) is None:
+            session.add(Pin(chat_id=chat.id, seq=seq, pinned_by=str(payload["by"]), pinned_at=now()))
+    elif kind == "pin.removed":
+        await session.execute(delete(Pin).where(Pin.chat_id == chat.id, Pin.seq == int(payload["seq"])))

@@ -1,0 +1,65 @@
+"""Federation tables: the outbox, per-destination delivery state, received transactions, chat hosts.
+
+Only this node's outbound queue and bookkeeping live here; no other state's users or devices.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from messenger.db.base import Base, now
+
+
+class OutboxItem(Base):
+    """One PDU for one destination state, written in the same transaction as the change it carries.
+
+    ``txn_id`` is set when the item is first put into a transaction; a retry resends exactly the same
+    items under the same id, so the receiver's transaction table makes delivery idempotent. Delivered
+    items are deleted.
+    """
+
+    __tablename__ = "fed_outbox"
+    __table_args__ = (Index("ix_fed_outbox_destination_id", "destination", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    destination: Mapped[str] = mapped_column(String(8))
+    txn_id: Mapped[str | None] = mapped_column(String(40))
+    pdu: Mapped[str] = mapped_column(Text)  # JSON object
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class Destination(Base):
+    """Delivery state per destination: exponential backoff and a lease so one worker sends at a time."""
+
+    __tablename__ = "fed_destinations"
+
+    state: Mapped[str] = mapped_column(String(8), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[float] = mapped_column(Float, default=0.0)
+    lease_owner: Mapped[str | None] = mapped_column(String(40))
+    lease_until: Mapped[float] = mapped_column(Float, default=0.0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ReceivedTxn(Base):
+    """Transactions applied from each origin (idempotency: a replay is acknowledged, not re-applied)."""
+
+    __tablename__ = "fed_txns"
+
+    origin: Mapped[str] = mapped_column(String(8), primary_key=True)
+    txn_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    received_at: Mapped[float] = mapped_column(Float, default=now)
+    pdus: Mapped[int] = mapped_column(Integer)
+
+
+class ChatHost(Base):
+    """Chats hosted (sequenced) by another state's node; this node keeps a replica for its members.
+
+    Chats without a row are hosted here.
+    """
+
+    __tablename__ = "fed_chat_hosts"
+
+    chat_id: Mapped[str] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
+    host_state: Mapped[str] = mapped_column(String(8))

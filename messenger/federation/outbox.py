@@ -1,0 +1,155 @@
+"""The outbound side: PDUs written to the outbox in the caller's transaction.
+
+* ``ChatRelay`` is the chat-event hook (``messenger.realtime.events.emit_to_chat``): an event of a chat
+  with members in other states is queued for each of those states. The hosting node sends membership
+  changes with a snapshot of the chat; a replica may only send events that do not change the chat
+  (read receipts, feature events), and is refused the rest (``409 hosted_elsewhere``).
+* ``MessageFanout`` carries a message posted on the hosting node to the member states, each with only
+  the envelopes of its own devices.
+* ``submit`` forwards a message posted on a replica to the hosting node, which sequences it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messenger.db.base import now
+from messenger.db.models import Chat, Member
+from messenger.federation.errors import HostedElsewhere
+from messenger.federation.models import ChatHost, OutboxItem
+from messenger.services.ids import home_state
+
+WAKE = "msgfleet.federation.wake"
+# Events that change a chat: only its hosting node decides them (and replicas apply them).
+HOST_ONLY = frozenset(
+    {
+        "chat.created",
+        "member.added",
+        "member.removed",
+        "member.role",
+        "pin.added",
+        "pin.removed",
+        "message.deleted",
+    }
+)
+SNAPSHOT_KINDS = frozenset({"chat.created", "member.added", "member.removed", "member.role"})
+
+
+async def enqueue(session: AsyncSession, destinations: Sequence[str], pdu: Mapping[str, Any]) -> None:
+    """Queue ``pdu`` for each destination state inside the caller's transaction."""
+    if not destinations:
+        return
+    body, ts = json.dumps(pdu, separators=(",", ":")), now()
+    await session.execute(
+        insert(OutboxItem), [{"destination": d, "pdu": body, "created_at": ts} for d in destinations]
+    )
+    session.info[WAKE] = True
+
+
+async def host_of(session: AsyncSession, chat_id: str, local: str) -> str:
+    """The state whose node hosts (sequences) ``chat_id``."""
+    host = await session.scalar(select(ChatHost.host_state).where(ChatHost.chat_id == chat_id))
+    return host or local
+
+
+async def snapshot(session: AsyncSession, chat_id: str) -> dict[str, Any]:
+    """What a replica needs of a chat: its metadata and member list (ids and roles, no profiles)."""
+    chat = await session.get(Chat, chat_id)
+    assert chat is not None
+    rows = await session.execute(
+        select(Member.user_id, Member.role, Member.joined_at).where(Member.chat_id == chat_id)
+    )
+    return {
+        "chat_id": chat.id,
+        "kind": chat.kind,
+        "title": chat.title,
+        "pair_key": chat.pair_key,
+        "created_by": chat.created_by,
+        "created_at": chat.created_at,
+        "last_seq": chat.last_seq,
+        "members": [{"user_id": u, "role": r, "joined_at": j} for u, r, j in rows.all()],
+    }
+
+
+@dataclass(frozen=True)
+class ChatRelay:
+    """The ``emit_to_chat`` hook of a node of state ``local``."""
+
+    local: str
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        *,
+        chat_id: str,
+        kind: str,
+        payload: Any,
+        members: Sequence[str],
+        also: Sequence[str],
+    ) -> None:
+        states = {home_state(u) for u in [*members, *also]} - {self.local}
+        if not states or not isinstance(payload, Mapping):
+            return
+        host = await host_of(session, chat_id, self.local)
+        if host != self.local and kind in HOST_ONLY:
+            raise HostedElsewhere(
+                f"chat {chat_id} is hosted by the node of {host}; this change is made there (not supported "
+                "from a member state yet)"
+            )
+        pdu: dict[str, Any] = {
+            "type": "chat.event",
+            "chat_id": chat_id,
+            "kind": kind,
+            "payload": dict(payload),
+            "also": list(also),
+        }
+        if host == self.local and kind in SNAPSHOT_KINDS:
+            pdu["snapshot"] = await snapshot(session, chat_id)
+        await enqueue(session, sorted(states), pdu)
+
+
+@dataclass(frozen=True)
+class MessageFanout:
+    """Recipients of a chat on other states' nodes (``messenger.services.messages.Relay``)."""
+
+    local: str
+    host: str
+    states: frozenset[str]  # other states with members in the chat
+    state_of: Mapping[str, str] = field(default_factory=dict)  # remote device id → its state
+
+    @property
+    def device_ids(self) -> frozenset[str]:
+        return frozenset(self.state_of)
+
+    def split(self, envelopes: Mapping[str, str]) -> dict[str, dict[str, str]]:
+        """Envelopes per state (this node's own devices under ``local``)."""
+        out: dict[str, dict[str, str]] = {s: {} for s in self.states}
+        for device_id, ciphertext in envelopes.items():
+            out.setdefault(self.state_of.get(device_id, self.local), {})[device_id] = ciphertext
+        return out
+
+    async def relay(
+        self, session: AsyncSession, *, message: Mapping[str, Any], envelopes: Mapping[str, str]
+    ) -> None:
+        """On the hosting node: queue the sequenced message for every member state."""
+        split = self.split(envelopes)
+        for state in sorted(self.states):
+            await enqueue(session, [state], {"type": "message.new", **message, "envelopes": split[state]})
+
+
+async def submit(
+    session: AsyncSession,
+    fanout: MessageFanout,
+    *,
+    message: Mapping[str, Any],
+    envelopes: Mapping[str, str],
+) -> None:
+    """On a replica: queue a message for its hosting node, which assigns ``seq`` and fans it out."""
+    split = fanout.split(envelopes)
+    await enqueue(session, [fanout.host], {"type": "message.submit", **message, "envelopes": split})

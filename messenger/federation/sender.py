@@ -1,0 +1,178 @@
+"""The background sender: drains the outbox per destination, in order, with retries and backoff.
+
+One drain task per destination with queued items: it takes a lease on the destination's row (so that
+only one worker process sends to a destination at a time), resends the pending transaction if one was
+cut short, else gives the next ``batch`` items a new transaction id, PUTs it and deletes the items when
+the peer acknowledges. A failure schedules the next attempt after an exponentially growing delay with
+jitter; other destinations are not held up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from messenger.db.base import now
+from messenger.federation.client import PeerClient, PeerError
+from messenger.federation.models import Destination, OutboxItem
+
+log = logging.getLogger("messenger.federation.sender")
+
+SEND_PATH = "/_federation/v1/send/{txn_id}"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before retry n (1, 2, ...): ``min(cap, base * 2**(n-1))`` scaled by a jitter in [0.5, 1].
+
+    "Exponential backoff and jitter", AWS Architecture Blog, 2015: jitter keeps retries of many senders
+    from arriving in lockstep. The cap bounds how stale a recovered peer's first retry can be.
+    """
+
+    base_s: float = 0.25
+    cap_s: float = 30.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        return min(self.cap_s, self.base_s * 2 ** max(0, failures - 1)) * rng.uniform(0.5, 1.0)
+
+
+@dataclass
+class Sender:
+    sessions: async_sessionmaker[AsyncSession]
+    client: PeerClient
+    batch: int = 100
+    poll_s: float = 0.5
+    lease_s: float = 30.0
+    backoff: Backoff = field(default_factory=Backoff)
+    owner: str = field(default_factory=lambda: secrets.token_hex(8))
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _rng: random.Random = field(default_factory=random.Random)
+    _drains: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _main: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._main = asyncio.create_task(self._run(), name="federation-sender")
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._main, *self._drains.values()] if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_s)
+            self.wake.clear()
+            try:
+                async with self.sessions() as session:
+                    pending = list(await session.scalars(select(OutboxItem.destination).distinct()))
+                    await session.commit()
+            except Exception:
+                log.exception("federation outbox poll failed")
+                continue
+            for state in pending:
+                task = self._drains.get(state)
+                if task is None or task.done():
+                    self._drains[state] = asyncio.create_task(self._drain(state), name=f"federation-{state}")
+
+    async def _drain(self, state: str) -> None:
+        try:
+            while await self._send_one(state):
+                pass
+        except Exception:
+            log.exception("federation sender failed", extra={"destination": state})
+
+    async def _claim(self, session: AsyncSession, state: str) -> bool:
+        """Take (or renew) the lease on ``state`` unless another worker holds it or a retry is not due."""
+        t = now()
+        if await session.get(Destination, state) is None:
+            session.add(Destination(state=state, failures=0, retry_at=0.0, lease_owner=None, lease_until=0.0))
+            try:
+                await session.flush()
+            except IntegrityError:
+                await session.rollback()
+        got = await session.execute(
+            update(Destination)
+            .where(
+                Destination.state == state,
+                Destination.retry_at <= t,
+                (Destination.lease_owner == self.owner) | (Destination.lease_until < t),
+            )
+            .values(lease_owner=self.owner, lease_until=t + self.lease_s)
+        )
+        return bool(got.rowcount)  # type: ignore[attr-defined]
+
+    async def _send_one(self, state: str) -> bool:
+        """Send one transaction to ``state``; ``True`` if there may be more to send right away."""
+        async with self.sessions() as session:
+            if not await self._claim(session, state):
+                await session.commit()
+                return False
+            rows = list(
+                await session.execute(
+                    select(OutboxItem.id, OutboxItem.txn_id, OutboxItem.pdu)
+                    .where(OutboxItem.destination == state)
+                    .order_by(OutboxItem.id)
+                    .limit(self.batch)
+                )
+            )
+            if not rows:
+                await session.commit()
+                return False
+            txn_id = rows[0].txn_id
+            if txn_id is None:
+                txn_id = secrets.token_hex(16)
+                ids = [r.id for r in rows if r.txn_id is None]
+                await session.execute(update(OutboxItem).where(OutboxItem.id.in_(ids)).values(txn_id=txn_id))
+            else:  # resend exactly what was sent before under this id
+                rows = [r for r in rows if r.txn_id == txn_id]
+            await session.commit()
+        pdus: list[Any] = [json.loads(r.pdu) for r in rows]
+        try:
+            await self.client.call(state, "PUT", SEND_PATH.format(txn_id=txn_id), {"pdus": pdus})
+        except PeerError as exc:
+            await self._failed(state, txn_id, exc)
+            return False
+        async with self.sessions() as session:
+            await session.execute(delete(OutboxItem).where(OutboxItem.txn_id == txn_id))
+            await session.execute(
+                update(Destination)
+                .where(Destination.state == state)
+                .values(failures=0, retry_at=0.0, last_error=None)
+            )
+            await session.commit()
+        return True
+
+    async def _failed(self, state: str, txn_id: str, exc: PeerError) -> None:
+        async with self.sessions() as session:
+            dest = await session.get(Destination, state)
+            assert dest is not None
+            dest.failures += 1
+            delay = self.backoff.delay(dest.failures, self._rng)
+            dest.retry_at = now() + delay
+            dest.last_error = str(exc)[:500]
+            dest.lease_owner = None
+            await session.commit()
+        log.warning(
+            "federation delivery failed; will retry",
+            extra={
+                "destination": state,
+                "txn_id": txn_id,
+                "failures": dest.failures,
+                "retry_in_s": round(delay, 2),
+                "error": str(exc)[:200],
+            },
+        )

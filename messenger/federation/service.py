@@ -1,0 +1,191 @@
+"""``Federation``: the node's federation parts (key, peers, client, directory, sender) and the calls the
+core routes make for chats with members in other states.
+
+Methods that may ask a peer end the caller's read transaction first (``session.commit()``), so no
+database lock is held while a peer answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nacl.signing import SigningKey
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from messenger.db.base import now
+from messenger.db.models import Device, Member
+from messenger.errors import NotFound
+from messenger.federation import outbox
+from messenger.federation.client import PeerClient
+from messenger.federation.directory import Directory
+from messenger.federation.errors import NotFederated
+from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64, read_key
+from messenger.federation.outbox import ChatRelay, MessageFanout
+from messenger.federation.peers import FederationConfig, load_config
+from messenger.federation.sender import Sender
+from messenger.node import Node
+from messenger.services.chats import USER_ID, members_of
+from messenger.services.ids import home_state, new_id
+from messenger.services.keys import DeviceKeys
+from messenger.services.messages import check_envelopes, check_recipients
+from messenger.settings import Settings
+
+FEATURE = "federation"
+
+
+def federation_of(node: Node) -> Federation | None:
+    """The node's federation (``None`` when the federation routes are not mounted)."""
+    fed = node.features.get(FEATURE)
+    return fed if isinstance(fed, Federation) else None
+
+
+@dataclass
+class Federation:
+    settings: Settings
+    config: FederationConfig
+    key: SigningKey
+    client: PeerClient
+    directory: Directory
+    sender: Sender
+    relay: ChatRelay
+
+    @classmethod
+    def create(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Federation:
+        key = (
+            read_key(settings.federation_key)
+            if settings.federation_key
+            else load_or_create(settings.data_dir / KEY_FILE)
+        )
+        config = load_config(settings.state, settings.peers)
+        client = PeerClient(config, key)
+        sender = Sender(sessions, client)
+        _wake_sender_after_commit(sessions, sender)
+        return cls(settings, config, key, client, Directory(client), sender, ChatRelay(settings.state))
+
+    @property
+    def state(self) -> str:
+        return self.settings.state
+
+    @property
+    def public_key(self) -> str:
+        return public_key_b64(self.key)
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url or f"http://{self.settings.host}:{self.settings.port}"
+
+    async def stop(self) -> None:
+        await self.sender.stop()
+        await self.client.close()
+
+    def _remote(self, user_ids: Iterable[str]) -> list[str]:
+        return sorted({u for u in user_ids if home_state(u) != self.state})
+
+    async def check_users(self, session: AsyncSession, user_ids: Sequence[str]) -> None:
+        """Users of other states may join a chat if their state is a permitted peer and knows them."""
+        remote = self._remote(u for u in user_ids if USER_ID.fullmatch(u))  # the core rejects the rest
+        if not remote:
+            return
+        await session.commit()
+        for state in sorted({home_state(u) for u in remote}):
+            self.client.check_state(state)
+        missing = sorted(set(remote) - await self.directory.known(remote))
+        if missing:
+            raise NotFound(f"unknown users: {', '.join(missing)}", code="user_not_found")
+
+    async def recipients(self, session: AsyncSession, chat_id: str) -> MessageFanout | None:
+        """The chat's devices on other nodes and its host; ``None`` for a chat of this node only."""
+        members = [u for u, _ in await members_of(session, chat_id)]
+        host = await outbox.host_of(session, chat_id, self.state)
+        await session.commit()
+        remote = self._remote(members)
+        if not remote and host == self.state:
+            return None
+        devices = await self.directory.devices(remote)
+        state_of = {k.device_id: state for state, keys in devices.items() for k in keys}
+        return MessageFanout(self.state, host, frozenset(devices), state_of)
+
+    async def remote_device_keys(self, session: AsyncSession, chat_id: str) -> list[DeviceKeys]:
+        """Public keys of the chat members' devices homed in other states (via their home nodes)."""
+        members = [u for u, _ in await members_of(session, chat_id)]
+        await session.commit()
+        remote = self._remote(members)
+        if not remote:
+            return []
+        return [k for keys in (await self.directory.devices(remote)).values() for k in keys]
+
+    async def user_devices(self, session: AsyncSession, user_id: str, *, claim: bool) -> list[DeviceKeys]:
+        """A remote user's devices from the user's home node (``claim``: one one-time prekey each)."""
+        await session.commit()
+        if claim:
+            return await self.directory.claim(user_id)
+        return [k for keys in (await self.directory.devices([user_id])).values() for k in keys]
+
+    async def submit(
+        self,
+        session: AsyncSession,
+        fanout: MessageFanout,
+        *,
+        member: Member,
+        device: Device,
+        client_msg_id: str,
+        reply_to: int | None,
+        envelopes: Sequence[tuple[str, str]],
+    ) -> tuple[str, float]:
+        """Queue a message for the chat's hosting node (which assigns ``seq``); returns (id, ts)."""
+        by_device = check_envelopes(self.settings, envelopes)
+        await check_recipients(
+            session,
+            chat_id=member.chat_id,
+            sender_device=device.id,
+            given=set(by_device),
+            extra=fanout.device_ids,
+        )
+        msg_id, ts = new_id("m"), now()
+        message = {
+            "chat_id": member.chat_id,
+            "id": msg_id,
+            "sender": member.user_id,
+            "sender_device": device.id,
+            "client_msg_id": client_msg_id,
+            "reply_to": reply_to,
+            "ts": ts,
+        }
+        await outbox.submit(session, fanout, message=message, envelopes=by_device)
+        await session.commit()
+        return msg_id, ts
+
+    async def guard_local(self, session: AsyncSession, chat_id: str, what: str) -> None:
+        """Refuse ``what`` (e.g. editing) in a chat with members in other states: not federated yet."""
+        members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
+        if self._remote(members) or await outbox.host_of(session, chat_id, self.state) != self.state:
+            raise NotFederated(f"{what} is not supported yet in chats with members in other states")
+
+
+def _wake_sender_after_commit(sessions: async_sessionmaker[AsyncSession], sender: Sender) -> None:
+    """Wake the sender when a transaction that queued PDUs commits (the poll is the fallback)."""
+    session_class: type[Session] = sessions.kw.get("sync_session_class", Session)
+
+    def after_commit(session: Session) -> None:
+        if session.info.pop(outbox.WAKE, None):
+            asyncio.get_running_loop().call_soon(sender.wake.set)
+
+    def after_rollback(session: Session) -> None:
+        session.info.pop(outbox.WAKE, None)
+
+    event.listen(session_class, "after_commit", after_commit)
+    event.listen(session_class, "after_rollback", after_rollback)
+
+
+def well_known(fed: Federation) -> dict[str, Any]:
+    """``GET /.well-known/msgfleet``: what a peer operator copies into its peers file."""
+    return {
+        "state": fed.state,
+        "base_url": fed.base_url,
+        "federation": {"version": 1, "algorithm": "ed25519", "public_key": fed.public_key},
+    }
