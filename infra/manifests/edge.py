@@ -12,6 +12,7 @@ NODE = "node"
 TLS_SECRET = "node-tls"
 FEDERATION_PATHS = ("/_federation/", "/.well-known/msgfleet")
 WHITELIST = "nginx.ingress.kubernetes.io/whitelist-source-range"
+CLOSED = "127.0.0.1/32"  # no client reaches an ingress from loopback: the path is closed
 
 
 def _ingress(site: SiteSpec, name: str, paths: list[str], annotations: dict[str, str]) -> Manifest:
@@ -41,12 +42,19 @@ def _ingress(site: SiteSpec, name: str, paths: list[str], annotations: dict[str,
 
 
 def ingresses(site: SiteSpec) -> list[Manifest]:
-    """The public API on ``/``; federation paths in their own Ingress, allow-listed to the peers'
-    addresses when every remote peer's are known (ingress-nginx's whitelist annotation)."""
+    """The public API on ``/``; federation paths in their own Ingress with ingress-nginx's source
+    allow-list: the remote peers' addresses when all are known, closed (loopback only) when every
+    peer is in the same cluster, open when a remote peer's addresses are unknown (requests are still
+    signed with the peers' Ed25519 keys)."""
     public = _ingress(site, NODE, ["/"], {})
     remote = [p for p in site.peers if not p.same_cluster]
     cidrs = sorted({c for p in remote for c in p.cidrs})
-    allow = {WHITELIST: ",".join(cidrs)} if remote and all(p.cidrs for p in remote) else {}
+    if not remote:
+        allow = {WHITELIST: CLOSED}
+    elif all(p.cidrs for p in remote):
+        allow = {WHITELIST: ",".join(cidrs)}
+    else:
+        allow = {}
     return [public, _ingress(site, "federation", list(FEDERATION_PATHS), allow)]
 
 

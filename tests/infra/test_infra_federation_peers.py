@@ -58,7 +58,9 @@ def test_network_policies_admit_only_peers(rendering: Rendering) -> None:
         allow = (
             fed["metadata"].get("annotations", {}).get("nginx.ingress.kubernetes.io/whitelist-source-range")
         )
-        if remote and all(plan.infra.peer_cidrs.get(o) for o in remote):
+        if not remote:
+            assert allow == "127.0.0.1/32", f"{state}: federation paths must be closed to the outside"
+        elif all(plan.infra.peer_cidrs.get(o) for o in remote):
             assert allow == ",".join(sorted(c for o in remote for c in plan.infra.peer_cidrs[o])), state
 
 
