@@ -10,6 +10,7 @@ from pydantic import Field
 from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
 from messenger.api.keys import DeviceKeysOut, device_keys_out
 from messenger.api.schemas import Body, Out
+from messenger.federation.service import federation_of
 from messenger.services import chats, keys
 
 router = APIRouter(prefix="/v1/chats", tags=["chats"])
@@ -41,6 +42,9 @@ async def create_chat(
     body: ChatIn, response: Response, session: SessionDep, node: NodeDep, device: CurrentDevice
 ) -> ChatOut:
     """201 with the new chat; 200 with the existing one for a private chat of the same pair."""
+    fed = federation_of(node)
+    if fed is not None:
+        await fed.check_users(session, body.members)
     view, created = await chats.create_chat(
         session,
         creator=device.user_id,
@@ -66,7 +70,12 @@ async def get_chat(member: ChatMember, session: SessionDep) -> ChatOut:
 
 
 @router.get("/{chat_id}/devices")
-async def chat_devices(member: ChatMember, session: SessionDep) -> list[DeviceKeysOut]:
-    """Every active device of every member with its public keys: the recipients of an envelope set."""
+async def chat_devices(member: ChatMember, session: SessionDep, node: NodeDep) -> list[DeviceKeysOut]:
+    """Every active device of every member with its public keys: the recipients of an envelope set
+    (members homed in other states: fetched from their home nodes)."""
     user_ids = [u for u, _ in await chats.members_of(session, member.chat_id)]
-    return device_keys_out(await keys.user_devices(session, user_ids=user_ids, claim=False))
+    found = await keys.user_devices(session, user_ids=user_ids, claim=False)
+    fed = federation_of(node)
+    if fed is not None:
+        found += await fed.remote_device_keys(session, member.chat_id)
+    return device_keys_out(found)

@@ -10,7 +10,9 @@ from pydantic import Field
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
 from messenger.errors import BadRequest, NotFound
+from messenger.federation.service import federation_of
 from messenger.services import keys
+from messenger.services.ids import home_state
 
 router = APIRouter(tags=["keys"])
 
@@ -75,10 +77,19 @@ async def put_keys(body: KeysIn, session: SessionDep, node: NodeDep, device: Cur
 
 @router.get("/v1/users/{user_id}/devices")
 async def get_user_devices(
-    user_id: str, session: SessionDep, _device: CurrentDevice, claim: Annotated[bool, Query()] = True
+    user_id: str,
+    session: SessionDep,
+    node: NodeDep,
+    _device: CurrentDevice,
+    claim: Annotated[bool, Query()] = True,
 ) -> list[DeviceKeysOut]:
-    """A user's active devices and public keys; each device hands out one one-time prekey (``claim``)."""
-    found = await keys.user_devices(session, user_ids=[user_id], claim=claim)
+    """A user's active devices and public keys; each device hands out one one-time prekey (``claim``).
+    A user homed in another state is looked up on that state's node."""
+    fed = federation_of(node)
+    if fed is not None and home_state(user_id) != node.settings.state:
+        found = await fed.user_devices(session, user_id, claim=claim)
+    else:
+        found = await keys.user_devices(session, user_ids=[user_id], claim=claim)
     if not found:
         raise NotFound(f"user {user_id} has no devices here", code="user_not_found")
     return device_keys_out(found)

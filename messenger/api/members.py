@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 
 from messenger.api.deps import ChatMember, NodeDep, SessionDep
 from messenger.api.schemas import Body
+from messenger.federation.service import federation_of
 from messenger.services import chats
 
 router = APIRouter(prefix="/v1/chats/{chat_id}/members", tags=["members"])
@@ -24,6 +25,9 @@ class RoleIn(Body):
 
 @router.post("", status_code=204)
 async def add_member(body: MemberIn, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
+    fed = federation_of(node)
+    if fed is not None:
+        await fed.check_users(session, [body.user_id])
     await chats.add_member(
         session, actor=member, user_id=body.user_id, role=body.role, state=node.settings.state
     )

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
+from messenger.federation.service import federation_of
 from messenger.services import chats, messages
 
 router = APIRouter(prefix="/v1/chats/{chat_id}", tags=["messages"])
@@ -33,7 +34,7 @@ class EditIn(Body):
 
 class PostedOut(Out):
     id: str
-    seq: int
+    seq: int | None = Field(description="null (202) while the chat's hosting node in another state orders it")
     ts: float
 
 
@@ -69,7 +70,22 @@ async def post_message(
     node: NodeDep,
 ) -> PostedOut:
     """Store and deliver a message. 409 ``stale_devices`` if the envelopes miss or add a device; a retried
-    ``client_msg_id`` returns 200 with the stored message."""
+    ``client_msg_id`` returns 200 with the stored message. In a chat hosted by another state's node the
+    message is forwarded there: 202 with ``seq`` null; devices get ``message.new`` once it is ordered."""
+    fed = federation_of(node)
+    fanout = await fed.recipients(session, member.chat_id) if fed is not None else None
+    if fed is not None and fanout is not None and fanout.host != node.settings.state:
+        msg_id, ts = await fed.submit(
+            session,
+            fanout,
+            member=member,
+            device=device,
+            client_msg_id=body.client_msg_id,
+            reply_to=body.reply_to,
+            envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
+        )
+        response.status_code = 202
+        return PostedOut(id=msg_id, seq=None, ts=ts)
     posted = await messages.post_message(
         session,
         node.settings,
@@ -78,6 +94,7 @@ async def post_message(
         client_msg_id=body.client_msg_id,
         reply_to=body.reply_to,
         envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
+        remote=fanout,
     )
     if not posted.created:
         response.status_code = 200
@@ -103,6 +120,9 @@ async def history(
 async def edit(
     seq: int, body: EditIn, member: ChatMember, device: CurrentDevice, session: SessionDep, node: NodeDep
 ) -> Response:
+    fed = federation_of(node)
+    if fed is not None:
+        await fed.guard_local(session, member.chat_id, "editing a message")
     await messages.edit_message(
         session,
         node.settings,

@@ -14,6 +14,7 @@ from messenger.db.models.keys import Prekey
 from messenger.db.models.locations import Location
 from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
+from messenger.federation.models import ChatHost, Destination, OutboxItem, ReceivedTxn
 
 __all__ = [
     "AdminRole",
@@ -26,6 +27,8 @@ __all__ = [
     "ChannelMember",
     "ChannelPost",
     "Chat",
+    "ChatHost",
+    "Destination",
     "Device",
     "DeviceEvent",
     "Envelope",
@@ -38,8 +41,10 @@ __all__ = [
     "MeetingInvitee",
     "Member",
     "Message",
+    "OutboxItem",
     "Pin",
     "Prekey",
+    "ReceivedTxn",
     "Subscription",
     "SubscriptionMember",
     "User",
