@@ -14,12 +14,12 @@ down_revision: str | Sequence[str] | None = "0001_core"
 branch_labels: str | Sequence[str] | None = ("audit",)
 depends_on: str | Sequence[str] | None = None
 
-_PG_GUARD = """
-CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$
-BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
-FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
-"""
+_PG_GUARD = [  # one statement per execute: asyncpg prepares each
+    "CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'audit_log is append-only'; END; $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()",
+]
 _SQLITE_GUARD = [
     f"CREATE TRIGGER audit_log_no_{op_} BEFORE {op_.upper()} ON audit_log "
     "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
@@ -49,11 +49,9 @@ def upgrade() -> None:
         sa.Column("granted_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", name=op.f("pk_admin_roles")),
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(_PG_GUARD)
-    else:
-        for statement in _SQLITE_GUARD:
-            op.execute(statement)
+    guard = _PG_GUARD if op.get_bind().dialect.name == "postgresql" else _SQLITE_GUARD
+    for statement in guard:
+        op.execute(statement)
 
 
 def downgrade() -> None:
