@@ -36,8 +36,19 @@ ENV = {
 HEARTBEAT_TIMEOUT, RING_TIMEOUT = 1.5, 2.0
 
 
+def _skipped(ws: EventSocket) -> list[dict[str, Any]]:
+    """Events read past by ``frame_reply``, kept for ``next_kind``."""
+    skipped: list[dict[str, Any]] = ws.__dict__.setdefault("skipped_events", [])
+    return skipped
+
+
 async def next_kind(ws: EventSocket, kind: str, timeout: float = 10) -> dict[str, Any]:
     """The next event of ``kind`` on ``ws`` (earlier events of other kinds are skipped)."""
+    skipped = _skipped(ws)
+    while skipped:
+        event = skipped.pop(0)
+        if event["kind"] == kind:
+            return event
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
@@ -47,13 +58,16 @@ async def next_kind(ws: EventSocket, kind: str, timeout: float = 10) -> dict[str
 
 
 async def frame_reply(ws: EventSocket, frame: dict[str, Any], timeout: float = 10) -> dict[str, Any]:
-    """Send a client frame and return the reply frame (not an event) that echoes its ``id``."""
+    """Send a client frame and return the reply frame that echoes its ``id`` (events are kept)."""
     assert ws.conn is not None
     frame = {**frame, "id": frame.get("id", "f1")}
     await ws.conn.send(json.dumps(frame))
     while True:
         reply = json.loads(await asyncio.wait_for(ws.conn.recv(), timeout))
-        if reply.get("type") != "event" and reply.get("id") == frame["id"]:
+        if reply.get("type") == "event":
+            ws.client.cursor = reply["cursor"]
+            _skipped(ws).append(reply)
+        elif reply.get("id") == frame["id"]:
             return dict(reply)
 
 
