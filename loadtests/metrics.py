@@ -31,6 +31,8 @@ def parse_metrics(text: str) -> Scrape:
     """Sum every sample of the exposition ``text`` by sample name."""
     totals: Scrape = {}
     for family in text_string_to_metric_families(text):
+        if not family.samples and family.type == "counter":
+            totals[f"{family.name}_total"] = 0.0  # declared, nothing counted yet (labelled counters)
         for sample in family.samples:
             totals[sample.name] = totals.get(sample.name, 0.0) + float(sample.value)
     return totals

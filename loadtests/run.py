@@ -99,6 +99,7 @@ def run_loadtest(
             workers=workers,
             nodes=len(urls),
             sms_files=sms,
+            node_pids=pids,
         )
         run_file = config.write()
         before = _scrape(urls, pids)
