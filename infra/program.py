@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from infra import labels
 from infra.components import CapacityReservation, MessengerSite, SiteIdentity
+from infra.errors import InfraError
 from infra.federation import allowed_peers
 from infra.labels import NODE_PORT
 from infra.manifests.spec import Peer, SiteSpec
@@ -41,7 +42,10 @@ def peer_url(plan: Plan, state: str, same_cluster: bool) -> str:
 def plan_sites(plan: Plan, stack: StackConfig) -> Layout:
     """Validate the stack against the plan and compute every site's spec (no resources)."""
     phase = stack.phase
-    live = plan.live_sites(phase)
+    try:
+        live = plan.live_sites(phase)
+    except IndexError as exc:
+        raise InfraError(f"stack {stack.stack}: msgfleet:phase: {exc}") from None
     held = reservations(plan, phase)
     contexts = {state: stack.context_of(plan, state) for state in [*live, *(r.state for r in held)]}
     image = stack.image_of(plan)

@@ -72,3 +72,14 @@ def test_infra_section_rejects_unknown_states() -> None:
     text += "infra:\n  design_users: {RU-KDA: 100}\n"
     with pytest.raises(PlanError, match=r"infra\.design_users"):
         parse_plan(text, "plan.yaml")
+
+
+def test_render_of_a_phase_outside_the_plan_is_an_error() -> None:
+    from dataclasses import replace
+
+    from infra.program import plan_sites
+
+    stack = load_stack_file("dev")
+    plan = stack.load_plan()
+    with pytest.raises(InfraError, match="msgfleet:phase"):
+        plan_sites(plan, replace(stack, phase=0))
