@@ -33,3 +33,18 @@ def test_schema_check_rejects_bad_manifests(rendering: Rendering) -> None:
     wrong_type = copy.deepcopy(node)
     wrong_type["spec"]["replicas"] = "two"
     assert "replicas" in (check_schema(wrong_type, version).error or "")
+
+
+def test_versions_outside_the_shipped_schemas_are_refused() -> None:
+    import pytest
+
+    from infra.errors import InfraError
+    from infra.validate import schema_version
+
+    newest = supported_versions()[-1]
+    assert schema_version(newest) == newest
+    major, minor = (int(x) for x in newest.split(".")[:2])
+    with pytest.raises(InfraError, match="no shipped schema"):
+        schema_version(f"{major}.{minor + 1}.0")
+    with pytest.raises(InfraError, match="no shipped schema"):
+        schema_version("1.9.0")
