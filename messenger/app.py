@@ -42,6 +42,7 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.replies",
     "messenger.api.channels",
     "messenger.api.search",
+    "messenger.api.contacts",
 )
 
 
