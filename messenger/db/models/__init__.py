@@ -9,6 +9,7 @@ from messenger.db.models.billing import Subscription, SubscriptionMember
 from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
 from messenger.db.models.channels import Channel, ChannelMember, ChannelPost
 from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
+from messenger.db.models.contacts import Contact, ContactLookup, PhoneHash
 from messenger.db.models.events import DeviceEvent
 from messenger.db.models.keys import Prekey
 from messenger.db.models.locations import Location
@@ -27,6 +28,8 @@ __all__ = [
     "ChannelMember",
     "ChannelPost",
     "Chat",
+    "Contact",
+    "ContactLookup",
     "ChatHost",
     "Destination",
     "Device",
@@ -42,6 +45,7 @@ __all__ = [
     "Member",
     "Message",
     "OutboxItem",
+    "PhoneHash",
     "Pin",
     "Prekey",
     "ReceivedTxn",
