@@ -16,15 +16,13 @@ MSGFLEET = [sys.executable, "-c", "from msgfleet.cli import main; main()"]
 
 
 def test_render_writes_one_folder_per_site(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from msgfleet.cli import app
+
     out = tmp_path / "out"
-    done = subprocess.run(
-        [*MSGFLEET, "infra", "render", "--stack", "dev", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert done.returncode == 0, done.stderr
+    result = CliRunner().invoke(app, ["infra", "render", "--stack", "dev", "--out", str(out)])
+    assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["RU-MOW", "RU-NVS", "RU-SPE"]
     for path in out.glob("*/*.yaml"):
         doc = yaml.safe_load(path.read_text())
