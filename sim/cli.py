@@ -14,6 +14,19 @@ app = typer.Typer(no_args_is_help=True)
 
 PLAN_HELP = "Rollout plan YAML (rollout_plans/...)."
 OUT_HELP = "Output directory (created)."
+FAIL_HELP = "Cut a backbone link before simulating, as A:B (repeatable), e.g. RU-MOW:RU-TVE."
+
+
+def _links(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
+    from sim.errors import SimError
+
+    pairs = []
+    for spec in specs or []:
+        a, sep, b = spec.partition(":")
+        if not sep or not a or not b:
+            raise SimError(f"--fail-link {spec!r}: write it as STATE:STATE, e.g. RU-MOW:RU-TVE")
+        pairs.append((a.strip().upper(), b.strip().upper()))
+    return tuple(pairs)
 
 
 @app.command("plan")
@@ -72,6 +85,7 @@ def rollout(
     stop_at_target: Annotated[
         bool, typer.Option(help="End the run on the day the target is reached.")
     ] = False,
+    fail_link: Annotated[list[str] | None, typer.Option(help=FAIL_HELP)] = None,
 ) -> None:
     """Simulate a plan day by day: rollout.csv, sites.csv, tariffs.csv, summary.json."""
     from rich.console import Console
@@ -79,9 +93,12 @@ def rollout(
     from msgfleet.schema import load_plan
     from sim.rollout import run_rollout, write_rollout
 
-    result = run_rollout(load_plan(plan), stop_at_target=stop_at_target)
+    result = run_rollout(load_plan(plan), stop_at_target=stop_at_target, failed_links=_links(fail_link))
     write_rollout(result, out)
-    Console().print(f"{result.plan.name}: {result.outcome} -> {out}")
+    console = Console()
+    if result.timeline.partition is not None:
+        console.print(f"[yellow]{result.timeline.partition}[/yellow]")
+    console.print(f"{result.plan.name}: {result.outcome} -> {out}")
 
 
 @app.command()
@@ -93,6 +110,7 @@ def latency(
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
     load: Annotated[float | None, typer.Option(help="National busy-hour messages/s to simulate.")] = None,
+    fail_link: Annotated[list[str] | None, typer.Option(help=FAIL_HELP)] = None,
 ) -> None:
     """Busy-hour delivery latency per state pair: latency.csv, latency_cdf.csv, summary.json."""
     from rich.console import Console
@@ -107,7 +125,14 @@ def latency(
     with Progress(transient=True) as progress:
         task = progress.add_task("replications", total=len(phases) * reps)
         run = run_latency(
-            loaded, phases, reps, scheduler, workers, load, on_done=lambda: progress.advance(task)
+            loaded,
+            phases,
+            reps,
+            scheduler,
+            workers,
+            load,
+            on_done=lambda: progress.advance(task),
+            failed_links=_links(fail_link),
         )
     write_latency(run, str(out))
     console = Console()
@@ -118,4 +143,6 @@ def latency(
             f"phase {row['phase']} {row['name']}: message p95 {row['message_p95_ms']:.1f} ms "
             f"(95% CI {low:.1f}-{high:.1f}), SLO {row['slo_p95_ms']:g} ms {verdict}"
         )
+        if row["undeliverable_share"] > 0:
+            console.print(f"  {row['undeliverable_share']:.2%} of messages cannot be delivered (partition)")
     console.print(f"-> {out}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from msgfleet.schema import LatencySim, load_plan
+from msgfleet.schema import load_plan
 from sim.latency import run_latency, write_latency
 from sim.rollout import run_rollout, write_rollout
 
@@ -22,7 +22,8 @@ def stage_simulation(console: Console, workdir: str | Path, plan_path: str | Pat
     plan = load_plan(plan_path)
     result = run_rollout(plan)
     write_rollout(result, out)
-    quick = plan.model_copy(update={"latency": LatencySim(duration_s=5.0, warmup_s=1.0, replications=3)})
+    short = plan.latency.model_copy(update={"duration_s": 5.0, "warmup_s": 1.0, "replications": 3})
+    quick = plan.model_copy(update={"latency": short})
     run = run_latency(quick, workers=1)
     write_latency(run, str(out))
     charts = render(out)

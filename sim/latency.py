@@ -63,7 +63,7 @@ class Scenario:
     home: np.ndarray  # site index per state
     msg_rate: np.ndarray  # busy-hour messages/s per state (full scale)
     call_rate: np.ndarray  # busy-hour call set-ups/s per state
-    dest_prob: np.ndarray = field(repr=False)  # [origin, destination]
+    dest_prob: np.ndarray = field(repr=False)  # [origin, destination], reachable pairs only
     one_way_ms: np.ndarray = field(repr=False)  # [state, state] backbone one-way
     access_one_way_ms: float
     service_mean_s: float
@@ -71,6 +71,7 @@ class Scenario:
     duration_s: float
     warmup_s: float
     slo_ms: float
+    undeliverable_share: float = 0.0  # of messages, to recipients cut off by a partition
 
     @property
     def scale(self) -> np.ndarray:
@@ -135,6 +136,11 @@ def scenario(
     servers = np.maximum(1, np.round(pods * plan.latency.sample_fraction)).astype(float)
     dist = great_circle_km(st.lat[idx, None], st.lon[idx, None], st.lat[None, idx], st.lon[None, idx])
     backbone_rtt = timeline.rtt_ms[np.ix_(idx, idx)] - plan.network.access_rtt_ms
+    gravity = _gravity(st.population[idx], dist, d.cross_state_share)
+    reachable = np.isfinite(backbone_rtt)
+    lost = float((msg_rate[:, None] * np.where(reachable, 0.0, gravity)).sum() / max(msg_rate.sum(), 1e-12))
+    gravity = np.where(reachable, gravity, 0.0)
+    gravity = gravity / gravity.sum(axis=1, keepdims=True)
     return Scenario(
         phase=k,
         phase_name=timeline.phases[k - 1].name,
@@ -145,14 +151,15 @@ def scenario(
         home=np.array([sites.index(homes[s]) for s in live]),
         msg_rate=msg_rate,
         call_rate=call_rate,
-        dest_prob=_gravity(st.population[idx], dist, d.cross_state_share),
-        one_way_ms=backbone_rtt / 2,
+        dest_prob=gravity,
+        one_way_ms=np.where(reachable, backbone_rtt, 0.0) / 2,
         access_one_way_ms=plan.network.access_rtt_ms / 2,
         service_mean_s=plan.capacity.service_time_ms_mean / 1000,
         service_cv=plan.capacity.service_time_cv,
         duration_s=plan.latency.duration_s,
         warmup_s=plan.latency.warmup_s,
         slo_ms=plan.slo.delivery_p95_ms,
+        undeliverable_share=lost,
     )
 
 
@@ -400,6 +407,7 @@ class LatencyRun:
                     "message_p95_ci_ms": [est.ci_low_ms, est.ci_high_ms],
                     "slo_p95_ms": sc.slo_ms,
                     "slo_met": bool(est.p95_ms <= sc.slo_ms),
+                    "undeliverable_share": sc.undeliverable_share,
                 }
             )
         return {
@@ -424,12 +432,14 @@ def run_latency(
     workers: int | None = None,
     load_msgs_per_s: float | None = None,
     on_done: Callable[[], None] | None = None,
+    failed_links: tuple[tuple[str, str], ...] = (),
 ) -> LatencyRun:
     """Replicate the busy hour of each phase (default: all) on the chosen executor.
 
-    Returns flat records; ``on_done`` is called after each replication (progress).
+    Returns flat records; ``on_done`` is called after each replication (progress). Messages to
+    states cut off by ``failed_links`` are not simulated; their share is in the summary.
     """
-    timeline = build_timeline(plan)
+    timeline = build_timeline(plan, failed_links=failed_links)
     phases = phases or list(range(1, len(timeline.phases) + 1))
     reps = replications or plan.latency.replications
     scenarios = [scenario(plan, k, load_msgs_per_s, timeline) for k in phases]

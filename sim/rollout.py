@@ -55,6 +55,12 @@ class RolloutResult:
             "target_day": self.target_day,
             "end_day": self.end_day,
             "outcome": self.outcome,
+            "partition": None
+            if self.timeline.partition is None
+            else {
+                "message": str(self.timeline.partition),
+                "islands": self.timeline.partition.components,
+            },
             "final": {k: float(last[k]) for k in ("reach", "active_users", "coverage")},
             "phases": [
                 {
@@ -120,14 +126,17 @@ def observe(timeline: Timeline, daily: pd.DataFrame, sizings: list[SiteSizing]) 
     return observed
 
 
-def run_rollout(plan: Plan, stop_at_target: bool = False) -> RolloutResult:
+def run_rollout(
+    plan: Plan, stop_at_target: bool = False, failed_links: tuple[tuple[str, str], ...] = ()
+) -> RolloutResult:
     """Simulate ``plan`` day by day over its horizon (or until the target, if ``stop_at_target``).
 
-    A plan without phases gets proposed ones (sim.siting.propose_phases) first.
+    A plan without phases gets proposed ones (sim.siting.propose_phases) first. ``failed_links``
+    are cut from the backbone (a resulting partition is reported in the summary).
     """
     if not plan.phases:
         plan, _ = propose_phases(plan)
-    timeline = build_timeline(plan)
+    timeline = build_timeline(plan, failed_links=failed_links)
     daily = _daily(timeline)
     reached = np.flatnonzero(daily["coverage"].to_numpy() >= plan.target_coverage - 1e-12)
     target_day = int(daily["day"].iloc[reached[0]]) if reached.size else None
@@ -135,7 +144,9 @@ def run_rollout(plan: Plan, stop_at_target: bool = False) -> RolloutResult:
     if stop_at_target and target_day is not None:
         end_day = max(target_day, timeline.phases[-1].start_day)
         daily = daily.iloc[: end_day + 1]
-        timeline = build_timeline(plan.model_copy(update={"horizon_days": max(end_day, 1)}))
+        timeline = build_timeline(
+            plan.model_copy(update={"horizon_days": max(end_day, 1)}), failed_links=failed_links
+        )
     sizings = [z for k in range(1, len(timeline.phases) + 1) for z in sizings_of(timeline, k)]
     tariffs = compute_tariffs(plan, observe(timeline, daily, sizings))
     reservations = {k: _reservations_of(timeline, k) for k in range(1, len(timeline.phases) + 1)}

@@ -16,7 +16,7 @@ from msgfleet.schema import Phase, Plan
 from sim.adoption import bass_cumulative
 from sim.errors import SimError
 from sim.geography import StateTable, load_states
-from sim.topology import backbone, rtt_matrix_ms
+from sim.topology import Partition, backbone, rtt_matrix_ms, without_links
 
 __all__ = ["DAYS_PER_YEAR", "Timeline", "build_timeline", "homes_for"]
 
@@ -51,6 +51,7 @@ class Timeline:
     phase_of_day: np.ndarray = field(repr=False)  # 1-based phase index, 0 before the first phase
     live_day: np.ndarray = field(repr=False)  # per state: day it went live, inf if never
     users: np.ndarray = field(repr=False)  # active users [day, state]
+    partition: Partition | None = None  # islands left by failed backbone links
 
     def window(self, phase_index: int) -> tuple[int, int]:
         """Days [first, last] of phase ``phase_index`` (1-based) within the run."""
@@ -72,8 +73,14 @@ class Timeline:
         return totals
 
 
-def build_timeline(plan: Plan, phases: list[Phase] | None = None) -> Timeline:
-    """Daily coverage and active users of ``plan`` over its horizon (``phases`` override the plan's)."""
+def build_timeline(
+    plan: Plan, phases: list[Phase] | None = None, failed_links: tuple[tuple[str, str], ...] = ()
+) -> Timeline:
+    """Daily coverage and active users of ``plan`` over its horizon (``phases`` override the plan's).
+
+    ``failed_links`` are removed from the backbone first: routes detour, and states cut off from
+    every live site within the SLO are not covered (the partition is kept on the timeline).
+    """
     phases = list(plan.phases if phases is None else phases)
     if not phases:
         raise SimError(f"plan {plan.name!r} has no phases (propose some with `msgfleet sim plan`)")
@@ -82,7 +89,8 @@ def build_timeline(plan: Plan, phases: list[Phase] | None = None) -> Timeline:
     states = load_states(plan.country)
     for site in plan.sites:
         states.index(site.state)
-    rtt = rtt_matrix_ms(backbone(plan, states), states.ids, plan.network.access_rtt_ms)
+    graph, partition = without_links(backbone(plan, states), list(failed_links))
+    rtt = rtt_matrix_ms(graph, states.ids, plan.network.access_rtt_ms)
     homes = tuple(homes_for(plan, states, rtt, plan.live_sites(k)) for k in range(1, len(phases) + 1))
     live_day = np.full(len(states), np.inf)
     for phase, home in zip(phases, homes, strict=True):
@@ -99,4 +107,4 @@ def build_timeline(plan: Plan, phases: list[Phase] | None = None) -> Timeline:
         0.0,
     )
     users = share * (plan.adoption.market_share * states.population)[None, :]
-    return Timeline(plan, states, rtt, tuple(phases), homes, days, phase_of_day, live_day, users)
+    return Timeline(plan, states, rtt, tuple(phases), homes, days, phase_of_day, live_day, users, partition)
