@@ -64,7 +64,7 @@ def _frame_handler(kind: object) -> Callable[[Node, str, dict[str, Any]], Awaita
     for prefix, target in FRAME_HANDLERS.items():
         if isinstance(kind, str) and kind.startswith(prefix):
             module, _, name = target.partition(":")
-            return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(module), name)
     return None
 
 
