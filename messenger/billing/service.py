@@ -198,7 +198,7 @@ def bill(policy: TariffPolicy, pool: Pool, used: dict[str, dict[str, float]]) ->
     fee = _money(Decimal(str(plan.monthly_fee)))
     minutes_charge, messages_charge = _charge(extra_min, price_min, 1), _charge(extra_msg, price_msg, 1000)
     parts = [fee, minutes_charge, messages_charge]
-    total = None if None in parts else _money(sum(Decimal(p) for p in parts if p is not None))
+    total = None if None in parts else _money(sum((Decimal(p) for p in parts if p is not None), Decimal(0)))
     return {
         "plan": plan.name,
         "minute_rounding": policy.minute_rounding,

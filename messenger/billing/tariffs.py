@@ -62,7 +62,9 @@ class TariffPolicy(_Strict):
     price_per_extra_minute: float | None = Field(None, ge=0)
     price_per_1000_messages: float | None = Field(None, ge=0)
     plan_mix: list[UsageSegment] = Field(default_factory=list)
-    plans: list[TariffPlan] = Field(default_factory=lambda: [TariffPlan(name="basic")], min_length=1)
+    plans: list[TariffPlan] = Field(
+        default_factory=lambda: [TariffPlan.model_validate({"name": "basic"})], min_length=1
+    )
 
     @field_validator("plans")
     @classmethod
@@ -83,7 +85,7 @@ class TariffPolicy(_Strict):
 def parse_tariffs(text: str | None) -> TariffPolicy:
     """The policy in ``text`` (JSON), or the schema's defaults; ``ValueError`` names the bad field."""
     if text is None or not text.strip():
-        return TariffPolicy()
+        return TariffPolicy.model_validate({})
     try:
         return TariffPolicy.model_validate_json(text)
     except ValidationError as exc:

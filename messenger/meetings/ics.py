@@ -46,7 +46,7 @@ def meeting_ics(meeting: dict[str, Any], *, state: str, base_url: str | None) ->
         attendee = _address(invitee["user_id"])
         attendee.params["partstat"] = PARTSTAT[invitee["rsvp"]]
         attendee.params["role"] = "REQ-PARTICIPANT"
-        event.add("attendee", attendee, encode=0)
+        event.add("attendee", attendee, encode=False)
     if meeting["reminder_minutes"] > 0:
         alarm = icalendar.Alarm()
         alarm.add("action", "DISPLAY")
