@@ -1,0 +1,63 @@
+"""Users homed in three states chat in a private chat and a group: every device gets every message
+exactly once, in order, decryptable (real nodes, real HTTP between them)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fednodes import Nodes, collect, new_phone, wait_for
+
+from messenger.client import MessengerClient
+
+
+async def _chat_visible(client: MessengerClient, chat_id: str) -> Any:
+    async def check() -> bool:
+        return any(c["id"] == chat_id for c in await client.request("GET", "/v1/chats"))
+
+    return await wait_for(check, what=f"chat {chat_id} on {client.base_url}")
+
+
+async def _assert_delivered(devices: list[MessengerClient], chat_id: str, sent: set[str], count: int) -> None:
+    for device in devices:
+        events = await collect(device, chat_id, count)
+        seqs = [e["data"]["seq"] for e in events]
+        assert seqs == list(range(1, count + 1)), f"{device.device_id}@{device.base_url} got seqs {seqs}"
+        texts = {await device.decrypt(e["data"]) for e in events}
+        assert texts == sent, f"{device.device_id} decrypted {texts ^ sent} wrong"
+        assert not await collect(device, chat_id, 1, timeout=0.3), "an extra message arrived"
+
+
+async def test_private_chat_across_states(three_states: Nodes, login: Any) -> None:
+    phone = new_phone()
+    a1 = await login(three_states["RU-MOW"], phone)
+    a2 = await login(three_states["RU-MOW"], phone, device_name="tablet")
+    b = await login(three_states["RU-SPE"])
+    chat_id = await a1.open_private(b.user_id)  # hosted by RU-MOW, the creator's home state
+    await _chat_visible(b, chat_id)
+    assert await b.open_private(a1.user_id) == chat_id  # the replica answers for the pair
+
+    sent: set[str] = set()
+    for round_ in range(4):
+        texts = [f"a{round_}", f"b{round_}"]
+        sent.update(texts)
+        results = await asyncio.gather(a1.send(chat_id, texts[0]), b.send(chat_id, texts[1]))
+        assert results[0]["seq"] is not None and results[1]["seq"] is None  # b's goes to the host
+    await _assert_delivered([a1, a2, b], chat_id, sent, len(sent))
+
+
+async def test_group_across_three_states(three_states: Nodes, login: Any) -> None:
+    a = await login(three_states["RU-MOW"])
+    b1 = await login(three_states["RU-SPE"])
+    c = await login(three_states["RU-NVS"])
+    chat_id = await b1.create_group([a.user_id, c.user_id], "three states")  # hosted by RU-SPE
+    await _chat_visible(a, chat_id)
+    await _chat_visible(c, chat_id)
+    members = {m["user_id"] for m in (await c.request("GET", f"/v1/chats/{chat_id}"))["members"]}
+    assert members == {a.user_id, b1.user_id, c.user_id}
+
+    sent = {f"{who}{i}" for who in "abc" for i in range(4)}
+    for i in range(4):
+        senders = zip("abc", (a, b1, c), strict=True)
+        await asyncio.gather(*(client.send(chat_id, f"{who}{i}") for who, client in senders))
+    await _assert_delivered([a, b1, c], chat_id, sent, len(sent))
