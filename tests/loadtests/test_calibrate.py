@@ -1,0 +1,124 @@
+"""Calibration arithmetic on a recorded load test (tests/data/locust/levels-3, 3 load levels, 2 nodes).
+
+Each figure is recomputed here from the CSVs by a route independent of the code under test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import lognorm
+
+from loadtests.calibrate import calibrated_plan, fit_lognormal, levels_of, measure
+from loadtests.errors import LoadTestError
+from loadtests.summary import active_user_hours
+from msgfleet.schema import SLO, dump_plan, load_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN = ROOT / "tests" / "data" / "locust" / "levels-3"
+PLAN = ROOT / "rollout_plans" / "dev-3-states.yaml"
+
+
+@pytest.fixture
+def steps() -> pd.DataFrame:
+    return pd.read_csv(RUN / "steps.csv")
+
+
+@pytest.fixture
+def summary() -> dict:
+    return json.loads((RUN / "summary.json").read_text())
+
+
+@pytest.mark.parametrize(("median", "sigma"), [(12.0, 0.3), (40.0, 0.9), (3.0, 0.05)])
+def test_lognormal_fit_recovers_known_parameters(median: float, sigma: float) -> None:
+    dist = lognorm(s=sigma, scale=median)
+    mu, fitted = fit_lognormal({q: float(dist.ppf(q)) for q in (0.5, 0.95, 0.99)})
+    assert math.exp(mu) == pytest.approx(median, rel=1e-9)
+    assert fitted == pytest.approx(sigma, rel=1e-9)
+
+
+def test_lognormal_fit_needs_two_quantiles() -> None:
+    with pytest.raises(LoadTestError):
+        fit_lognormal({0.5: 10.0})
+
+
+def test_levels_match_the_recorded_steps(steps: pd.DataFrame) -> None:
+    slo = SLO(delivery_p95_ms=300, error_rate=0.01)
+    levels = levels_of(steps, slo)
+    assert [lv.users for lv in levels] == sorted(steps["users"].unique().tolist())
+    for level, (_, step) in zip(levels, steps.groupby("step"), strict=True):
+        sends = step[step["name"].str.startswith("msg:") & (step["type"] != "ALL")]
+        duration = step["end_s"].iloc[0] - step["start_s"].iloc[0]
+        assert level.messages_per_s == pytest.approx(
+            (sends.requests - sends.failures).sum() / duration, abs=1e-3
+        )
+        deliver = step[(step["type"] == "WS") & (step["name"] == "deliver")]["p95_ms"].iloc[0]
+        assert level.delivery_p95_ms == deliver
+        assert level.passed == (deliver <= 300 and level.error_rate <= 0.01)
+    # a looser SLO can only let more levels pass
+    loose = levels_of(steps, SLO(delivery_p95_ms=10_000, error_rate=0.5))
+    assert sum(lv.passed for lv in loose) >= sum(lv.passed for lv in levels)
+
+
+def test_measure_takes_capacity_and_use_from_the_run(summary: dict, steps: pd.DataFrame) -> None:
+    slo = SLO(delivery_p95_ms=10_000, error_rate=0.5)  # every recorded level counts as within SLO
+    m = measure(RUN, slo)
+    best = max(levels_of(steps, slo), key=lambda lv: lv.messages_per_s)
+    assert m.messages_per_s_at_slo == best.messages_per_s
+    assert m.messages_per_s_per_pod == pytest.approx(best.messages_per_s / summary["nodes"])
+    server = summary["server"]["total"]
+    assert m.messages_stored == server["messages_stored"]
+    assert m.messages_per_s_per_cpu == pytest.approx(
+        server["messages_stored"] / server["cpu_seconds"], rel=1e-3
+    )
+    # service time: node CPU per message sent over the measured steps; cv from the low-load latencies
+    merged = steps[steps["type"] == "ALL"]
+    cpu_ms = 1000 * merged["node_cpu_s"].sum() / (merged["requests"] - merged["failures"]).sum()
+    assert m.service_time.mean_ms == pytest.approx(cpu_ms, rel=1e-3)
+    assert m.service_time.basis == "node CPU per message"
+    low = merged.sort_values("users").iloc[0]
+    z = np.log(low["p95_ms"] / low["p50_ms"]) / 1.6448536
+    assert m.service_time.cv == pytest.approx(math.sqrt(math.expm1(m.service_time.sigma**2)), rel=1e-3)
+    assert 0.5 * z <= m.service_time.sigma <= 2 * z + 1e-9
+
+
+def test_a_run_where_no_level_met_the_slo_is_refused() -> None:
+    with pytest.raises(LoadTestError, match="no load step met the SLO"):
+        measure(RUN, SLO(delivery_p95_ms=0.001, error_rate=0.0))
+
+
+def test_active_user_hours_integrate_the_history() -> None:
+    history = pd.read_csv(RUN / "locust_stats_history.csv")
+    agg = history[history["Name"] == "Aggregated"].sort_values("Timestamp")
+    times, users = agg["Timestamp"].to_list(), agg["User Count"].to_list()
+    manual = sum(users[i] * (times[i + 1] - times[i]) for i in range(len(times) - 1))
+    assert manual > 0
+    assert active_user_hours(history) == pytest.approx(manual / 3600)
+
+
+def test_calibrated_plan_is_valid_and_traceable(tmp_path: Path) -> None:
+    plan = load_plan(PLAN)
+    m = measure(RUN, SLO(delivery_p95_ms=10_000, error_rate=0.5))
+    calibrated = calibrated_plan(plan, m, reserved_pods={"RU-NVS": 3}, sim_p95_max_error=0.1)
+    assert calibrated.capacity.messages_per_s_per_pod == pytest.approx(m.messages_per_s_per_pod, rel=1e-3)
+    assert calibrated.capacity.service_time_ms_mean == m.service_time.mean_ms
+    assert str(RUN) in calibrated.capacity.source or m.run_dir in calibrated.capacity.source
+    assert calibrated.calibration is not None
+    assert calibrated.calibration.reserved_pods == {"RU-NVS": 3}
+    if m.reply_ratio is None:  # the node does not meter replies: the plan's figure stays
+        assert calibrated.demand.reply_ratio == plan.demand.reply_ratio
+    out = tmp_path / "calibrated.yaml"
+    dump_plan(calibrated, out)
+    assert load_plan(out) == calibrated
+
+
+def test_missing_run_files_are_named(tmp_path: Path) -> None:
+    shutil.copy(RUN / "summary.json", tmp_path / "summary.json")
+    with pytest.raises(LoadTestError, match=r"steps\.csv"):
+        measure(tmp_path, SLO())

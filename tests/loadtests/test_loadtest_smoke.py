@@ -1,0 +1,67 @@
+"""A few seconds of real load against a fleet started by the test, then calibration of its result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from loadtests.run import run_loadtest
+from msgfleet.calibration import calibrate
+from msgfleet.schema import load_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN = ROOT / "rollout_plans" / "dev-3-states.yaml"
+
+
+def smoke_plan(tmp_path: Path) -> Path:
+    """The dev plan with a brisk mix and short calls, so that a few seconds exercise everything.
+
+    The SLO is loose: this checks the machinery on a shared machine, not the node's speed.
+    """
+    data = yaml.safe_load(PLAN.read_text())
+    data["loadtest"] = {
+        "weights": {"private_send": 5, "reply": 2, "group_send": 2, "read_sync": 3, "call": 2, "idle": 1},
+        "think_time_s": [0.2, 0.6],
+        "call_duration_s": [1.0, 2.0],
+        "group_size": 3,
+    }
+    data["slo"] = {"delivery_p95_ms": 5000, "error_rate": 0.05}
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_short_load_delivers_meters_and_calibrates(tmp_path: Path) -> None:
+    plan = smoke_plan(tmp_path)
+    out = tmp_path / "run"
+    summary = run_loadtest(out, plan=str(plan), levels=[4, 8], spawn_rate=8, duration_s=7, quiet=True)
+
+    on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk == json.loads(json.dumps(summary))
+    for name in ("locust_stats.csv", "locust_stats_history.csv", "report.html", "steps.csv"):
+        assert (out / name).stat().st_size > 0, name
+    assert summary["nodes"] == 2 and summary["users"] == 8
+    delivered = summary["delivery"]
+    assert delivered is not None and delivered["requests"] > 0, "no message reached a recipient's socket"
+    server = summary["server"]["total"]
+    sent = sum(r["requests"] - r["failures"] for r in summary["per_request"] if r["name"].startswith("msg:"))
+    assert 0 < server["messages_stored"] <= sent + 1e-9  # the node stored what was sent (no more)
+    assert server["call_minutes"] is not None and server["call_minutes"] > 0, "no call minutes recorded"
+    assert server["cpu_seconds"] > 0
+    steps = pd.read_csv(out / "steps.csv")
+    assert sorted(steps["users"].unique()) == [4, 8]
+
+    calibrated_path = tmp_path / "calibrated.yaml"
+    result = calibrate(out, plan, calibrated_path)
+    calibrated = load_plan(calibrated_path)
+    assert calibrated.calibration is not None and calibrated.calibration.nodes == 2
+    assert calibrated.capacity.messages_per_s_per_pod == result.plan.capacity.messages_per_s_per_pod
+    assert calibrated.calibration.call_minutes_per_active_user_hour > 0
+    assert len(result.comparison) == 2  # two measured levels, each with a simulated p95
+    assert all(row["predicted_p95_ms"] > 0 for row in result.comparison)
+    report = calibrated_path.with_suffix(".md").read_text()
+    assert "Measured load levels" in report and "What changed in the plan" in report
+    assert calibrated_path.with_suffix(".levels.png").stat().st_size > 0
