@@ -20,6 +20,7 @@ from charts.coverage import plot_active_users, plot_coverage
 from charts.latency import plot_latency_cdf
 from charts.money import plot_capacity, plot_tariffs
 from charts.statemap import plot_state_map
+from charts.sweep import plot_sweep
 
 __all__ = ["DRAWERS", "Drawer", "render"]
 
@@ -78,12 +79,19 @@ def _capacity(directory: Path) -> Figure:
     return fig
 
 
+def _sweep(directory: Path) -> Figure:
+    fig, ax = _figure()
+    plot_sweep(pd.read_csv(directory / "sweep.csv"), ax)
+    return fig
+
+
 DRAWERS: list[Drawer] = [
     Drawer("coverage", ("rollout.csv",), _coverage),
     Drawer("latency_cdf", ("latency_cdf.csv",), _latency),
     Drawer("map", ("states.csv", "links.csv"), _map),
     Drawer("tariffs", ("tariffs.csv",), _tariffs),
     Drawer("capacity", ("sites.csv",), _capacity),
+    Drawer("latency_sweep", ("sweep.csv",), _sweep),
 ]
 
 

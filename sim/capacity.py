@@ -19,7 +19,15 @@ from sim.errors import SimError
 from sim.queueing import busy_hour_erlangs, channels_for_blocking
 from sim.timeline import Timeline, build_timeline
 
-__all__ = ["Reservation", "SiteSizing", "reservations", "site_sizing", "size_site", "sizings_of"]
+__all__ = [
+    "Reservation",
+    "SiteSizing",
+    "design_users",
+    "reservations",
+    "site_sizing",
+    "size_site",
+    "sizings_of",
+]
 
 
 @dataclass(frozen=True)
@@ -131,3 +139,10 @@ def reservations(plan: Plan, phase_index: int) -> list[Reservation]:
     empty during the last phase.
     """
     return _reservations_of(_timeline(plan, phase_index), phase_index)
+
+
+def design_users(plan: Plan, phase_index: int) -> dict[str, int]:
+    """Active users each live site homes on the last day of ``phase_index`` (``infra.design_users``)."""
+    timeline = _timeline(plan, phase_index)
+    _, last = timeline.window(phase_index)
+    return {site: round(users) for site, users in timeline.site_users(phase_index, last).items()}

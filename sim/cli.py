@@ -146,3 +146,41 @@ def latency(
         if row["undeliverable_share"] > 0:
             console.print(f"  {row['undeliverable_share']:.2%} of messages cannot be delivered (partition)")
     console.print(f"-> {out}")
+
+
+@app.command()
+def sweep(
+    plan: Annotated[Path, typer.Option(help=PLAN_HELP)],
+    out: Annotated[Path, typer.Option(help=OUT_HELP)],
+    loads: Annotated[str, typer.Option(help="Comma-separated national busy-hour messages/s.")],
+    phase: Annotated[int | None, typer.Option(help="Phase to simulate (default: the last).")] = None,
+    replications: Annotated[int | None, typer.Option(min=2, help="Default: the plan's.")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+) -> None:
+    """Message p95 against load (a parameter sweep through the executor): sweep.csv."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from msgfleet.schema import load_plan
+    from sim.errors import SimError
+    from sim.latency import sweep_loads
+
+    try:
+        values = [float(v) for v in loads.split(",") if v.strip()]
+    except ValueError:
+        raise SimError(f"--loads {loads!r}: give numbers separated by commas, e.g. 1000,5000") from None
+    loaded = load_plan(plan)
+    reps = replications or loaded.latency.replications
+    with Progress(transient=True) as progress:
+        task = progress.add_task("sweep", total=len(values) * reps)
+        table = sweep_loads(loaded, values, phase, reps, scheduler, workers, lambda: progress.advance(task))
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "sweep.csv", index=False, float_format="%.6g")
+    console = Console()
+    for row in table.itertuples(index=False):
+        console.print(
+            f"{row.load_msgs_per_s:>10,.0f} msg/s: {row.pods} pods, p95 {row.p95_ms:.1f} ms "
+            f"(95% CI {row.p95_ci_low_ms:.1f}-{row.p95_ci_high_ms:.1f})"
+        )
+    console.print(f"-> {out / 'sweep.csv'}")

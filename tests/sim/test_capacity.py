@@ -52,3 +52,13 @@ def test_reservations_are_for_the_next_phase_sites(plan) -> None:
 def test_unknown_phase_is_a_clear_error(plan) -> None:
     with pytest.raises(SimError, match=r"phases 1\.\.2"):
         site_sizing(plan, 3)
+
+
+def test_design_users_are_the_users_each_site_is_sized_for(plan) -> None:
+    from sim.capacity import design_users
+
+    users = design_users(plan, 2)
+    assert list(users) == plan.live_sites(2)
+    sized = {z.state: z.users for z in site_sizing(plan, 2)}
+    assert users == {s: round(u) for s, u in sized.items()}
+    assert users["RU-MOW"] > users["RU-NVS"] > 0

@@ -71,3 +71,14 @@ def test_predict_p95_rises_with_load(quick_plan) -> None:
     )
     assert low.ci_low_ms <= low.p95_ms <= low.ci_high_ms
     assert high.p95_ms > low.p95_ms
+
+
+def test_sweep_runs_every_load_in_one_batch(quick_plan) -> None:
+    from sim.latency import sweep_loads
+
+    table = sweep_loads(quick_plan, [500.0, 4000.0], replications=2, workers=2)
+    assert list(table["load_msgs_per_s"]) == [500.0, 4000.0]
+    assert table["pods"].iloc[1] > table["pods"].iloc[0]
+    assert (table["p95_ci_low_ms"] <= table["p95_ms"]).all() and (
+        table["p95_ms"] <= table["p95_ci_high_ms"]
+    ).all()
