@@ -182,7 +182,9 @@ class MessengerNode(_Part):
         )
         manifests: list[Manifest | None] = [
             node.config_map(site, peers_file),
-            node.deployment(site),
+            node.deployment(
+                site, peers_file.apply(lambda text: node.config_checksum(text, node.tariffs_json(site)))
+            ),
             node.service(site),
             node.autoscaler(site),
             node.disruption_budget(site, "node", "node"),

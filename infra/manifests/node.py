@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -26,13 +27,17 @@ def peers_json(peers: Sequence[dict[str, str]]) -> str:
     return json.dumps(list(peers), indent=2, sort_keys=True)
 
 
+def tariffs_json(site: SiteSpec) -> str:
+    """``MSGFLEET_TARIFFS``: the plan's tariff section as JSON."""
+    return json.dumps(site.plan.tariffs.model_dump(mode="json"), sort_keys=True)
+
+
 def config_map(site: SiteSpec, peers_file: Input[str]) -> Manifest:
-    tariffs = site.plan.tariffs.model_dump(mode="json")
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": site.meta(CONFIG, NODE),
-        "data": {"peers.json": peers_file, "tariffs.json": json.dumps(tariffs, sort_keys=True)},
+        "data": {"peers.json": peers_file, "tariffs.json": tariffs_json(site)},
     }
 
 
@@ -53,7 +58,7 @@ def _env(site: SiteSpec) -> list[dict[str, Any]]:
         "MSGFLEET_DATA_DIR": DATA_DIR,
         "MSGFLEET_BASE_URL": site.base_url,
         "MSGFLEET_PEERS_FILE": f"{CONFIG_DIR}/peers.json",
-        "MSGFLEET_TARIFFS": json.dumps(site.plan.tariffs.model_dump(mode="json"), sort_keys=True),
+        "MSGFLEET_TARIFFS": tariffs_json(site),
         "MSGFLEET_S3_BUCKET": f"msgfleet-{site.state.lower()}",
     }
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
@@ -71,7 +76,12 @@ def _env(site: SiteSpec) -> list[dict[str, Any]]:
     return env
 
 
-def deployment(site: SiteSpec) -> Manifest:
+def config_checksum(peers_file: str, tariffs: str) -> str:
+    """Pod-template annotation value: a changed peers file or tariff rolls the node pods."""
+    return hashlib.sha256(f"{peers_file}\n{tariffs}".encode()).hexdigest()
+
+
+def deployment(site: SiteSpec, checksum: Input[str] = "") -> Manifest:
     sizing, infra = site.sizing, site.plan.infra
     args = ["serve", "--state", site.state, "--host", "0.0.0.0", "--port", str(NODE_PORT)]
     node = pods.container(
@@ -106,7 +116,10 @@ def deployment(site: SiteSpec) -> Manifest:
             "selector": {"matchLabels": component_selector(NODE)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
-                "metadata": {"labels": site.pod_labels(NODE)},
+                "metadata": {
+                    "labels": site.pod_labels(NODE),
+                    "annotations": {"msgfleet.io/config-checksum": checksum},
+                },
                 "spec": pods.pod_spec(
                     [node], component=NODE, volumes=volumes, terminationGracePeriodSeconds=30
                 ),

@@ -74,3 +74,14 @@ def test_next_phase_sites_are_nobodys_peer(rendering: Rendering) -> None:
                 text = json.dumps(item.manifest)
                 assert labels.namespace(held) not in text or item.state == held, f"{item.path} names {held}"
                 assert f'"state": "{held}"' not in text, f"{item.path} lists {held} as a peer"
+
+
+def test_node_pods_roll_when_their_peers_change(rendering: Rendering) -> None:
+    from infra.manifests.node import config_checksum
+
+    for state in rendering.outputs["sites"]:
+        data = _manifest(rendering, state, "ConfigMap", "node-config")["data"]
+        template = _manifest(rendering, state, "Deployment", "node")["spec"]["template"]
+        annotation = template["metadata"]["annotations"]["msgfleet.io/config-checksum"]
+        assert annotation == config_checksum(data["peers.json"], data["tariffs.json"]), state
+        assert annotation != config_checksum(data["peers.json"] + " ", data["tariffs.json"])

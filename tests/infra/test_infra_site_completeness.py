@@ -41,6 +41,8 @@ def _expected_live(rendering: Rendering, state: str) -> set[tuple[str, str]]:
         expected.add(("ServiceMonitor", "node"))
     if infra.media_store == "minio":
         expected.add(("StatefulSet", "minio"))
+    if rendering.outputs["sites"][state]["turn_relays"] > 1:
+        expected.add(("PodDisruptionBudget", "turn"))
     if infra.turn_exposure == "load_balancer":
         expected.add(("Service", "turn"))
     return expected
