@@ -71,7 +71,9 @@ def test_tariffs_and_capacity(results: Path) -> None:
 @pytest.mark.parametrize("fmt", ["png", "svg"])
 def test_render_writes_every_chart(results: Path, tmp_path: Path, fmt: str) -> None:
     written = render(results, fmt, tmp_path)
-    assert sorted(p.name for p in written) == sorted(f"{d.name}.{fmt}" for d in DRAWERS)
+    expected = [d for d in DRAWERS if all((results / n).exists() for n in d.needs)]
+    assert len(expected) == 5  # every sim drawer; the sweep has no sweep.csv here
+    assert sorted(p.name for p in written) == sorted(f"{d.name}.{fmt}" for d in expected)
     head = written[0].read_bytes()[:200]
     assert head.startswith(b"\x89PNG") if fmt == "png" else b"<svg" in head or b"<?xml" in head
 
@@ -91,3 +93,21 @@ def _empty(tmp_path: Path) -> Path:
     empty = tmp_path / "empty"
     empty.mkdir()
     return empty
+
+
+def test_sweep_chart_has_error_bars(tmp_path: Path) -> None:
+    from charts.sweep import plot_sweep
+
+    sweep = pd.DataFrame(
+        {
+            "load_msgs_per_s": [1e3, 2e3],
+            "p95_ms": [40.0, 55.0],
+            "p95_ci_low_ms": [38.0, 50.0],
+            "p95_ci_high_ms": [42.0, 60.0],
+            "slo_p95_ms": [300.0, 300.0],
+        }
+    )
+    ax = plot_sweep(sweep, _axes())
+    assert list(ax.lines[0].get_ydata()) == [40.0, 55.0]
+    (tmp_path / "sweep.csv").write_text(sweep.to_csv(index=False))
+    assert [p.name for p in render(tmp_path)] == ["latency_sweep.png"]
