@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -85,6 +86,7 @@ async def _drop_databases(urls: Iterable[str]) -> None:
             await conn.close()
 
 
+@functools.cache
 def serve_options(python: str = sys.executable) -> str:
     """The text of ``msgfleet serve --help`` (to see which federation options the node has)."""
     done = subprocess.run(

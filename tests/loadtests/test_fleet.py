@@ -11,8 +11,11 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
+from loadtests.errors import LoadTestError
 from loadtests.fleet import Fleet, read_fleet_file
+from loadtests.plan import phase_states
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAN = ROOT / "rollout_plans" / "dev-3-states.yaml"
@@ -69,12 +72,12 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "fleet.json" in bad.stderr
-    phase = subprocess.run(
-        [sys.executable, "-m", "msgfleet.cli", "fleet", "up", "--plan", str(PLAN), "--phase", "9",
-         "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
-    )  # fmt: skip
-    assert phase.returncode == 2 and "phases 1..2" in phase.stderr
+
+
+def test_a_phase_the_plan_does_not_have_is_named() -> None:
+    with pytest.raises(LoadTestError, match=r"--phase 9: plan 'dev-3-states' has phases 1\.\.2"):
+        phase_states(PLAN, 9)
+    assert phase_states(PLAN, 1) == ["RU-MOW", "RU-SPE"]
 
 
 def test_a_node_that_cannot_start_is_named(tmp_path: Path) -> None:
