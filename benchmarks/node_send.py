@@ -1,0 +1,159 @@
+"""Benchmark one node: N sender devices post into private chats, receiver devices read WebSockets.
+
+Prints messages/s delivered and send→receive latency percentiles (p50/p95/p99), on SQLite and — when
+``--database-url`` or MSGFLEET_TEST_DATABASE_URL is given — on PostgreSQL (a scratch database that is
+dropped afterwards). Bounded: ``--messages`` in total and ``--max-seconds`` of wall time.
+
+Envelopes are 256 random bytes (base64) per recipient device instead of real sealed boxes: the node
+cannot tell the difference, and the load generator shares the CPU with the node on loopback.
+
+    python benchmarks/node_send.py [--senders 20] [--messages 4000] [--workers 1] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import os
+import secrets
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+
+from messenger.client import MessengerClient, sms_file_reader
+from messenger.launch import NodeProcess, scratch_database, start_node
+
+# One client address signs up every user; the JSON log stays quiet so it does not cost throughput.
+BENCH_ENV = {"MSGFLEET_CODE_RATE_PER_IP": "0", "MSGFLEET_LOG_LEVEL": "warning"}
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+async def run(node: NodeProcess, senders: int, messages: int, max_seconds: float) -> dict[str, float]:
+    read = sms_file_reader(node.sms_path)
+    users = [
+        await MessengerClient.login(node.url, f"+7990{secrets.randbelow(10**7):07d}", read)
+        for _ in range(2 * senders)
+    ]
+    pairs = [(users[2 * i], users[2 * i + 1]) for i in range(senders)]
+    chats = [await a.open_private(b.user_id) for a, b in pairs]
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    per_sender = messages // senders
+    total = per_sender * senders
+    done = asyncio.Event()
+    deadline = time.monotonic() + max_seconds
+
+    async def receive(client: MessengerClient) -> None:
+        url = node.url.replace("http", "ws", 1) + "/v1/ws"
+        async with connect(url, additional_headers={"Authorization": f"Bearer {client.token}"}) as ws:
+            await ws.recv()  # ready
+            ready.release()
+            while len(latencies) < total:
+                frame = await ws.recv()
+                now = time.perf_counter()
+                marker = frame.find('"client_msg_id": "') if isinstance(frame, str) else -1
+                if marker >= 0:
+                    msg_id = frame[marker + 18 : frame.index('"', marker + 18)]
+                    latencies.append(now - sent_at.pop(msg_id))
+                    if len(latencies) == total:
+                        done.set()
+
+    async def send(sender: MessengerClient, receiver: MessengerClient, chat: str) -> None:
+        ciphertext = base64.b64encode(os.urandom(256)).decode()
+        body = {
+            "client_msg_id": "",
+            "envelopes": [{"device_id": receiver.device_id, "ciphertext": ciphertext}],
+        }
+        for i in range(per_sender):
+            if time.monotonic() > deadline:
+                return
+            msg_id = f"{sender.device_id}-{i}"
+            body["client_msg_id"] = msg_id
+            sent_at[msg_id] = time.perf_counter()
+            response = await sender.http.post(f"/v1/chats/{chat}/messages", json=body)
+            response.raise_for_status()
+
+    ready = asyncio.Semaphore(0)
+    readers = [asyncio.create_task(receive(b)) for _, b in pairs]
+    for _ in pairs:
+        await ready.acquire()
+    start = time.perf_counter()
+    await asyncio.gather(*(send(a, b, c) for (a, b), c in zip(pairs, chats, strict=True)))
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(done.wait(), max(1.0, deadline - time.monotonic() + 5))
+    elapsed = time.perf_counter() - start
+    for task in readers:
+        task.cancel()
+    for user in users:
+        await user.close()
+    received = len(latencies)
+    return {
+        "delivered": received,
+        "seconds": elapsed,
+        "rate": received / elapsed,
+        "p50_ms": 1000 * percentile(latencies, 50),
+        "p95_ms": 1000 * percentile(latencies, 95),
+        "p99_ms": 1000 * percentile(latencies, 99),
+    }
+
+
+def bench(label: str, senders: int, messages: int, max_seconds: float, **node_kwargs: Any) -> None:
+    drop = None
+    if node_kwargs.get("database_url"):
+        node_kwargs["database_url"], drop = scratch_database(node_kwargs["database_url"], "msgfleet_bench")
+    try:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            start_node(Path(tmp) / "node", env=BENCH_ENV, **node_kwargs) as node,
+        ):
+            r = asyncio.run(run(node, senders, messages, max_seconds))
+    finally:
+        if drop:
+            drop()
+    print(
+        f"{label:<34} {r['delivered']:>6.0f} msgs in {r['seconds']:6.2f} s ="
+        f" {r['rate']:7.0f} msg/s delivered;"
+        f" latency p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--senders", type=int, default=20)
+    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--max-seconds", type=float, default=60)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes on PostgreSQL")
+    parser.add_argument("--database-url", default=os.environ.get("MSGFLEET_TEST_DATABASE_URL"))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("MSGFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    print(
+        f"node_send: {args.senders} senders → {args.senders} receiver sockets,"
+        f" {args.messages} messages, loopback"
+    )
+    bench("SQLite, 1 worker", args.senders, args.messages, args.max_seconds)
+    if args.database_url:
+        bench(
+            f"PostgreSQL, {args.workers} workers + Redis",
+            args.senders,
+            args.messages,
+            args.max_seconds,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            workers=args.workers,
+        )
+
+
+if __name__ == "__main__":
+    main()
