@@ -55,9 +55,7 @@ async def start_call(body: CallIn, session: SessionDep, device: CurrentDevice) -
 @router.get("/v1/calls/{call_id}")
 async def get_call(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
     """The call detail record (participants only)."""
-    call = await service.lock_call(session, call_id)
-    await service.participant(session, call, device.user_id)
-    return await _record(session, call)
+    return await _record(session, await service.find_call(session, call_id, device.user_id))
 
 
 @router.post("/v1/calls/{call_id}/ring")
@@ -101,8 +99,7 @@ async def hangup(call_id: str, session: SessionDep, node: NodeDep, device: Curre
 @router.post("/v1/calls/{call_id}/heartbeat")
 async def heartbeat(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, int]:
     """Keep this device's leg alive (also sent as a ``call.heartbeat`` WebSocket frame)."""
-    call = await service.lock_call(session, call_id)
-    await service.participant(session, call, device.user_id)
+    await service.find_call(session, call_id, device.user_id)
     return {"legs": await service.heartbeat(session, call_id=call_id, device=device)}
 
 
@@ -126,8 +123,7 @@ async def turn_credentials(
     call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice
 ) -> dict[str, Any]:
     """Time-limited TURN credentials for a participant of a call that has not ended."""
-    call = await service.lock_call(session, call_id)
-    await service.participant(session, call, device.user_id)
+    call = await service.find_call(session, call_id, device.user_id)
     if call.state == "ended":
         raise Conflict(f"call {call.id} has ended", code="call_ended")
     settings = node.settings

@@ -28,8 +28,18 @@ WAITING = ("invited", "ringing")  # participants who have not answered yet
 
 
 async def lock_call(session: AsyncSession, call_id: str) -> Call:
-    call = await session.scalar(select(Call).where(Call.id == call_id).with_for_update())
+    call = await session.scalar(
+        select(Call).where(Call.id == call_id).with_for_update().execution_options(populate_existing=True)
+    )
     if call is None:
+        raise NotFound(f"call {call_id} not found", code="call_not_found")
+    return call
+
+
+async def find_call(session: AsyncSession, call_id: str, user_id: str) -> Call:
+    """A call ``user_id`` takes part in, read without locking; 404 otherwise."""
+    call = await session.get(Call, call_id)
+    if call is None or await session.get(CallParticipant, (call_id, user_id)) is None:
         raise NotFound(f"call {call_id} not found", code="call_not_found")
     return call
 
@@ -97,8 +107,12 @@ async def start_call(
     chat_id: str | None = None,
     invitees: Sequence[str] | None = None,
     meeting_id: str | None = None,
+    commit: bool = True,
 ) -> Call:
-    """Create a call, open the caller's leg and ring the invitees (``call.incoming``)."""
+    """Create a call, open the caller's leg and ring the invitees (``call.incoming``).
+
+    ``commit=False`` leaves the transaction open for a caller that records the call elsewhere first.
+    """
     user_id, device_id, ts = device.user_id, device.id, now()
     if chat_id is not None:
         kind, chosen = await _chat_invitees(session, chat_id=chat_id, user_id=user_id, invitees=invitees)
@@ -125,7 +139,8 @@ async def start_call(
     session.add(CallLeg(call_id=call.id, user_id=user_id, device_id=device_id, joined_at=ts, last_seen_at=ts))
     await session.flush()
     await notify(session, call, "incoming", kind=kind, media=media, by=user_id, invitees=chosen)
-    await session.commit()
+    if commit:
+        await session.commit()
     CALLS_STARTED.labels(kind, media).inc()
     return call
 

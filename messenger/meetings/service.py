@@ -173,7 +173,15 @@ async def cancel(session: AsyncSession, *, meeting_id: str, user_id: str) -> Non
 
 async def start(session: AsyncSession, *, meeting_id: str, device: Device, rounding: Rounding) -> Call:
     """Open the meeting's group call (ringing everyone who has not declined), or join the running one."""
-    meeting = await get_for(session, meeting_id, device.user_id)
+    await get_for(session, meeting_id, device.user_id)
+    # Lock the meeting row so that two simultaneous starts open one call (SQLite: BEGIN IMMEDIATE).
+    meeting = await session.scalar(
+        select(Meeting)
+        .where(Meeting.id == meeting_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    assert meeting is not None
     if meeting.cancelled_at is not None:
         raise Conflict(f"meeting {meeting.id} was cancelled", code="meeting_cancelled")
     if now() > meeting.starts_at + meeting.duration_minutes * 60:
@@ -183,17 +191,10 @@ async def start(session: AsyncSession, *, meeting_id: str, device: Device, round
         if running is not None and running.state in calls.LIVE:
             return await calls.join(session, call_id=running.id, device=device, rounding=rounding)
     people = await _people(session, meeting, skip_declined=True)
-    locked = await session.execute(
-        update(Meeting)
-        .where(Meeting.id == meeting.id, or_(Meeting.call_id.is_(None), Meeting.call_id == meeting.call_id))
-        .values(call_id="pending")
-    )
-    if locked.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict(f"meeting {meeting.id} is being started; join its call", code="call_in_progress")
     call = await calls.start_call(
-        session, device=device, media=meeting.media, invitees=people, meeting_id=meeting.id
+        session, device=device, media=meeting.media, invitees=people, meeting_id=meeting.id, commit=False
     )
-    await session.execute(update(Meeting).where(Meeting.id == meeting.id).values(call_id=call.id))
+    meeting.call_id = call.id
     await session.commit()
     return call
 
