@@ -119,8 +119,8 @@ class SiteSecrets(_Part):
         )
         redis_url = pulumi.Output.concat("redis://:", redis_password, f"@{stores.redis_host(site)}:6379/0")
         values: dict[str, Any] = {
-            "federation-key": ident.federation_seed.base64,
-            "media-key": ident.media_key.base64,
+            "federation.key": ident.federation_seed.base64,
+            "media.key": ident.media_key.hex,
             "secret-key": ident.password("secret-key"),
             "database-url": database_url,
             "redis-url": redis_url,
@@ -175,9 +175,14 @@ class MessengerNode(_Part):
         super().__init__("MessengerNode", site.state, opts)
         peers = list(site.peers)
         keys = [peer_keys[p.state] for p in peers]
+        forbidden = [
+            s.state for s in site.plan.sites if s.state not in {p.state for p in peers} | {site.state}
+        ]
         peers_file = pulumi.Output.all(*keys).apply(
             lambda ks: node.peers_json(
-                [{"state": p.state, "url": p.url, "public_key": k} for p, k in zip(peers, ks, strict=True)]
+                site.state,
+                [{"state": p.state, "url": p.url, "public_key": k} for p, k in zip(peers, ks, strict=True)],
+                forbidden,
             )
         )
         manifests: list[Manifest | None] = [

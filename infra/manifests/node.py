@@ -20,11 +20,20 @@ TURN_SECRET = "turn-secret"
 MEDIA_SECRET = "media-credentials"
 DATA_DIR = "/data"
 CONFIG_DIR = "/etc/msgfleet"
+KEYS_DIR = "/etc/msgfleet/keys"
 
 
-def peers_json(peers: Sequence[dict[str, str]]) -> str:
-    """``MSGFLEET_PEERS_FILE`` content: a JSON list of {state, url, public_key} (keys sorted)."""
-    return json.dumps(list(peers), indent=2, sort_keys=True)
+def peers_json(state: str, peers: Sequence[dict[str, str]], forbidden: Sequence[str]) -> str:
+    """``MSGFLEET_PEERS`` file: {peers: [{state, url, public_key}], policy: {<state>:
+    {forbid_federation_with: [...]}}} — the residency policy as the node enforces it (JSON is YAML)."""
+    doc = {"peers": list(peers), "policy": {state: {"forbid_federation_with": sorted(forbidden)}}}
+    return json.dumps(doc, indent=2, sort_keys=True)
+
+
+def turn_uris(site: SiteSpec) -> str:
+    """``MSGFLEET_TURN_URIS``: the site's coturn over UDP and TCP (DNS ``turn.<state>.<domain>``)."""
+    host, port = f"turn.{site.state.lower()}.{site.plan.infra.domain}", site.plan.infra.turn_port
+    return f"turn:{host}:{port}?transport=udp,turn:{host}:{port}?transport=tcp"
 
 
 def tariffs_json(site: SiteSpec) -> str:
@@ -42,7 +51,7 @@ def config_map(site: SiteSpec, peers_file: Input[str]) -> Manifest:
 
 
 def secret(site: SiteSpec, values: dict[str, Input[str]]) -> Manifest:
-    """``values``: federation-key, media-key, secret-key, database-url, redis-url (generated)."""
+    """``values``: federation.key (base64 seed), media.key (hex), secret-key, database-url, redis-url."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -53,25 +62,28 @@ def secret(site: SiteSpec, values: dict[str, Input[str]]) -> Manifest:
 
 
 def _env(site: SiteSpec) -> list[dict[str, Any]]:
+    """The node's settings (messenger/settings.py, messenger/media/settings.py)."""
     plain = {
         "MSGFLEET_STATE": site.state,
         "MSGFLEET_DATA_DIR": DATA_DIR,
         "MSGFLEET_BASE_URL": site.base_url,
-        "MSGFLEET_PEERS_FILE": f"{CONFIG_DIR}/peers.json",
+        "MSGFLEET_PEERS": f"{CONFIG_DIR}/peers.json",
+        "MSGFLEET_FEDERATION_KEY": f"{KEYS_DIR}/federation.key",
         "MSGFLEET_TARIFFS": tariffs_json(site),
-        "MSGFLEET_S3_BUCKET": f"msgfleet-{site.state.lower()}",
+        "MSGFLEET_TURN_URIS": turn_uris(site),
+        "MSGFLEET_MEDIA_BACKEND": "s3",
+        "MSGFLEET_MEDIA_KEY_FILE": f"{KEYS_DIR}/media.key",
+        "MSGFLEET_MEDIA_S3_BUCKET": f"msgfleet-{site.state.lower()}",
     }
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
     env += [
         pods.secret_env("MSGFLEET_DATABASE_URL", SECRET, "database-url"),
         pods.secret_env("MSGFLEET_REDIS_URL", SECRET, "redis-url"),
-        pods.secret_env("MSGFLEET_FEDERATION_KEY", SECRET, "federation-key"),
-        pods.secret_env("MSGFLEET_MEDIA_KEY", SECRET, "media-key"),
         pods.secret_env("MSGFLEET_SECRET_KEY", SECRET, "secret-key"),
         pods.secret_env("MSGFLEET_TURN_SECRET", TURN_SECRET, "static-auth-secret"),
-        pods.secret_env("MSGFLEET_S3_ENDPOINT", MEDIA_SECRET, "endpoint"),
-        pods.secret_env("AWS_ACCESS_KEY_ID", MEDIA_SECRET, "access-key"),
-        pods.secret_env("AWS_SECRET_ACCESS_KEY", MEDIA_SECRET, "secret-key"),
+        pods.secret_env("MSGFLEET_MEDIA_S3_ENDPOINT", MEDIA_SECRET, "endpoint"),
+        pods.secret_env("MSGFLEET_MEDIA_S3_ACCESS_KEY", MEDIA_SECRET, "access-key"),
+        pods.secret_env("MSGFLEET_MEDIA_S3_SECRET_KEY", MEDIA_SECRET, "secret-key"),
     ]
     return env
 
@@ -100,12 +112,24 @@ def deployment(site: SiteSpec, checksum: Input[str] = "") -> Manifest:
             {"name": "data", "mountPath": DATA_DIR},
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "keys", "mountPath": KEYS_DIR, "readOnly": True},
         ],
     )
     volumes = [
         pods.empty_dir("data", infra.node_data_gib * 1024),
         pods.empty_dir("tmp", 64),
         {"name": "config", "configMap": {"name": CONFIG}},
+        {
+            "name": "keys",
+            "secret": {
+                "secretName": SECRET,
+                "defaultMode": 0o440,
+                "items": [
+                    {"key": "federation.key", "path": "federation.key"},
+                    {"key": "media.key", "path": "media.key"},
+                ],
+            },
+        },
     ]
     return {
         "apiVersion": "apps/v1",

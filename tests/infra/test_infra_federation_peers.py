@@ -20,15 +20,19 @@ def _manifest(rendering: Rendering, state: str, kind: str, name: str) -> dict:
 def test_peers_file_lists_the_other_live_sites(rendering: Rendering) -> None:
     live = rendering.plan.live_sites(rendering.stack.phase)
     for state in live:
-        peers = json.loads(_manifest(rendering, state, "ConfigMap", "node-config")["data"]["peers.json"])
+        doc = json.loads(_manifest(rendering, state, "ConfigMap", "node-config")["data"]["peers.json"])
+        peers = doc["peers"]
         assert sorted(p["state"] for p in peers) == sorted(set(live) - {state}), f"{state}'s peers.json"
+        forbidden = doc["policy"][state]["forbid_federation_with"]
+        expected = sorted({s.state for s in rendering.plan.sites} - set(live))
+        assert forbidden == expected, f"{state}'s peers.json must forbid the states not live yet"
         for peer in peers:
             assert peer["public_key"] == rendering.outputs["sites"][peer["state"]]["public_key"], peer
 
 
 def test_public_keys_come_from_each_sites_own_seed(rendering: Rendering) -> None:
     for state, out in rendering.outputs["sites"].items():
-        seed = _manifest(rendering, state, "Secret", "node-secrets")["stringData"]["federation-key"]
+        seed = _manifest(rendering, state, "Secret", "node-secrets")["stringData"]["federation.key"]
         assert out["public_key"] == public_key(seed), f"{state}: output key is not its seed's"
         assert out["federation_endpoint"] == f"https://{labels.host(rendering.plan, state)}/_federation/"
 
@@ -73,7 +77,9 @@ def test_next_phase_sites_are_nobodys_peer(rendering: Rendering) -> None:
             if item.manifest["kind"] in ("ConfigMap", "NetworkPolicy", "Ingress"):
                 text = json.dumps(item.manifest)
                 assert labels.namespace(held) not in text or item.state == held, f"{item.path} names {held}"
-                assert f'"state": "{held}"' not in text, f"{item.path} lists {held} as a peer"
+                if item.manifest["kind"] == "ConfigMap":
+                    peers = json.loads(item.manifest["data"]["peers.json"])["peers"]
+                    assert held not in [p["state"] for p in peers], f"{item.path} lists {held} as a peer"
 
 
 def test_node_pods_roll_when_their_peers_change(rendering: Rendering) -> None:
