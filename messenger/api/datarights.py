@@ -1,0 +1,102 @@
+"""Data rights: ``GET /v1/account/export`` (zip of JSON + media), ``DELETE /v1/account``; retention sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+
+from fastapi import APIRouter, Response
+from fastapi.responses import FileResponse
+from pydantic import Field
+from starlette.background import BackgroundTask
+
+from messenger import audit
+from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
+from messenger.api.schemas import Body
+from messenger.datarights import erase, export, retention
+from messenger.datarights.settings import load_retention_settings
+from messenger.db.models import User
+from messenger.errors import BadRequest, Unauthorized
+from messenger.media.service import Media
+from messenger.node import Node
+from messenger.services.accounts import _second_factor_ok
+
+router = APIRouter(prefix="/v1/account", tags=["data rights"])
+
+
+async def startup(node: Node) -> None:
+    """Start the retention sweeper when ``MSGFLEET_RETENTION_RULES`` names a kind with a limit."""
+    settings = load_retention_settings()
+    rules = settings.active()
+    if rules:
+        media: Media = node.features["media"]
+        node.features["retention"] = asyncio.create_task(
+            retention.run_forever(node.sessions, media, rules, settings.interval_seconds)
+        )
+
+
+async def shutdown(node: Node) -> None:
+    task: asyncio.Task[None] | None = node.features.pop("retention", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class DeleteAccountIn(Body):
+    phone: str = Field(max_length=16, description="the account's phone number, as confirmation")
+    otp: str | None = Field(None, max_length=16, description="TOTP code or PIN when 2FA is on")
+
+
+async def _user(session: SessionDep, device: CurrentDevice) -> User:
+    user = await session.get(User, device.user_id)
+    assert user is not None  # devices cascade with their user
+    return user
+
+
+@router.get("/export", response_class=FileResponse)
+async def export_data(device: CurrentDevice, session: SessionDep, node: NodeDep) -> FileResponse:
+    """A zip: ``account.json`` (see docs/API.md) and ``media/<sha256>.<ext>`` for every upload."""
+    user = await _user(session, device)
+    data, objects = await export.collect(session, user)
+    await audit.record(
+        session,
+        action="data.exported",
+        actor=user.id,
+        target=user.id,
+        detail={"media": len(objects), "messages": len(data["messages_sent"])},
+    )
+    await session.commit()
+    folder = node.settings.data_dir / "exports"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{secrets.token_hex(12)}.zip"
+    try:
+        await export.write_zip(path, data, objects, node.features["media"])
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"msgfleet-export-{time.strftime('%Y%m%d', time.gmtime())}.zip",
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )
+
+
+@router.delete("", status_code=204)
+async def delete_account(
+    body: DeleteAccountIn, device: CurrentDevice, session: SessionDep, node: NodeDep
+) -> Response:
+    """Delete the caller's account and data; needs the phone number (and the second factor if on)."""
+    user = await _user(session, device)
+    if body.phone != user.phone:
+        raise BadRequest("phone does not match this account", code="confirmation_mismatch")
+    if (user.totp_secret or user.pin_hash) and not (body.otp and _second_factor_ok(user, body.otp)):
+        raise Unauthorized(
+            "this account has a second factor: send a current otp", code="second_factor_invalid"
+        )
+    erased = await erase.erase_account(session, node.features["media"], user=user)
+    await node.hub.revoke(erased.device_ids)
+    return Response(status_code=204)

@@ -1,0 +1,86 @@
+"""Retention: tombstone messages older than their chat kind's limit and delete the media shared with them.
+
+A sweep runs in one transaction per chat kind. Media whose last share was removed by the sweep is
+deleted (rows, then sealed bytes), whoever uploaded it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, exists, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from messenger.db.base import now
+from messenger.db.models import Chat, Envelope, Message, Pin
+from messenger.db.models.media import MediaShare
+from messenger.media.service import Media, delete_objects
+
+log = logging.getLogger("messenger.retention")
+
+
+@dataclass
+class SweepReport:
+    messages: int = 0
+    shares: int = 0
+    media: int = 0
+    kinds: dict[str, float] = field(default_factory=dict)  # kind -> cutoff used
+
+
+async def sweep(
+    sessions: async_sessionmaker[AsyncSession], media: Media, rules: dict[str, float], *, at: float
+) -> SweepReport:
+    """Apply ``rules`` (kind -> max age, seconds) as of time ``at``."""
+    report = SweepReport()
+    for kind, age in sorted(rules.items()):
+        cutoff = at - age
+        report.kinds[kind] = cutoff
+        async with sessions() as session:
+            chats = select(Chat.id).where(Chat.kind == kind)
+            old = select(Message.id).where(
+                Message.chat_id.in_(chats), Message.created_at < cutoff, Message.deleted_at.is_(None)
+            )
+            ids = list(await session.scalars(old))
+            for start in range(0, len(ids), 500):
+                batch = ids[start : start + 500]
+                await session.execute(delete(Envelope).where(Envelope.message_id.in_(batch)))
+                await session.execute(update(Message).where(Message.id.in_(batch)).values(deleted_at=at))
+            stale_pin = exists().where(
+                Message.chat_id == Pin.chat_id, Message.seq == Pin.seq, Message.deleted_at.is_not(None)
+            )
+            await session.execute(delete(Pin).where(Pin.chat_id.in_(chats), stale_pin))
+            expired = (MediaShare.chat_id.in_(chats)) & (MediaShare.shared_at < cutoff)
+            touched = list(await session.scalars(select(MediaShare.media_id).where(expired).distinct()))
+            shares = await session.execute(delete(MediaShare).where(expired))
+            await session.commit()
+            report.messages += len(ids)
+            report.shares += shares.rowcount or 0  # type: ignore[attr-defined]
+            if touched:
+                still = set(
+                    await session.scalars(select(MediaShare.media_id).where(MediaShare.media_id.in_(touched)))
+                )
+                report.media += await delete_objects(session, media, [m for m in touched if m not in still])
+    return report
+
+
+async def run_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    media: Media,
+    rules: dict[str, float],
+    interval: float,
+) -> None:
+    """Sweep every ``interval`` seconds until cancelled; a failed sweep is logged and retried next time."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            report = await sweep(sessions, media, rules, at=now())
+        except Exception:
+            log.exception("retention sweep failed")
+            continue
+        if report.messages or report.media:
+            log.info(
+                "retention sweep",
+                extra={"messages": report.messages, "shares": report.shares, "media": report.media},
+            )
