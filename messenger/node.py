@@ -31,6 +31,8 @@ class Node:
     features: dict[str, Any] = field(default_factory=dict)
     # Run by ``emit_to_chat`` in every session of this node (federation relays chat events).
     chat_hooks: list[ChatHook] = field(default_factory=list)
+    # Sessions for read-only work (event reads); on SQLite they do not queue behind the writer's lock.
+    readers: async_sessionmaker[AsyncSession] | None = None
 
     @classmethod
     async def start(cls, settings: Settings) -> Node:
@@ -48,10 +50,19 @@ class Node:
         )
         secret = settings.secret_key.encode() if settings.secret_key else node_secret(settings.data_dir)
         sms = FileSmsSender(settings.sms_path)
-        return cls(settings, engine, sessions, hub, sms, secret, chat_hooks=hooks)
+        readers = None
+        if settings.is_sqlite:
+            readers = async_sessionmaker(make_engine(settings.db_url, read_only=True), expire_on_commit=False)
+        return cls(settings, engine, sessions, hub, sms, secret, chat_hooks=hooks, readers=readers)
+
+    def read_session(self) -> AsyncSession:
+        """A session for reads only (never write with it)."""
+        return (self.readers or self.sessions)()
 
     async def stop(self) -> None:
         await self.hub.stop()
+        if self.readers is not None:
+            await self.readers.kw["bind"].dispose()
         await self.engine.dispose()
 
 

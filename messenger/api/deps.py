@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
@@ -57,14 +58,42 @@ async def current_device(
 CurrentDevice = Annotated[Device, Depends(current_device)]
 
 
-async def chat_member(
-    session: SessionDep, device: CurrentDevice, chat_id: Annotated[str, Path(max_length=40)]
-) -> Member:
-    """The caller's membership of ``chat_id``; 404 for non-members so chat ids do not leak."""
-    member = await session.get(Member, (chat_id, device.user_id))
-    if member is None:
+@dataclass(frozen=True, slots=True)
+class ChatAccess:
+    """The caller's device and its user's membership of the chat in the path."""
+
+    device: Device
+    member: Member
+
+
+async def chat_access(
+    session: SessionDep,
+    chat_id: Annotated[str, Path(max_length=40)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> ChatAccess:
+    """Token and membership in one query; 401 for a bad token, 404 for non-members (chat ids do not leak)."""
+    token = bearer_token(authorization)
+    row = (
+        await session.execute(
+            select(Device, Member)
+            .join(Member, (Member.user_id == Device.user_id) & (Member.chat_id == chat_id))
+            .where(Device.token_hash == token_hash(token), Device.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        await device_for_token(session, token)  # raises 401 if the token is the problem
         raise NotFound(f"chat {chat_id} not found", code="chat_not_found")
-    return member
+    return ChatAccess(row[0], row[1])
 
 
+async def chat_member(access: Annotated[ChatAccess, Depends(chat_access)]) -> Member:
+    return access.member
+
+
+async def chat_device(access: Annotated[ChatAccess, Depends(chat_access)]) -> Device:
+    """The caller's device, from the same query as ``ChatMember`` (use instead of ``CurrentDevice``)."""
+    return access.device
+
+
+ChatDevice = Annotated[Device, Depends(chat_device)]
 ChatMember = Annotated[Member, Depends(chat_member)]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
+from messenger.api.deps import ChatDevice, ChatMember, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
 from messenger.federation.service import federation_of
 from messenger.services import chats, messages
@@ -65,7 +65,7 @@ async def post_message(
     body: MessageIn,
     response: Response,
     member: ChatMember,
-    device: CurrentDevice,
+    device: ChatDevice,
     session: SessionDep,
     node: NodeDep,
 ) -> PostedOut:
@@ -104,7 +104,7 @@ async def post_message(
 @router.get("/messages")
 async def history(
     member: ChatMember,
-    device: CurrentDevice,
+    device: ChatDevice,
     session: SessionDep,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -118,7 +118,7 @@ async def history(
 
 @router.patch("/messages/{seq}", status_code=204)
 async def edit(
-    seq: int, body: EditIn, member: ChatMember, device: CurrentDevice, session: SessionDep, node: NodeDep
+    seq: int, body: EditIn, member: ChatMember, device: ChatDevice, session: SessionDep, node: NodeDep
 ) -> Response:
     fed = federation_of(node)
     if fed is not None:

@@ -39,7 +39,7 @@ async def sync(
     async with node.hub.listen(device_id) as waiter:
         while True:
             waiter.ready.clear()
-            async with node.sessions() as reader:
+            async with node.read_session() as reader:
                 events = await read_events(reader, device_id=device_id, after=cursor, limit=limit)
             remaining = deadline - time.monotonic()
             if events or remaining <= 0 or waiter.revoked:

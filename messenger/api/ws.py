@@ -144,7 +144,7 @@ async def _pump(
         if waiter.revoked:
             await websocket.close(UNAUTHORIZED, "device revoked")
             return
-        async with node.sessions() as session:
+        async with node.read_session() as session:
             events = await read_events(session, device_id=device_id, after=position, limit=BATCH)
         for event in events:
             await websocket.send_text(json.dumps(event.frame()))

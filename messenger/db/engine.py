@@ -8,16 +8,20 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def make_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:
-    """An engine for ``url``; SQLite gets WAL and ``BEGIN IMMEDIATE`` so writers queue instead of failing."""
+def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> AsyncEngine:
+    """An engine for ``url``; SQLite gets WAL and ``BEGIN IMMEDIATE`` so writers queue instead of failing.
+
+    ``read_only`` (SQLite): plain deferred BEGIN, for transactions that only read — in WAL mode they run
+    beside the writer instead of queueing for its lock (the WebSocket and long-poll readers use it).
+    """
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, immediate=not read_only)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     # Recipe from the SQLAlchemy aiosqlite docs ("Serializable isolation / Savepoints"): take the write lock
     # at BEGIN so two deferred transactions never deadlock on lock upgrade (SQLITE_BUSY without waiting).
     @event.listens_for(engine.sync_engine, "connect")
@@ -30,7 +34,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
