@@ -9,7 +9,6 @@ demo. Each node runs ``python -m msgfleet.cli serve`` with its own data director
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import functools
 import json
@@ -106,18 +105,12 @@ def wire_peers(data_dir: Path, urls: dict[str, str], python: str = sys.executabl
 
     The federation engineer owns the peer protocol; this is the one place the fleet wires it.
     """
-    from nacl.signing import SigningKey
+    from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64
 
     peers = []
     for state, url in urls.items():
-        key_file = data_dir / state / "federation.key"  # the node's default key location
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        if not key_file.exists():
-            key_file.write_text(base64.b64encode(bytes(SigningKey.generate())).decode() + "\n")
-            key_file.chmod(0o600)
-        seed = base64.b64decode(key_file.read_text().strip())
-        public = base64.b64encode(bytes(SigningKey(seed).verify_key)).decode()
-        peers.append({"state": state, "url": url, "public_key": public})
+        key = load_or_create(data_dir / state / KEY_FILE)  # the node's default key location and format
+        peers.append({"state": state, "url": url, "public_key": public_key_b64(key)})
     path = data_dir / PEERS_FILE
     path.write_text(json.dumps(peers, indent=2) + "\n")
     options = serve_options(python)
