@@ -116,6 +116,8 @@ async def start_call(
     user_id, device_id, ts = device.user_id, device.id, now()
     if chat_id is not None:
         kind, chosen = await _chat_invitees(session, chat_id=chat_id, user_id=user_id, invitees=invitees)
+        # Two members pressing "call" at once: the chat row lock lets one call through, the other gets 409.
+        await session.execute(select(Chat.id).where(Chat.id == chat_id).with_for_update())
         busy = await session.scalar(select(Call.id).where(Call.chat_id == chat_id, Call.state.in_(LIVE)))
         if busy is not None:
             raise Conflict(f"chat {chat_id} already has call {busy}; join it", code="call_in_progress")

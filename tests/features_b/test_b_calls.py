@@ -199,3 +199,21 @@ async def test_prometheus_counts_call_minutes(signup: Signup, node: object) -> N
     assert _metric(after, "msgfleet_calls_ended_total", ended) >= 1 + _metric(
         metrics_before, "msgfleet_calls_ended_total", ended
     )
+
+
+async def test_simultaneous_calls_and_answers_leave_one_call_and_one_leg(signup: Signup) -> None:
+    alice, bob, chat = await _pair(signup)
+    bob_laptop = await signup(phone=bob.phone, device_name="laptop")
+    results = await asyncio.gather(start_call(alice, chat), start_call(bob, chat), return_exceptions=True)
+    calls = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, ApiFailure)]
+    assert len(calls) == 1 and [(e.status, e.error) for e in refused] == [(409, "call_in_progress")]
+    call, callee = calls[0], bob if calls[0]["created_by"] == alice.user_id else alice
+    devices = [bob, bob_laptop] if callee is bob else [callee]
+    await asyncio.gather(*(act(d, call["id"], "accept") for d in devices))
+    record = await alice.request("GET", f"/v1/calls/{call['id']}")
+    legs = person(record, callee.user_id)["legs"]
+    assert len(legs) == len(devices) and sum(leg["left_at"] is None for leg in legs) == 1
+    assert all(leg["end_reason"] == "switched" for leg in legs if leg["left_at"] is not None)
+    await act(alice, call["id"], "hangup")
+    assert [c["id"] for c in await alice.request("GET", f"/v1/chats/{chat}/calls")] == [call["id"]]

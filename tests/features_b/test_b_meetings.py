@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -162,3 +163,14 @@ async def test_starting_a_meeting_opens_a_metered_group_call(signup: Signup) -> 
     with pytest.raises(ApiFailure) as outsider:
         await ben.request("GET", f"/v1/calls/{call['id']}")
     assert outsider.value.status == 404
+
+
+async def test_simultaneous_starts_open_one_call(signup: Signup) -> None:
+    org, ann, ben = [await signup() for _ in range(3)]
+    meeting = await _schedule(org, [ann.user_id, ben.user_id], start=_wall_clock(0.2).isoformat())
+    path = f"/v1/meetings/{meeting['id']}/start"
+    records = await asyncio.gather(*(user.request("POST", path) for user in (org, ann, ben)))
+    assert len({r["id"] for r in records}) == 1
+    record = await org.request("GET", f"/v1/calls/{records[0]['id']}")
+    assert all(p["status"] == "joined" for p in record["participants"])
+    assert record["state"] == "active" and len(record["participants"]) == 3
