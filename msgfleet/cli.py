@@ -13,8 +13,9 @@ import typer
 from charts.cli import app as charts_app
 from infra.cli import app as infra_app
 from loadtests.cli import app as loadtest_app
-from loadtests.cli import calibrate_app, fleet_app
+from loadtests.cli import fleet_app
 from messenger.cli import app as messenger_app
+from msgfleet.calibration import calibrate_app
 from msgfleet.errors import MsgfleetError
 from sim.cli import app as sim_app
 
