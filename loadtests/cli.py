@@ -1,4 +1,5 @@
-"""``msgfleet loadtest``, ``msgfleet calibrate`` and ``msgfleet fleet up|down``.
+"""``msgfleet loadtest`` and ``msgfleet fleet up|down`` (``msgfleet calibrate`` is in msgfleet.calibration,
+which may import sim).
 
 Commands parse arguments, call library code and print; heavy imports happen inside them so that
 ``msgfleet --help`` stays fast. Locust itself is never imported here (it monkey-patches the
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from loadtests.fleet import Fleet
 
 app = typer.Typer()
-calibrate_app = typer.Typer()
 fleet_app = typer.Typer(no_args_is_help=True)
 
 PLAN_HELP = "Rollout plan YAML (rollout_plans/...)."
@@ -175,9 +175,3 @@ def print_summary(summary: dict) -> None:
             f"knee: {knee['supported_users']} users, {knee['messages_per_s_at_slo']:.1f} messages/s at SLO "
             f"(delivery p95 {knee['delivery_p95_ms_at_slo']} ms; converged: {knee['converged']})"
         )
-
-
-@calibrate_app.command()
-def calibrate(directory: str, plan: str = typer.Option(...), out: str = typer.Option(...)) -> None:
-    """Write a calibrated plan from a load-test result directory."""
-    raise typer.Exit(1)

@@ -119,7 +119,7 @@ def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
-@calibrate_app.command()
+@calibrate_app.command("calibrate")
 def calibrate_command(
     directory: Annotated[Path, typer.Argument(help="Result directory of `msgfleet loadtest`.")],
     plan: Annotated[Path, typer.Option(help="The plan the load test ran.")],
