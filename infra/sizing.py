@@ -1,12 +1,13 @@
 """How big each site is: pure functions over a :class:`Plan` (no engine, no simulator).
 
-Formula (documented in docs/INFRA.md; kept here until the shared sizing moves to msgfleet.schema):
+Formula (documented in docs/INFRA.md; the same as ``sim.capacity.size_site``, which infra/ may
+not import — kept here until the shared sizing moves to msgfleet.schema):
 
-* busy-hour messages/s  λ = users · messages_per_user_day · busy_hour_factor / 3600
-  · (1 + cross_state_share)  (a cross-state message costs a federation hop as well);
+* busy-hour messages/s  λ = users · messages_per_user_day · (1 + reply_ratio) · busy_hour_factor
+  / 3600 · (1 + cross_state_share)  (a cross-state message also costs a federated copy);
 * node pods  = clamp(⌈λ · (1 + headroom) / messages_per_s_per_pod⌉, min_pods, max_pods);
 * TURN: busy-hour Erlangs A = users · call_minutes_per_user_day · busy_hour_factor / 60,
-  channels = the fewest N with Erlang B(N, A) ≤ grade_of_service,
+  channels = the fewest N with Erlang B(N, A · (1 + headroom)) ≤ grade_of_service,
   relays = ⌈N / min(channels_per_relay, relay ports per relay)⌉ (≥ 1: every live site can place calls);
 * reservation for phase p = the sizing of the sites phase p + 1 opens (or, when the plan carries a
   calibration, its ``reserved_pods`` for that state).
@@ -39,9 +40,7 @@ def erlang_b(channels: int, erlangs: float) -> float:
 
 
 def channels_for(erlangs: float, grade_of_service: float) -> int:
-    """The fewest channels whose Erlang B blocking is at most ``grade_of_service``."""
-    if erlangs <= 0:
-        return 0
+    """The fewest channels whose Erlang B blocking is at most ``grade_of_service`` (≥ 1)."""
     channels, blocking = 0, 1.0
     while blocking > grade_of_service:
         channels += 1
@@ -79,12 +78,13 @@ def site_sizing(plan: Plan, state: str) -> SiteSizing:
     plan.site(state)  # KeyError naming the state if it is not a site of the plan
     demand, capacity = plan.demand, plan.capacity
     users = plan.infra.design_users.get(state, 0)
-    rate = users * demand.messages_per_user_day * demand.busy_hour_factor / 3600
+    rate = users * demand.messages_per_user_day * (1 + demand.reply_ratio) * demand.busy_hour_factor / 3600
     rate *= 1 + demand.cross_state_share
-    needed = math.ceil(rate * (1 + capacity.headroom) / capacity.messages_per_s_per_pod)
+    # the epsilon keeps an exact multiple of the per-pod rate from rounding up through float error
+    needed = math.ceil(rate * (1 + capacity.headroom) / capacity.messages_per_s_per_pod - 1e-9)
     pods = min(max(needed, capacity.min_pods), capacity.max_pods)
     erlangs = users * demand.call_minutes_per_user_day * demand.busy_hour_factor / 60
-    channels = channels_for(erlangs, plan.calls.grade_of_service)
+    channels = channels_for(erlangs * (1 + capacity.headroom), plan.calls.grade_of_service)
     low, high = plan.infra.turn_relay_ports
     per_relay = min(capacity.turn_channels_per_relay, high - low + 1)  # one relay port per allocation
     relays = max(1, math.ceil(channels / per_relay))

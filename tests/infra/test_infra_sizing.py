@@ -32,13 +32,15 @@ def _erlang_b_closed_form(n: int, a: float) -> float:
 def _expected_pods(plan: Plan, state: str) -> int:
     d, c = plan.demand, plan.capacity
     users = plan.infra.design_users.get(state, 0)
-    busy = users * d.messages_per_user_day * d.busy_hour_factor / 3600 * (1 + d.cross_state_share)
+    busy = users * d.messages_per_user_day * (1 + d.reply_ratio) * d.busy_hour_factor / 3600
+    busy *= 1 + d.cross_state_share
     return min(max(math.ceil(busy * (1 + c.headroom) / c.messages_per_s_per_pod), c.min_pods), c.max_pods)
 
 
 def _expected_relays(plan: Plan, state: str) -> int:
     users = plan.infra.design_users.get(state, 0)
     a = users * plan.demand.call_minutes_per_user_day * plan.demand.busy_hour_factor / 60
+    a *= 1 + plan.capacity.headroom
     gos = plan.calls.grade_of_service
     n = math.floor(a)  # below A channels blocking is far above any usable grade of service
     assert a == 0 or _erlang_b_closed_form(n, a) > gos
