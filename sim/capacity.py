@@ -18,6 +18,7 @@ from msgfleet.schema import Plan
 from sim.errors import SimError
 from sim.queueing import busy_hour_erlangs, channels_for_blocking
 from sim.timeline import Timeline, build_timeline
+from sim.traffic import busy_hour_rate, site_loads
 
 __all__ = [
     "Reservation",
@@ -70,11 +71,21 @@ class Reservation:
     turn_channels: int
 
 
-def size_site(plan: Plan, state: str, phase: int, users: float) -> SiteSizing:
-    """Size one site for ``users`` active users (with ``capacity.headroom``)."""
+def size_site(
+    plan: Plan, state: str, phase: int, users: float, msgs_per_s: float | None = None
+) -> SiteSizing:
+    """Size one site for ``users`` active users (with ``capacity.headroom``).
+
+    ``msgs_per_s`` is the site's busy-hour load when known (sim.traffic.site_loads: own users'
+    messages plus federated copies by the gravity model); without it, a symmetric federation
+    share is assumed: own messages × (1 + cross_state_share).
+    """
     demand, cap = plan.demand, plan.capacity
-    msgs_per_day = users * demand.messages_per_user_day * (1 + demand.reply_ratio)
-    load = msgs_per_day * demand.busy_hour_factor / 3600 * (1 + demand.cross_state_share)
+    load = (
+        msgs_per_s
+        if msgs_per_s is not None
+        else float(busy_hour_rate(plan, users)) * (1 + demand.cross_state_share)
+    )
     needed = math.ceil(load * (1 + cap.headroom) / cap.messages_per_s_per_pod - 1e-9)
     pods = min(max(needed, cap.min_pods), cap.max_pods)
     erlangs = busy_hour_erlangs(users * demand.call_minutes_per_user_day, demand.busy_hour_factor)
@@ -105,7 +116,9 @@ def sizings_of(timeline: Timeline, phase_index: int) -> list[SiteSizing]:
     """Sizing of every live site of ``phase_index`` for its users on the phase's last day."""
     _, last = timeline.window(phase_index)
     users = timeline.site_users(phase_index, last)
-    return [size_site(timeline.plan, s, phase_index, users[s]) for s in timeline.plan.live_sites(phase_index)]
+    loads = site_loads(timeline, phase_index, last)
+    plan = timeline.plan
+    return [size_site(plan, s, phase_index, users[s], loads[s]) for s in plan.live_sites(phase_index)]
 
 
 def _reservations_of(timeline: Timeline, phase_index: int) -> list[Reservation]:
@@ -114,8 +127,9 @@ def _reservations_of(timeline: Timeline, phase_index: int) -> list[Reservation]:
     following = phase_index + 1
     _, last = timeline.window(following)
     users = timeline.site_users(following, last)
+    loads = site_loads(timeline, following, last)
     opening = timeline.phases[following - 1].sites
-    sized = [size_site(timeline.plan, s, following, users[s]) for s in opening]
+    sized = [size_site(timeline.plan, s, following, users[s], loads[s]) for s in opening]
     return [Reservation(z.state, z.pods, z.cpu, z.memory_mib, z.turn_channels) for z in sized]
 
 

@@ -26,12 +26,13 @@ import pandas as pd
 import simpy
 
 from msgfleet.schema import Plan
-from sim.capacity import sizings_of
+from sim.capacity import size_site, sizings_of
 from sim.errors import SimError
 from sim.executor import run_jobs
 from sim.geography import great_circle_km
 from sim.pool import Pool
 from sim.timeline import Timeline, build_timeline
+from sim.traffic import busy_hour_rate, gravity, site_loads
 
 __all__ = [
     "Estimate",
@@ -80,18 +81,6 @@ class Scenario:
         return self.servers / self.pods
 
 
-def _gravity(pop: np.ndarray, dist_km: np.ndarray, cross_share: float) -> np.ndarray:
-    n = len(pop)
-    if n == 1:
-        return np.ones((1, 1))
-    with np.errstate(divide="ignore"):
-        attraction = pop[None, :] / np.maximum(dist_km, 1.0)
-    np.fill_diagonal(attraction, 0.0)
-    attraction = attraction * pop[:, None]
-    cross = attraction / attraction.sum(axis=1, keepdims=True) * cross_share
-    return cross + np.eye(n) * (1 - cross_share)
-
-
 def scenario(
     plan: Plan,
     phase_index: int | None = None,
@@ -116,7 +105,7 @@ def scenario(
     sites = tuple(plan.live_sites(k))
     users = timeline.users[last, idx]
     d = plan.demand
-    msg_rate = users * d.messages_per_user_day * (1 + d.reply_ratio) * d.busy_hour_factor / 3600
+    msg_rate = busy_hour_rate(plan, users)
     if load_msgs_per_s is not None:
         if load_msgs_per_s <= 0 or msg_rate.sum() <= 0:
             raise SimError(
@@ -129,20 +118,22 @@ def scenario(
     call_rate = erlangs / plan.calls.mean_duration_s
     pods = np.array([sized[s].pods for s in sites], dtype=float)
     if load_msgs_per_s is not None:  # size pods for the given load, as the site would be
-        from sim.capacity import size_site
-
-        per_site = {s: 0.0 for s in sites}
-        for s, u in zip(live, users, strict=True):
-            per_site[homes[s]] += float(u)
-        pods = np.array([size_site(plan, s, k, per_site[s]).pods for s in sites], dtype=float)
+        site_users = timeline.site_users(k, last)
+        loads = site_loads(timeline, k, last)
+        pods = np.array(
+            [size_site(plan, s, k, site_users[s] * factor, loads[s] * factor).pods for s in sites],
+            dtype=float,
+        )
     servers = np.maximum(1, np.round(pods * plan.latency.sample_fraction)).astype(float)
     dist = great_circle_km(st.lat[idx, None], st.lon[idx, None], st.lat[None, idx], st.lon[None, idx])
     backbone_rtt = timeline.rtt_ms[np.ix_(idx, idx)] - plan.network.access_rtt_ms
-    gravity = _gravity(st.population[idx], dist, d.cross_state_share)
+    recipients = gravity(st.population[idx], dist, d.cross_state_share)
     reachable = np.isfinite(backbone_rtt)
-    lost = float((msg_rate[:, None] * np.where(reachable, 0.0, gravity)).sum() / max(msg_rate.sum(), 1e-12))
-    gravity = np.where(reachable, gravity, 0.0)
-    gravity = gravity / gravity.sum(axis=1, keepdims=True)
+    lost = float(
+        (msg_rate[:, None] * np.where(reachable, 0.0, recipients)).sum() / max(msg_rate.sum(), 1e-12)
+    )
+    recipients = np.where(reachable, recipients, 0.0)
+    recipients = recipients / recipients.sum(axis=1, keepdims=True)
     return Scenario(
         phase=k,
         phase_name=timeline.phases[k - 1].name,
@@ -153,7 +144,7 @@ def scenario(
         home=np.array([sites.index(homes[s]) for s in live]),
         msg_rate=msg_rate,
         call_rate=call_rate,
-        dest_prob=gravity,
+        dest_prob=recipients,
         one_way_ms=np.where(reachable, backbone_rtt, 0.0) / 2,
         access_one_way_ms=plan.network.access_rtt_ms / 2,
         service_mean_s=plan.capacity.service_time_ms_mean / 1000,

@@ -1,0 +1,55 @@
+"""Who messages whom: the gravity model, and the busy-hour load each site handles.
+
+Recipients of a state's messages: ``1 - cross_state_share`` in the same state, the rest spread
+over the other live states in proportion to population product over distance (the gravity model
+of spatial interaction; e.g. Krings et al., "Urban gravity: a model for inter-city telecommunication
+flows", J. Stat. Mech. 2009, L07003, fit it to mobile-phone call volumes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from msgfleet.schema import Plan
+from sim.geography import great_circle_km
+from sim.timeline import Timeline
+
+__all__ = ["busy_hour_rate", "gravity", "site_loads"]
+
+
+def gravity(pop: np.ndarray, dist_km: np.ndarray, cross_share: float) -> np.ndarray:
+    """Row-stochastic recipient matrix [origin, destination] over the given states."""
+    n = len(pop)
+    if n == 1:
+        return np.ones((1, 1))
+    attraction = pop[None, :] * pop[:, None] / np.maximum(dist_km, 1.0)
+    np.fill_diagonal(attraction, 0.0)
+    cross = attraction / attraction.sum(axis=1, keepdims=True) * cross_share
+    return cross + np.eye(n) * (1 - cross_share)
+
+
+def busy_hour_rate(plan: Plan, users: np.ndarray | float) -> np.ndarray:
+    """Busy-hour messages/s sent by ``users`` (first messages and replies)."""
+    d = plan.demand
+    return np.asarray(users) * d.messages_per_user_day * (1 + d.reply_ratio) * d.busy_hour_factor / 3600
+
+
+def site_loads(timeline: Timeline, phase_index: int, day: int) -> dict[str, float]:
+    """Busy-hour messages/s each live site of ``phase_index`` handles on ``day``: what its users
+    send, plus the federated copies it receives for its users from other sites."""
+    plan, st = timeline.plan, timeline.states
+    homes = timeline.homes[phase_index - 1]
+    sites = plan.live_sites(phase_index)
+    loads = dict.fromkeys(sites, 0.0)
+    if not homes:
+        return loads
+    live = sorted(homes)
+    idx = np.array([st.index(s) for s in live])
+    rate = busy_hour_rate(plan, timeline.users[min(max(day, 0), len(timeline.days) - 1), idx])
+    dist = great_circle_km(st.lat[idx, None], st.lon[idx, None], st.lat[None, idx], st.lon[None, idx])
+    flows = rate[:, None] * gravity(st.population[idx], dist, plan.demand.cross_state_share)
+    home = np.array([sites.index(homes[s]) for s in live])
+    federated = flows * (home[:, None] != home[None, :])  # copies handled again at the far site
+    own = np.bincount(home, weights=rate, minlength=len(sites))
+    inbound = np.bincount(home, weights=federated.sum(axis=0), minlength=len(sites))
+    return {site: float(own[j] + inbound[j]) for j, site in enumerate(sites)}
