@@ -26,18 +26,12 @@ QUANTILES = {0.50: "p50_ms", 0.95: "p95_ms", 0.99: "p99_ms"}
 
 @dataclass(frozen=True)
 class ServiceTime:
-    """The service time per message the simulator uses.
-
-    ``cv`` (and ``latency_mean_ms``) come from a lognormal fitted to the quantiles of message sends
-    at the lowest load, where they barely queue. ``mean_ms`` is the node CPU time per message sent
-    (pooled over the measured steps) when the nodes' CPU was measured: with the plan's mix a
-    message brings its share of reads, sign-ups and deliveries, and that is what fills a pod;
-    otherwise it is the fitted latency mean.
-    """
+    """The service-time distribution the simulator uses, fitted (lognormal, mean and cv) to the
+    quantiles of delivery latency (send → recipient's socket) at the lowest load, where messages
+    barely queue; message sends' latency if nothing was delivered at that load."""
 
     mean_ms: float
     cv: float
-    latency_mean_ms: float
     median_ms: float
     sigma: float
     users: int
@@ -121,36 +115,28 @@ def levels_of(steps: pd.DataFrame, slo: SLO) -> list[Level]:
     return levels
 
 
-def cpu_per_message_ms(steps: pd.DataFrame) -> float | None:
-    """Node CPU milliseconds per message sent, pooled over the steps that measured CPU."""
-    merged = steps[(steps["type"] == "ALL") & (steps["name"] == MESSAGE_PREFIX + "*")]
-    if "node_cpu_s" not in merged or merged["node_cpu_s"].isna().all():
-        return None
-    merged = merged.dropna(subset=["node_cpu_s"])
-    sent = float((merged["requests"] - merged["failures"]).sum())
-    return round(1000 * float(merged["node_cpu_s"].sum()) / sent, 4) if sent > 0 else None
-
-
 def service_time_of(steps: pd.DataFrame) -> ServiceTime:
-    """Service time per message: see :class:`ServiceTime`."""
-    merged = steps[(steps["type"] == "ALL") & (steps["name"] == MESSAGE_PREFIX + "*")]
-    merged = merged[merged["requests"] > 0]
-    if merged.empty:
-        raise LoadTestError("steps.csv has no message sends to fit a service time on")
-    row = merged.sort_values(["users", "step"]).iloc[0]
-    mu, sigma = fit_lognormal({p: float(row[col]) for p, col in QUANTILES.items() if pd.notna(row[col])})
-    latency_mean = round(math.exp(mu + sigma**2 / 2), 4)
-    cpu = cpu_per_message_ms(steps)
-    return ServiceTime(
-        mean_ms=cpu if cpu is not None else latency_mean,
-        cv=round(math.sqrt(math.expm1(sigma**2)), 4),
-        latency_mean_ms=latency_mean,
-        median_ms=round(math.exp(mu), 4),
-        sigma=round(sigma, 4),
-        users=int(row["users"]),
-        samples=int(row["requests"]),
-        basis="node CPU per message" if cpu is not None else "send latency at low load",
+    """Fit :class:`ServiceTime` on the lowest-load step that delivered (or sent) messages."""
+    bases = (
+        ((DELIVERY[0], DELIVERY[1]), "delivery latency at low load"),
+        (("ALL", MESSAGE_PREFIX + "*"), "send latency at low load"),
     )
+    for (kind, name), basis in bases:
+        rows = steps[(steps["type"] == kind) & (steps["name"] == name) & (steps["requests"] > 0)]
+        if rows.empty:
+            continue
+        row = rows.sort_values(["users", "step"]).iloc[0]
+        mu, sigma = fit_lognormal({p: float(row[c]) for p, c in QUANTILES.items() if pd.notna(row[c])})
+        return ServiceTime(
+            mean_ms=round(math.exp(mu + sigma**2 / 2), 4),
+            cv=round(math.sqrt(math.expm1(sigma**2)), 4),
+            median_ms=round(math.exp(mu), 4),
+            sigma=round(sigma, 4),
+            users=int(row["users"]),
+            samples=int(row["requests"]),
+            basis=basis,
+        )
+    raise LoadTestError("steps.csv has no delivered or sent messages to fit a service time on")
 
 
 def measure(run_dir: str | Path, slo: SLO) -> Measurement:

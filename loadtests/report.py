@@ -68,9 +68,15 @@ def write_report(
     lines = [
         f"# Calibration of {before.name}",
         "",
-        f"Run: `{m.run_dir}`, {m.nodes} node process(es). Service time fitted (lognormal) on message sends "
-        f"at {m.service_time.users} users ({m.service_time.samples} requests): mean "
-        f"{m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}.",
+        f"Run: `{m.run_dir}`, {m.nodes} node process(es). Service time: lognormal fitted to the "
+        f"{m.service_time.basis} ({m.service_time.users} users, {m.service_time.samples} samples): "
+        f"mean {m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}. Capacity per pod: "
+        f"{m.messages_per_s_per_pod:.2f} messages/s at SLO"
+        + (
+            f" ({m.supported_users} users, knee search)."
+            if m.supported_users
+            else " (best level within SLO)."
+        ),
         "",
         "## Measured load levels",
         "",
