@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,16 +190,24 @@ def new_phone() -> str:
     return f"+7999{secrets.randbelow(10**7):07d}"
 
 
+# Events a client already synced that a ``collect`` for another chat did not take (per client).
+_STASH: weakref.WeakKeyDictionary[MessengerClient, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
 async def collect(
     client: MessengerClient, chat_id: str, count: int, *, timeout: float = 30
 ) -> list[dict[str, Any]]:
-    """Long-poll ``client``'s events until ``count`` ``message.new`` of ``chat_id`` arrived (or timeout)."""
-    got: list[dict[str, Any]] = []
+    """Long-poll ``client``'s events until ``count`` ``message.new`` of ``chat_id`` arrived (or timeout);
+    other chats' messages are kept for later ``collect`` calls."""
+    stash = _STASH.setdefault(client, [])
     deadline = time.monotonic() + timeout
-    while len(got) < count and time.monotonic() < deadline:
+    while True:
+        got = [e for e in stash if e["data"]["chat_id"] == chat_id]
+        if len(got) >= count or time.monotonic() >= deadline:
+            stash[:] = [e for e in stash if e["data"]["chat_id"] != chat_id]
+            return got
         events = await client.sync(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
-        got += [e for e in events if e["kind"] == "message.new" and e["data"]["chat_id"] == chat_id]
-    return got
+        stash += [e for e in events if e["kind"] == "message.new"]
 
 
 async def wait_for(check: Callable[[], Any], *, timeout: float = 20, what: str = "condition") -> Any:
