@@ -98,7 +98,8 @@ def configure(environment: Environment) -> Scenario:
 
 @events.init.add_listener
 def _on_init(environment: Environment, **_: Any) -> None:
-    configure(environment)
+    if SCENARIO is None:
+        configure(environment)
 
 
 class MessengerUser(FastHttpUser):

@@ -154,6 +154,7 @@ def run_worker(run_file: Path, master_port: int) -> int:
 
     host = next(iter(config.targets.values()))
     env = Environment(user_classes=locustfile.user_classes(), events=events, host=host)
+    locustfile.configure(env)  # before connecting: the master may send users at once
     runner = env.create_worker_runner("127.0.0.1", master_port)
     events.init.fire(environment=env, runner=runner, web_ui=None)
     assert runner.greenlet is not None
