@@ -1,14 +1,14 @@
 """State ids: ISO 3166-2 subdivision codes (RU-MOW, US-CA), checked against pycountry."""
 
 from functools import cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import pycountry
 from pydantic import AfterValidator
 
 
 @cache
-def _subdivision(code: str):  # type: ignore[no-untyped-def]
+def _subdivision(code: str) -> Any:  # pycountry records are untyped
     return pycountry.subdivisions.get(code=code)
 
 
