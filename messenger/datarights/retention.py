@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.db.base import now
@@ -19,6 +20,7 @@ from messenger.db.models.media import MediaShare
 from messenger.media.service import Media, delete_objects
 
 log = logging.getLogger("messenger.retention")
+_LOCK_BASE = 0x72657400  # "ret\0": advisory lock keys of retention sweeps, one per chat kind
 
 
 @dataclass
@@ -38,6 +40,8 @@ async def sweep(
         cutoff = at - age
         report.kinds[kind] = cutoff
         async with sessions() as session:
+            if not await _claim(session, kind):
+                continue
             chats = select(Chat.id).where(Chat.kind == kind)
             old = select(Message.id).where(
                 Message.chat_id.in_(chats), Message.created_at < cutoff, Message.deleted_at.is_(None)
@@ -63,6 +67,14 @@ async def sweep(
                 )
                 report.media += await delete_objects(session, media, [m for m in touched if m not in still])
     return report
+
+
+async def _claim(session: AsyncSession, kind: str) -> bool:
+    """One worker sweeps a kind at a time (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE serialises)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = _LOCK_BASE + zlib.crc32(kind.encode()) % 1_000_000
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
 async def run_forever(

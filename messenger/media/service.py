@@ -7,6 +7,7 @@ upload was accepted.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -94,8 +95,10 @@ async def spool(media: Media, body: AsyncIterator[bytes], *, kind: str, length: 
                 buf += piece
                 if content_type is None and len(buf) >= SNIFF_BYTES:
                     content_type = content_type_for(kind, bytes(buf[:SNIFF_BYTES]))
-                if probe is not None:
-                    probe = probe + piece if size <= media.settings.probe_max_bytes else None
+                if probe is not None and size <= media.settings.probe_max_bytes:
+                    probe += piece
+                else:
+                    probe = None
                 while len(buf) > CHUNK:
                     out.write(sealer.seal(bytes(buf[:CHUNK]), last=False))
                     del buf[:CHUNK]
@@ -143,9 +146,9 @@ async def _attributes(
     """Columns read from the bytes (dimensions, duration) and checked client metadata."""
     attrs: dict[str, object] = {}
     if up.kind == "photo" and up.probe is not None:
-        attrs["image"] = probe_image(up.probe, max_px=media.settings.thumbnail_px)
+        attrs["image"] = await asyncio.to_thread(probe_image, up.probe, max_px=media.settings.thumbnail_px)
     if up.kind in ("video", "audio", "voice", "video_note"):
-        measured = probe_duration_ms(up.probe) if up.probe is not None else None
+        measured = await asyncio.to_thread(probe_duration_ms, up.probe) if up.probe is not None else None
         declared = meta.duration_ms
         if measured is not None and declared is not None and abs(measured - declared) > DURATION_TOLERANCE_MS:
             raise Unprocessable(

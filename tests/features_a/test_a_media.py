@@ -123,8 +123,8 @@ async def test_size_limits_per_type_streamed(anode: Any, signup: Any) -> None:
             yield bytes(piece)
 
     # no Content-Length (chunked): the node counts while streaming; photo limit 1,000,000 bytes
-    r = await upload(alice, chunks(1_000_001, PDF), kind="document", chat_id=chat)
-    assert r.status_code == 201  # document limit is 2,000,000
+    r = await upload(alice, chunks(2_000_000, PDF), kind="document", chat_id=chat)
+    assert r.status_code == 201  # exactly the document limit (2,000,000 bytes)
     r = await upload(alice, chunks(2_000_001, PDF), kind="document", chat_id=chat)
     assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")
     assert "2000000" in r.json()["detail"]
@@ -133,7 +133,7 @@ async def test_size_limits_per_type_streamed(anode: Any, signup: Any) -> None:
     assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")
     assert len(store_files(anode)) == before + 1
     assert list((anode.data_dir / "media" / ".spool").iterdir()) == []
-    assert [m["size"] for m in await bob.request("GET", f"/v1/chats/{chat}/media")] == [1_000_001]
+    assert [m["size"] for m in await bob.request("GET", f"/v1/chats/{chat}/media")] == [2_000_000]
 
 
 async def test_ranges_across_chunks(anode: Any, signup: Any) -> None:
