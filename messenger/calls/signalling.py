@@ -9,6 +9,7 @@ Sent over the WebSocket as ``{"type": "call.signal", ...}`` frames (``on_frame``
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,8 @@ from messenger.db.models import Device
 from messenger.errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
 from messenger.node import Node
 from messenger.realtime.events import emit_to_devices
+
+log = logging.getLogger("messenger.calls")
 
 MAX_SIGNAL_BYTES = 16_384  # an SDP offer with many codecs and candidates is a few KiB
 
@@ -45,8 +48,7 @@ async def relay(
         raise PayloadTooLarge(
             f"signal data is {size} bytes, over {MAX_SIGNAL_BYTES}", code="signal_too_large"
         )
-    call = await service.lock_call(session, call_id)
-    await service.participant(session, call, device.user_id)
+    call = await service.find_call(session, call_id, device.user_id)  # no row lock: signals only read
     if call.state == "ended":
         raise Conflict(f"call {call.id} has ended", code="call_ended")
     users = [p.user_id for p in await service.participants(session, call.id)]
@@ -119,3 +121,11 @@ async def on_frame(node: Node, device_id: str, frame: dict[str, Any]) -> dict[st
         raise BadRequest(f"unknown frame type {kind!r}", code="bad_frame")
     except ApiError as exc:
         return {"type": "error", "error": exc.code, "detail": exc.detail, **reply}
+    except Exception:  # a node fault answers this frame; the socket and its other frames carry on
+        log.exception("call frame failed", extra={"frame_type": str(kind)[:40]})
+        return {
+            "type": "error",
+            "error": "internal_error",
+            "detail": "the node failed to handle this frame",
+            **reply,
+        }
