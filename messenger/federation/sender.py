@@ -115,6 +115,13 @@ class Sender:
         )
         return bool(got.rowcount)  # type: ignore[attr-defined]
 
+    async def _release(self, session: AsyncSession, state: str) -> None:
+        await session.execute(
+            update(Destination)
+            .where(Destination.state == state, Destination.lease_owner == self.owner)
+            .values(lease_owner=None, lease_until=0.0)
+        )
+
     async def _send_one(self, state: str) -> bool:
         """Send one transaction to ``state``; ``True`` if there may be more to send right away."""
         async with self.sessions() as session:
@@ -129,7 +136,8 @@ class Sender:
                     .limit(self.batch)
                 )
             )
-            if not rows:
+            if not rows:  # drained: release the lease so another worker may take over
+                await self._release(session, state)
                 await session.commit()
                 return False
             txn_id = rows[0].txn_id
@@ -164,7 +172,7 @@ class Sender:
             delay = self.backoff.delay(dest.failures, self._rng)
             dest.retry_at = now() + delay
             dest.last_error = str(exc)[:500]
-            dest.lease_owner = None
+            await self._release(session, state)
             await session.commit()
         log.warning(
             "federation delivery failed; will retry",
