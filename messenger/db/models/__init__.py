@@ -15,9 +15,11 @@ from messenger.db.models.keys import Prekey
 from messenger.db.models.locations import Location
 from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
+from messenger.db.models.replies import REPLIES_INDEX
 from messenger.federation.models import ChatHost, Destination, OutboxItem, ReceivedTxn
 
 __all__ = [
+    "REPLIES_INDEX",
     "AdminRole",
     "AuditEntry",
     "Call",
