@@ -14,11 +14,17 @@ from messenger.db.base import Base
 target_metadata = Base.metadata
 
 
+def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Autogenerate ignores the full-text indexes of ``c5_search`` (FTS5 tables, GIN expression indexes)."""
+    return not (reflected and compare_to is None and "_fts" in (name or ""))
+
+
 def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",  # ALTER TABLE on SQLite
+        include_object=_include,
     )
     with context.begin_transaction():
         context.run_migrations()
