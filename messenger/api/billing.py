@@ -39,9 +39,25 @@ async def tariffs(node: NodeDep) -> dict[str, Any]:
     }
 
 
+class InviteIn(Body):
+    subscription_id: str = Field(max_length=40)
+
+
+async def _view(session: SessionDep, pool: service.Pool, user_id: str) -> dict[str, Any]:
+    """The pool, the invitations it has out (owner only) and the invitations waiting for ``user_id``."""
+    pending = await service.pending_of(session, pool) if pool.owner == user_id else []
+    return {
+        **service.pool_view(pool),
+        "pending": pending,
+        "invitations": await service.invitations(session, user_id=user_id),
+    }
+
+
 @router.get("/v1/tariff")
 async def my_tariff(session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
-    return service.pool_view(await service.pool_of(session, node_tariffs(node), device.user_id))
+    return await _view(
+        session, await service.pool_of(session, node_tariffs(node), device.user_id), device.user_id
+    )
 
 
 @router.put("/v1/tariff")
@@ -49,17 +65,34 @@ async def choose_plan(
     body: PlanIn, session: SessionDep, node: NodeDep, device: CurrentDevice
 ) -> dict[str, Any]:
     pool = await service.subscribe(session, node_tariffs(node), user_id=device.user_id, plan_name=body.plan)
-    return service.pool_view(pool)
+    return await _view(session, pool, device.user_id)
 
 
-@router.post("/v1/tariff/members")
-async def add_pool_member(
+@router.post("/v1/tariff/members", status_code=202)
+async def invite_pool_member(
     body: PoolMemberIn, session: SessionDep, node: NodeDep, device: CurrentDevice
 ) -> dict[str, Any]:
-    pool = await service.add_member(
+    """Invite a user to the caller's family/business pool; they join when they accept."""
+    pool = await service.invite(
         session, node_tariffs(node), owner=device.user_id, user_id=body.user_id, state=node.settings.state
     )
-    return service.pool_view(pool)
+    return await _view(session, pool, device.user_id)
+
+
+@router.post("/v1/tariff/invitations/accept")
+async def accept_invitation(
+    body: InviteIn, session: SessionDep, node: NodeDep, device: CurrentDevice
+) -> dict[str, Any]:
+    pool = await service.accept(
+        session, node_tariffs(node), user_id=device.user_id, subscription_id=body.subscription_id
+    )
+    return await _view(session, pool, device.user_id)
+
+
+@router.post("/v1/tariff/invitations/decline", status_code=204)
+async def decline_invitation(body: InviteIn, session: SessionDep, device: CurrentDevice) -> Response:
+    await service.decline(session, user_id=device.user_id, subscription_id=body.subscription_id)
+    return Response(status_code=204)
 
 
 @router.delete("/v1/tariff/members/{user_id}", status_code=204)

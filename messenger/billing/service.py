@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messenger.billing.tariffs import TariffPlan, TariffPolicy
 from messenger.calls.metering import period_bounds
 from messenger.db.models import Message
-from messenger.db.models.billing import Subscription, SubscriptionMember
+from messenger.db.models.billing import Subscription, SubscriptionInvite, SubscriptionMember
 from messenger.db.models.calls import CallUsage
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
+from messenger.realtime.events import emit_to_users
 from messenger.services.chats import check_users
 from messenger.services.ids import new_id
 
@@ -100,27 +101,84 @@ async def subscribe(session: AsyncSession, policy: TariffPolicy, *, user_id: str
     return await pool_of(session, policy, user_id)
 
 
-async def add_member(
+async def invite(
     session: AsyncSession, policy: TariffPolicy, *, owner: str, user_id: str, state: str
 ) -> Pool:
-    """The owner of a family/business subscription adds a user of this node to the pool."""
+    """The owner of a family/business plan invites a user of this node (``tariff.invited`` to their devices).
+
+    The user's usage joins the pool (and becomes visible to the owner) only when they accept.
+    """
     pool = await pool_of(session, policy, owner)
     if pool.subscription_id is None or pool.owner != owner or not pool.plan.pooled:
-        raise Forbidden("only the owner of a family or business plan adds members", code="not_allowed")
+        raise Forbidden("only the owner of a family or business plan invites members", code="not_allowed")
     await check_users(session, user_ids=[user_id], state=state)
     if user_id in pool.members:
         raise Conflict(f"{user_id} is already in the pool", code="already_member")
+    pending = await _pending(session, pool.subscription_id)
+    if user_id not in pending:
+        if len(pool.members) + len(pending) >= pool.plan.max_members:
+            raise Conflict(f"plan {pool.plan.name} allows {pool.plan.max_members} members", code="pool_full")
+        session.add(SubscriptionInvite(subscription_id=pool.subscription_id, user_id=user_id))
+        offer = {"subscription_id": pool.subscription_id, "owner": owner, "plan": pool.plan.name}
+        await emit_to_users(session, user_ids=[user_id], kind="tariff.invited", payload=offer)
+    await session.commit()
+    return await pool_of(session, policy, owner)
+
+
+async def accept(session: AsyncSession, policy: TariffPolicy, *, user_id: str, subscription_id: str) -> Pool:
+    """Join the pool that invited ``user_id``; their own individual subscription, if any, ends."""
+    offer = await session.get(SubscriptionInvite, (subscription_id, user_id))
+    if offer is None:
+        raise NotFound(f"no invitation to pool {subscription_id}", code="invite_not_found")
+    sub = await session.get(Subscription, subscription_id)
+    assert sub is not None
+    pool = await pool_of(session, policy, sub.owner_id)
     if len(pool.members) >= pool.plan.max_members:
         raise Conflict(f"plan {pool.plan.name} allows {pool.plan.max_members} members", code="pool_full")
     theirs = await pool_of(session, policy, user_id)
     if theirs.subscription_id is not None and (theirs.owner != user_id or len(theirs.members) > 1):
-        raise Conflict(f"{user_id} is in another pool", code="in_pool")
-    if theirs.subscription_id is not None:  # their own individual subscription ends
+        raise Conflict("you are in another pool; leave it first", code="in_pool")
+    if theirs.subscription_id is not None:
         await session.execute(delete(Subscription).where(Subscription.id == theirs.subscription_id))
         await session.execute(delete(SubscriptionMember).where(SubscriptionMember.user_id == user_id))
-    session.add(SubscriptionMember(user_id=user_id, subscription_id=pool.subscription_id))
+    await session.delete(offer)
+    session.add(SubscriptionMember(user_id=user_id, subscription_id=subscription_id))
+    joined = {"subscription_id": subscription_id, "user_id": user_id}
+    await emit_to_users(session, user_ids=[sub.owner_id], kind="tariff.joined", payload=joined)
     await session.commit()
-    return await pool_of(session, policy, owner)
+    return await pool_of(session, policy, user_id)
+
+
+async def decline(session: AsyncSession, *, user_id: str, subscription_id: str) -> None:
+    offer = await session.get(SubscriptionInvite, (subscription_id, user_id))
+    if offer is None:
+        raise NotFound(f"no invitation to pool {subscription_id}", code="invite_not_found")
+    await session.delete(offer)
+    await session.commit()
+
+
+async def _pending(session: AsyncSession, subscription_id: str) -> list[str]:
+    rows = await session.scalars(
+        select(SubscriptionInvite.user_id)
+        .where(SubscriptionInvite.subscription_id == subscription_id)
+        .order_by(SubscriptionInvite.user_id)
+    )
+    return list(rows)
+
+
+async def invitations(session: AsyncSession, *, user_id: str) -> list[dict[str, str]]:
+    """Pools that invited ``user_id`` and wait for an answer."""
+    rows = await session.execute(
+        select(Subscription.id, Subscription.owner_id, Subscription.plan)
+        .join(SubscriptionInvite, SubscriptionInvite.subscription_id == Subscription.id)
+        .where(SubscriptionInvite.user_id == user_id)
+        .order_by(Subscription.id)
+    )
+    return [{"subscription_id": s, "owner": o, "plan": p} for s, o, p in rows.all()]
+
+
+async def pending_of(session: AsyncSession, pool: Pool) -> list[str]:
+    return [] if pool.subscription_id is None else await _pending(session, pool.subscription_id)
 
 
 async def remove_member(session: AsyncSession, policy: TariffPolicy, *, actor: str, user_id: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from b_helpers import TARIFFS, act, start_call
+from b_helpers import TARIFFS, act, next_kind, start_call
 
 from messenger.client import ApiFailure, MessengerClient
 
@@ -51,12 +51,33 @@ async def test_family_pool_shares_one_allowance(signup: Signup) -> None:
         owner.user_id,
         3,
     )
-    for member in (kid, partner):
-        pool = await owner.request("POST", "/v1/tariff/members", json={"user_id": member.user_id})
-    assert pool["members"] == [owner.user_id, kid.user_id, partner.user_id]
-    with pytest.raises(ApiFailure) as full:
+    async with kid.socket(resume=False) as kid_ws:
+        for member in (kid, partner):
+            pool = await owner.request("POST", "/v1/tariff/members", json={"user_id": member.user_id})
+        offer = await next_kind(kid_ws, "tariff.invited")
+    assert offer["data"] == {
+        "subscription_id": pool["subscription_id"],
+        "owner": owner.user_id,
+        "plan": "family",
+    }
+    assert (pool["members"], pool["pending"]) == ([owner.user_id], sorted([kid.user_id, partner.user_id]))
+    with pytest.raises(ApiFailure) as full:  # two members would make four with the owner
         await owner.request("POST", "/v1/tariff/members", json={"user_id": fourth.user_id})
     assert (full.value.status, full.value.error) == (409, "pool_full")
+    # Until they accept, the owner sees nothing of their usage.
+    assert list((await owner.request("GET", "/v1/usage"))["members"]) == [owner.user_id]
+    assert (await kid.request("GET", "/v1/tariff"))["invitations"] == [offer["data"]]
+    with pytest.raises(ApiFailure) as uninvited:
+        await fourth.request(
+            "POST", "/v1/tariff/invitations/accept", json={"subscription_id": pool["subscription_id"]}
+        )
+    assert (uninvited.value.status, uninvited.value.error) == (404, "invite_not_found")
+    await kid.request("PUT", "/v1/tariff", json={"plan": "solo"})  # an own plan ends when joining a pool
+    for member in (kid, partner):
+        joined = await member.request(
+            "POST", "/v1/tariff/invitations/accept", json={"subscription_id": pool["subscription_id"]}
+        )
+    assert joined["members"] == [owner.user_id, kid.user_id, partner.user_id] and joined["plan"] == "family"
     with pytest.raises(ApiFailure) as not_owner:
         await kid.request("POST", "/v1/tariff/members", json={"user_id": outsider.user_id})
     assert (not_owner.value.status, not_owner.value.error) == (403, "not_allowed")
@@ -96,6 +117,14 @@ async def test_bad_tariff_requests(signup: Signup) -> None:
         ("PUT", "/v1/tariff", {"json": {"plan": "platinum"}}, 404, "plan_not_found"),
         ("PUT", "/v1/tariff", {"json": {"plan": "solo", "x": 1}}, 422, "validation_error"),
         ("POST", "/v1/tariff/members", {"json": {"user_id": "u0000000000000000@RU-MOW"}}, 403, "not_allowed"),
+        (
+            "POST",
+            "/v1/tariff/invitations/accept",
+            {"json": {"subscription_id": "s0"}},
+            404,
+            "invite_not_found",
+        ),
+        ("POST", "/v1/tariff/invitations/decline", {"json": {}}, 422, "validation_error"),
         ("GET", "/v1/usage", {"params": {"period": "2026-13"}}, 400, "invalid_period"),
         ("GET", "/v1/usage", {"params": {"period": "last month"}}, 400, "invalid_period"),
         ("DELETE", "/v1/tariff/members/me", {}, 404, "member_not_found"),
@@ -113,3 +142,17 @@ async def test_bad_tariff_requests(signup: Signup) -> None:
         await alice.request("DELETE", "/v1/tariff/members/me")
     assert (owner_leaves.value.status, owner_leaves.value.error) == (409, "owner_cannot_leave")
     assert (await alice.request("GET", "/v1/tariff"))["members"] == [alice.user_id]
+
+
+async def test_declined_invitation_leaves_both_pools_unchanged(signup: Signup) -> None:
+    owner, friend = await signup(), await signup()
+    pool = await owner.request("PUT", "/v1/tariff", json={"plan": "family"})
+    await owner.request("POST", "/v1/tariff/members", json={"user_id": friend.user_id})
+    invite = {"subscription_id": pool["subscription_id"]}
+    await friend.request("POST", "/v1/tariff/invitations/decline", json=invite)
+    with pytest.raises(ApiFailure) as gone:
+        await friend.request("POST", "/v1/tariff/invitations/accept", json=invite)
+    assert (gone.value.status, gone.value.error) == (404, "invite_not_found")
+    assert (await owner.request("GET", "/v1/tariff"))["pending"] == []
+    mine = await friend.request("GET", "/v1/tariff")
+    assert (mine["plan"], mine["invitations"]) == ("basic", [])

@@ -1,4 +1,4 @@
-"""Tariff subscriptions: a user's plan; family/business plans share one pool between their members."""
+"""Tariff subscriptions: a user's plan; family/business plans share one pool between members who accepted."""
 
 from __future__ import annotations
 
@@ -25,3 +25,15 @@ class SubscriptionMember(Base):
         ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
     )
     added_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class SubscriptionInvite(Base):
+    """An owner's offer to share their pool; the user's usage joins the pool only once they accept."""
+
+    __tablename__ = "subscription_invites"
+
+    subscription_id: Mapped[str] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    created_at: Mapped[float] = mapped_column(Float, default=now)
