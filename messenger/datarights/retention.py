@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from messenger.db.base import now
 from messenger.db.models import Chat, Envelope, Message, Pin
 from messenger.db.models.media import MediaShare
+from messenger.media.metrics import RETAINED
 from messenger.media.service import Media, delete_objects
 
 log = logging.getLogger("messenger.retention")
@@ -91,6 +92,8 @@ async def run_forever(
         except Exception:
             log.exception("retention sweep failed")
             continue
+        RETAINED.labels("messages").inc(report.messages)
+        RETAINED.labels("media").inc(report.media)
         if report.messages or report.media:
             log.info(
                 "retention sweep",

@@ -25,6 +25,7 @@ from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unprocessable
 from messenger.media import crypto
 from messenger.media.crypto import CHUNK, SEALED, KeyWrapper, Sealer
+from messenger.media.metrics import BYTES, UPLOADS
 from messenger.media.probe import ImageInfo, probe_duration_ms, probe_image
 from messenger.media.settings import MediaSettings
 from messenger.media.sniff import SNIFF_BYTES, content_type_for
@@ -137,6 +138,8 @@ async def store_upload(
     if chat_id is not None:
         await _share(session, obj, chat_id=chat_id, user_id=user_id)
     await session.commit()
+    UPLOADS.labels(up.kind, "stored" if created else "dedup").inc()
+    BYTES.labels("in").inc(up.size)
     return obj, created
 
 
@@ -317,6 +320,7 @@ async def read_plain(
             index = batch + i
             lo = start - index * CHUNK if index == first else 0
             hi = end - index * CHUNK + 1 if index == last else len(plain)
+            BYTES.labels("out").inc(hi - lo)
             yield plain[lo:hi]
 
 
