@@ -7,6 +7,7 @@ import os
 import shutil
 
 from messenger.db.migrate import upgrade
+from messenger.federation.service import prepare as prepare_federation
 from messenger.logs import log_config
 from messenger.node import node_secret
 from messenger.settings import Settings
@@ -30,6 +31,7 @@ def run(settings: Settings) -> None:
     logging.config.dictConfig(config)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     node_secret(settings.data_dir)  # create once, before workers race for it
+    prepare_federation(settings)  # the signing key likewise; a bad peers file stops here with one line
     upgrade(settings.db_url)
     log.info(
         "migrations applied", extra={"state": settings.state, "database": settings.db_url.split("://")[0]}
