@@ -50,8 +50,13 @@ def load_config(state: str, path: Path | None) -> FederationConfig:
         return FederationConfig(state)
     try:
         doc: Any = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise MessengerConfigError(f"{path}: cannot read peers file: {exc}") from None
+    except OSError as exc:
+        raise MessengerConfigError(f"{path}: cannot read peers file: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or "not YAML"
+        raise MessengerConfigError(f"{where}: cannot read peers file: {problem}") from None
     if isinstance(doc, list):
         doc = {"peers": doc}
     if not isinstance(doc, dict):

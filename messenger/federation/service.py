@@ -56,12 +56,7 @@ class Federation:
 
     @classmethod
     def create(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Federation:
-        key = (
-            read_key(settings.federation_key)
-            if settings.federation_key
-            else load_or_create(settings.data_dir / KEY_FILE)
-        )
-        config = load_config(settings.state, settings.peers)
+        key, config = prepare(settings)
         client = PeerClient(config, key)
         sender = Sender(sessions, client)
         _wake_sender_after_commit(sessions, sender)
@@ -165,6 +160,16 @@ class Federation:
         members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
         if self._remote(members) or await outbox.host_of(session, chat_id, self.state) != self.state:
             raise NotFederated(f"{what} is not supported yet in chats with members in other states")
+
+
+def prepare(settings: Settings) -> tuple[SigningKey, FederationConfig]:
+    """The node's signing key (created on first start) and its peers; ``MessengerConfigError`` naming the
+    file if either is unusable. ``serve`` calls this before starting workers."""
+    if settings.federation_key is not None:
+        key = read_key(settings.federation_key)
+    else:
+        key = load_or_create(settings.data_dir / KEY_FILE)
+    return key, load_config(settings.state, settings.peers)
 
 
 def _wake_sender_after_commit(sessions: async_sessionmaker[AsyncSession], sender: Sender) -> None:
