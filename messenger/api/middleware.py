@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from messenger.metrics import REQUEST_LATENCY
 
-# Routes that stream their body and enforce their own per-type limits (media uploads).
+# Exact paths of routes that stream their body and enforce their own limits (media uploads).
 STREAMED_PATHS: tuple[str, ...] = ("/v1/media",)
 
 
@@ -23,7 +23,7 @@ class BodyLimit:
         self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(STREAMED_PATHS):
+        if scope["type"] != "http" or scope["path"] in STREAMED_PATHS:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
