@@ -180,3 +180,10 @@ async def test_dedup_and_encrypted_at_rest(anode: Any, signup: Any) -> None:
     assert key_file.exists() and (anode.data_dir / "media") not in key_file.parents
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert (await bob.http.get(f"/v1/media/{first.json()['id']}")).content == data
+
+
+async def test_only_the_upload_route_skips_the_body_limit(anode: Any, signup: Any) -> None:
+    alice = await signup(node_=anode)
+    huge = {"chat_id": "c" + "0" * 16, "pad": "x" * 1_100_000}  # over the node's 1 MiB max_body_bytes
+    r = await alice.http.post(f"/v1/media/{'0' * 64}/shares", json=huge)
+    assert (r.status_code, r.json()["error"]) == (413, "payload_too_large")
