@@ -14,11 +14,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from msgfleet.schema import Plan
 from sim.errors import SimError
-from sim.queueing import busy_hour_erlangs, channels_for_blocking
-from sim.timeline import Timeline, build_timeline
-from sim.traffic import busy_hour_rate, site_loads
+from sim.queueing import busy_hour_erlangs, channels_for_blocking_array
+from sim.timeline import DAYS_PER_MONTH, Timeline, build_timeline
+from sim.traffic import busy_hour_rate, site_loads_over
 
 __all__ = [
     "Reservation",
@@ -71,6 +73,54 @@ class Reservation:
     turn_channels: int
 
 
+def _size(plan: Plan, users: np.ndarray, load: np.ndarray) -> dict[str, np.ndarray]:
+    """The sizing formulas over arrays of users and busy-hour loads (one place for both uses)."""
+    demand, cap, prices = plan.demand, plan.capacity, plan.prices
+    needed = np.ceil(load * (1 + cap.headroom) / cap.messages_per_s_per_pod - 1e-9).astype(int)
+    pods = np.clip(needed, cap.min_pods, cap.max_pods)
+    erlangs = busy_hour_erlangs(users * demand.call_minutes_per_user_day, demand.busy_hour_factor)
+    channels = channels_for_blocking_array(erlangs * (1 + cap.headroom), plan.calls.grade_of_service)
+    storage_gb = users * demand.media_mb_per_user_day * demand.media_retention_days / 1024
+    return {
+        "needed": needed,
+        "pods": pods,
+        "erlangs": np.asarray(erlangs),
+        "channels": channels,
+        "storage_gb": storage_gb,
+        "cost_pods": pods * prices.pod_month,
+        "cost_turn": channels * prices.turn_channel_month,
+        "cost_storage": storage_gb * prices.storage_gb_month,
+    }
+
+
+def _sizings(
+    plan: Plan, states: list[str], phase: int, users: np.ndarray, loads: np.ndarray
+) -> list[SiteSizing]:
+    cap = plan.capacity
+    z = _size(plan, users, loads)
+    return [
+        SiteSizing(
+            state=state,
+            phase=phase,
+            users=float(users[i]),
+            busy_hour_msgs_per_s=float(loads[i]),
+            pods=int(z["pods"][i]),
+            cpu=int(z["pods"][i]) * cap.pod_cpu,
+            memory_mib=int(z["pods"][i]) * cap.pod_memory_mib,
+            busy_hour_erlangs=float(z["erlangs"][i]),
+            turn_channels=int(z["channels"][i]),
+            turn_relays=math.ceil(int(z["channels"][i]) / cap.turn_channels_per_relay),
+            storage_gb=float(z["storage_gb"][i]),
+            cost_pods=float(z["cost_pods"][i]),
+            cost_turn=float(z["cost_turn"][i]),
+            cost_storage=float(z["cost_storage"][i]),
+            cost_fixed=plan.site(state).fixed_cost_per_month,
+            over_capacity=bool(z["needed"][i] > cap.max_pods),
+        )
+        for i, state in enumerate(states)
+    ]
+
+
 def size_site(
     plan: Plan, state: str, phase: int, users: float, msgs_per_s: float | None = None
 ) -> SiteSizing:
@@ -80,45 +130,41 @@ def size_site(
     messages plus federated copies by the gravity model); without it, a symmetric federation
     share is assumed: own messages × (1 + cross_state_share).
     """
-    demand, cap = plan.demand, plan.capacity
-    load = (
-        msgs_per_s
-        if msgs_per_s is not None
-        else float(busy_hour_rate(plan, users)) * (1 + demand.cross_state_share)
-    )
-    needed = math.ceil(load * (1 + cap.headroom) / cap.messages_per_s_per_pod - 1e-9)
-    pods = min(max(needed, cap.min_pods), cap.max_pods)
-    erlangs = busy_hour_erlangs(users * demand.call_minutes_per_user_day, demand.busy_hour_factor)
-    channels = channels_for_blocking(erlangs * (1 + cap.headroom), plan.calls.grade_of_service)
-    storage_gb = users * demand.media_mb_per_user_day * demand.media_retention_days / 1024
-    prices = plan.prices
-    return SiteSizing(
-        state=state,
-        phase=phase,
-        users=users,
-        busy_hour_msgs_per_s=load,
-        pods=pods,
-        cpu=pods * cap.pod_cpu,
-        memory_mib=pods * cap.pod_memory_mib,
-        busy_hour_erlangs=erlangs,
-        turn_channels=channels,
-        turn_relays=math.ceil(channels / cap.turn_channels_per_relay),
-        storage_gb=storage_gb,
-        cost_pods=pods * prices.pod_month,
-        cost_turn=channels * prices.turn_channel_month,
-        cost_storage=storage_gb * prices.storage_gb_month,
-        cost_fixed=plan.site(state).fixed_cost_per_month,
-        over_capacity=needed > cap.max_pods,
-    )
+    if msgs_per_s is None:
+        msgs_per_s = float(busy_hour_rate(plan, users)) * (1 + plan.demand.cross_state_share)
+    return _sizings(plan, [state], phase, np.array([users]), np.array([msgs_per_s]))[0]
+
+
+def _sized_on(timeline: Timeline, phase_index: int, day: int, states: list[str]) -> list[SiteSizing]:
+    users, loads = site_loads_over(timeline, phase_index, np.array([day]))
+    order = timeline.plan.live_sites(phase_index)
+    cols = [order.index(s) for s in states]
+    return _sizings(timeline.plan, states, phase_index, users[0, cols], loads[0, cols])
 
 
 def sizings_of(timeline: Timeline, phase_index: int) -> list[SiteSizing]:
     """Sizing of every live site of ``phase_index`` for its users on the phase's last day."""
     _, last = timeline.window(phase_index)
-    users = timeline.site_users(phase_index, last)
-    loads = site_loads(timeline, phase_index, last)
+    return _sized_on(timeline, phase_index, last, timeline.plan.live_sites(phase_index))
+
+
+def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> dict[str, float]:
+    """Cost of ``phase_index`` over its days, re-sizing the sites every ``step_days`` (pods scale
+    with adoption, as an autoscaler would); keys cost_pods, cost_turn, cost_storage, cost_fixed."""
     plan = timeline.plan
-    return [size_site(plan, s, phase_index, users[s], loads[s]) for s in plan.live_sites(phase_index)]
+    first, last = timeline.window(phase_index)
+    starts = np.arange(first, last + 1, step_days)
+    ends = np.minimum(starts + step_days - 1, last)  # each slot sized for its last (largest) day
+    months = (ends - starts + 1) / DAYS_PER_MONTH
+    users, loads = site_loads_over(timeline, phase_index, ends)
+    z = _size(plan, users, loads)
+    fixed = sum(plan.site(s).fixed_cost_per_month for s in plan.live_sites(phase_index))
+    return {
+        "cost_pods": float((z["cost_pods"].sum(axis=1) * months).sum()),
+        "cost_turn": float((z["cost_turn"].sum(axis=1) * months).sum()),
+        "cost_storage": float((z["cost_storage"].sum(axis=1) * months).sum()),
+        "cost_fixed": float(fixed * months.sum()),
+    }
 
 
 def _reservations_of(timeline: Timeline, phase_index: int) -> list[Reservation]:
@@ -126,10 +172,7 @@ def _reservations_of(timeline: Timeline, phase_index: int) -> list[Reservation]:
         return []
     following = phase_index + 1
     _, last = timeline.window(following)
-    users = timeline.site_users(following, last)
-    loads = site_loads(timeline, following, last)
-    opening = timeline.phases[following - 1].sites
-    sized = [size_site(timeline.plan, s, following, users[s], loads[s]) for s in opening]
+    sized = _sized_on(timeline, following, last, timeline.phases[following - 1].sites)
     return [Reservation(z.state, z.pods, z.cpu, z.memory_mib, z.turn_channels) for z in sized]
 
 

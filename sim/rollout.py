@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from msgfleet.schema import Plan
-from sim.capacity import Reservation, SiteSizing, _reservations_of, sizings_of
+from sim.capacity import Reservation, SiteSizing, _reservations_of, phase_costs, sizings_of
 from sim.siting import propose_phases
-from sim.tariffs import DAYS_PER_MONTH, Observed, Tariff, compute_tariffs
+from sim.tariffs import Observed, Tariff, compute_tariffs
 from sim.timeline import Timeline, build_timeline
 
 __all__ = ["RolloutResult", "observe", "run_rollout", "write_rollout"]
@@ -101,26 +101,22 @@ def _daily(timeline: Timeline) -> pd.DataFrame:
     return frame
 
 
-def observe(timeline: Timeline, daily: pd.DataFrame, sizings: list[SiteSizing]) -> list[Observed]:
-    """Use and cost of each phase, from the daily series and the phase's site sizing."""
+def observe(timeline: Timeline, daily: pd.DataFrame) -> list[Observed]:
+    """Use and cost of each phase: the daily series, and the sites re-sized monthly."""
     observed = []
     reply_share = timeline.plan.demand.reply_ratio / (1 + timeline.plan.demand.reply_ratio)
     for k, phase in enumerate(timeline.phases, start=1):
         first, last = timeline.window(k)
         rows = daily.iloc[first : last + 1]
-        months = len(rows) / DAYS_PER_MONTH
-        sized = [z for z in sizings if z.phase == k]
+        messages = float(rows["messages_per_day"].sum())
         observed.append(
             Observed(
                 phase=phase.name,
                 user_days=float(rows["active_users"].sum()),
-                messages=float(rows["messages_per_day"].sum()),
-                replies=float(rows["messages_per_day"].sum() * reply_share),
+                messages=messages,
+                replies=messages * reply_share,
                 call_minutes=float(rows["call_minutes_per_day"].sum()),
-                cost_pods=sum(z.cost_pods for z in sized) * months,
-                cost_turn=sum(z.cost_turn for z in sized) * months,
-                cost_storage=sum(z.cost_storage for z in sized) * months,
-                cost_fixed=sum(z.cost_fixed for z in sized) * months,
+                **phase_costs(timeline, k),
             )
         )
     return observed
@@ -148,7 +144,7 @@ def run_rollout(
             plan.model_copy(update={"horizon_days": max(end_day, 1)}), failed_links=failed_links
         )
     sizings = [z for k in range(1, len(timeline.phases) + 1) for z in sizings_of(timeline, k)]
-    tariffs = compute_tariffs(plan, observe(timeline, daily, sizings))
+    tariffs = compute_tariffs(plan, observe(timeline, daily))
     reservations = {k: _reservations_of(timeline, k) for k in range(1, len(timeline.phases) + 1)}
     return RolloutResult(plan, timeline, daily, sizings, tariffs, reservations, target_day, end_day)
 

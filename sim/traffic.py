@@ -14,7 +14,7 @@ from msgfleet.schema import Plan
 from sim.geography import great_circle_km
 from sim.timeline import Timeline
 
-__all__ = ["busy_hour_rate", "gravity", "site_loads"]
+__all__ = ["busy_hour_rate", "gravity", "site_loads", "site_loads_over"]
 
 
 def gravity(pop: np.ndarray, dist_km: np.ndarray, cross_share: float) -> np.ndarray:
@@ -34,22 +34,34 @@ def busy_hour_rate(plan: Plan, users: np.ndarray | float) -> np.ndarray:
     return np.asarray(users) * d.messages_per_user_day * (1 + d.reply_ratio) * d.busy_hour_factor / 3600
 
 
-def site_loads(timeline: Timeline, phase_index: int, day: int) -> dict[str, float]:
-    """Busy-hour messages/s each live site of ``phase_index`` handles on ``day``: what its users
-    send, plus the federated copies it receives for its users from other sites."""
+def site_loads_over(timeline: Timeline, phase_index: int, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Users and busy-hour messages/s of each live site of ``phase_index`` on each of ``days``.
+
+    Returns ``(users, loads)``, both [day, site] in ``plan.live_sites(phase_index)`` order. A
+    site's load is what its users send plus the federated copies it receives for its users.
+    """
     plan, st = timeline.plan, timeline.states
     homes = timeline.homes[phase_index - 1]
     sites = plan.live_sites(phase_index)
-    loads = dict.fromkeys(sites, 0.0)
+    days = np.clip(np.asarray(days), 0, len(timeline.days) - 1)
     if not homes:
-        return loads
+        zeros = np.zeros((days.size, len(sites)))
+        return zeros, zeros.copy()
     live = sorted(homes)
     idx = np.array([st.index(s) for s in live])
-    rate = busy_hour_rate(plan, timeline.users[min(max(day, 0), len(timeline.days) - 1), idx])
+    users = timeline.users[np.ix_(days, idx)]  # [day, live state]
+    rate = busy_hour_rate(plan, users)
     dist = great_circle_km(st.lat[idx, None], st.lon[idx, None], st.lat[None, idx], st.lon[None, idx])
-    flows = rate[:, None] * gravity(st.population[idx], dist, plan.demand.cross_state_share)
     home = np.array([sites.index(homes[s]) for s in live])
-    federated = flows * (home[:, None] != home[None, :])  # copies handled again at the far site
-    own = np.bincount(home, weights=rate, minlength=len(sites))
-    inbound = np.bincount(home, weights=federated.sum(axis=0), minlength=len(sites))
-    return {site: float(own[j] + inbound[j]) for j, site in enumerate(sites)}
+    to_site = np.eye(len(sites))[home]  # [live state, site] one-hot
+    federated = gravity(st.population[idx], dist, plan.demand.cross_state_share) * (
+        home[:, None] != home[None, :]
+    )
+    loads = rate @ to_site + (rate @ federated) @ to_site
+    return users @ to_site, loads
+
+
+def site_loads(timeline: Timeline, phase_index: int, day: int) -> dict[str, float]:
+    """Busy-hour messages/s each live site of ``phase_index`` handles on ``day``."""
+    _, loads = site_loads_over(timeline, phase_index, np.array([day]))
+    return {site: float(loads[0, j]) for j, site in enumerate(timeline.plan.live_sites(phase_index))}

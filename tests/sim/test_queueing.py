@@ -2,12 +2,14 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from sim.errors import SimError
 from sim.queueing import (
     busy_hour_erlangs,
     channels_for_blocking,
+    channels_for_blocking_array,
     erlang_b,
     erlang_c,
     mmc_mean_wait,
@@ -66,3 +68,12 @@ def test_unstable_and_invalid_inputs_are_errors() -> None:
     with pytest.raises(SimError):
         channels_for_blocking(5.0, 1.5)
     assert math.isclose(erlang_b(0.0, 4), 0.0)
+
+
+@pytest.mark.parametrize("gos", [0.001, 0.01, 0.05])
+def test_vectorised_channel_search_equals_the_recursion(gos: float) -> None:
+    traffic = np.concatenate(
+        [[0.0, 1e-6, 0.01, 0.5, 4.46, 84.1, 3000.0, 20000.0], np.random.default_rng(2).uniform(0, 5000, 200)]
+    )
+    expected = [channels_for_blocking(a, gos) for a in traffic]
+    assert channels_for_blocking_array(traffic, gos).tolist() == expected
