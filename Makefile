@@ -28,8 +28,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
-bench-peer: $(STAMP)
-	$(BIN)/pip install -q -c constraints.txt matrix-synapse
+bench-peer: $(STAMP)  # installs pinned matrix-synapse into its own .venv/peer-synapse on first use
 	$(BIN)/python benchmarks/peer_synapse.py
 
 clean:
