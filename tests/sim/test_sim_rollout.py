@@ -140,3 +140,34 @@ def test_cli_plan_proposes_a_plan_that_reaches_the_target(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert run_rollout(load_plan(out)).target_day is not None
+
+
+def test_active_user_metric_reaches_the_target_later_than_reach() -> None:
+    by_reach = run_rollout(parse_plan(REACHING.replace("horizon_days: 400", "horizon_days: 4000")))
+    plan = parse_plan(
+        REACHING.replace("horizon_days: 400", "horizon_days: 4000") + "coverage_metric: active_users\n"
+    )
+    by_users = run_rollout(plan)
+    daily = by_users.daily
+    national = by_users.timeline.states.national_population
+    assert np.allclose(daily["coverage"], daily["active_users"] / national)
+    assert by_users.target_day is None or by_users.target_day > by_reach.target_day
+    # Bass adoption caps active users at market_share of the live population.
+    assert daily["coverage"].max() <= plan.adoption.market_share * daily["reach"].max() + 1e-9
+
+
+def test_cli_latency_writes_pairs_cdf_and_summary(tmp_path: Path) -> None:
+    plan = tmp_path / "quick.yaml"
+    plan.write_text(DEV.read_text() + "latency: {duration_s: 2, warmup_s: 0.5, replications: 2}\n")
+    done = _cli(
+        "sim", "latency", "--plan", str(plan), "--out", str(tmp_path / "o"), "--workers", "1", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    pairs = pd.read_csv(tmp_path / "o" / "latency.csv")
+    assert {"p50_ms", "p95_ms", "p99_ms", "p95_ci_low_ms", "over_slo_share", "slo_violated"} <= set(
+        pairs.columns
+    )
+    assert (pairs["p50_ms"] <= pairs["p95_ms"]).all() and (pairs["p95_ms"] <= pairs["p99_ms"] + 1e-9).all()
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert [p["phase"] for p in summary["latency"]["phases"]] == [1, 2]
+    assert "SLO 300 ms met" in done.stdout.replace("\n", " ")
