@@ -29,6 +29,7 @@ __all__ = [
     "reservations",
     "site_sizing",
     "size_site",
+    "sized_plan",
     "sizings_of",
 ]
 
@@ -199,7 +200,19 @@ def reservations(plan: Plan, phase_index: int) -> list[Reservation]:
 
 
 def design_users(plan: Plan, phase_index: int) -> dict[str, int]:
-    """Active users each live site homes on the last day of ``phase_index`` (``infra.design_users``)."""
+    """Users to size each site for in ``phase_index`` (``infra.design_users``): live sites at the
+    phase's last day, and the next phase's sites at the end of that phase (their reservation)."""
     timeline = _timeline(plan, phase_index)
     _, last = timeline.window(phase_index)
-    return {site: round(users) for site, users in timeline.site_users(phase_index, last).items()}
+    users = {site: round(u) for site, u in timeline.site_users(phase_index, last).items()}
+    if phase_index < len(timeline.phases):
+        _, next_last = timeline.window(phase_index + 1)
+        upcoming = timeline.site_users(phase_index + 1, next_last)
+        users |= {site: round(upcoming[site]) for site in timeline.phases[phase_index].sites}
+    return users
+
+
+def sized_plan(plan: Plan, phase_index: int) -> Plan:
+    """A copy of ``plan`` whose ``infra.design_users`` come from :func:`design_users`."""
+    infra = plan.infra.model_copy(update={"design_users": design_users(plan, phase_index)})
+    return Plan.model_validate(plan.model_copy(update={"infra": infra}).model_dump())

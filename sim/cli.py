@@ -86,6 +86,11 @@ def rollout(
         bool, typer.Option(help="End the run on the day the target is reached.")
     ] = False,
     fail_link: Annotated[list[str] | None, typer.Option(help=FAIL_HELP)] = None,
+    sized_plan: Annotated[
+        Path | None,
+        typer.Option(help="Also write the plan with infra.design_users for --phase (for infra/)."),
+    ] = None,
+    phase: Annotated[int | None, typer.Option(help="Phase for --sized-plan (default: the last).")] = None,
 ) -> None:
     """Simulate a plan day by day: rollout.csv, sites.csv, tariffs.csv, summary.json."""
     from rich.console import Console
@@ -93,9 +98,19 @@ def rollout(
     from msgfleet.schema import load_plan
     from sim.rollout import run_rollout, write_rollout
 
-    result = run_rollout(load_plan(plan), stop_at_target=stop_at_target, failed_links=_links(fail_link))
+    loaded = load_plan(plan)
+    result = run_rollout(loaded, stop_at_target=stop_at_target, failed_links=_links(fail_link))
     write_rollout(result, out)
     console = Console()
+    if sized_plan is not None:
+        from msgfleet.schema import dump_plan
+        from sim.capacity import sized_plan as with_design_users
+
+        k = phase or len(result.timeline.phases)
+        dump_plan(
+            with_design_users(result.plan, k), sized_plan, header=f"{plan} with design users of phase {k}."
+        )
+        console.print(f"wrote {sized_plan} (infra.design_users for phase {k})")
     if result.timeline.partition is not None:
         console.print(f"[yellow]{result.timeline.partition}[/yellow]")
     console.print(f"{result.plan.name}: {result.outcome} -> {out}")

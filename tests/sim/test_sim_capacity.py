@@ -62,3 +62,13 @@ def test_design_users_are_the_users_each_site_is_sized_for(plan) -> None:
     sized = {z.state: z.users for z in site_sizing(plan, 2)}
     assert users == {s: round(u) for s, u in sized.items()}
     assert users["RU-MOW"] > users["RU-NVS"] > 0
+
+
+def test_design_users_include_the_next_phase_sites_as_reserved(plan) -> None:
+    from sim.capacity import design_users, sized_plan
+
+    users = design_users(plan, 1)
+    assert set(users) == {"RU-MOW", "RU-SPE", "RU-NVS"}
+    (reserved,) = reservations(plan, 1)
+    assert size_site(plan, "RU-NVS", 2, users["RU-NVS"]).turn_channels == reserved.turn_channels
+    assert sized_plan(plan, 1).infra.design_users == users
