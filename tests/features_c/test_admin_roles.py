@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,14 +12,9 @@ from messenger.client import ApiFailure, MessengerClient
 Signup = Callable[..., Awaitable[MessengerClient]]
 
 
-@pytest.fixture(scope="module")
-def admin_phone() -> str:
-    return f"+7998{secrets.randbelow(10**7):07d}"
-
-
-@pytest.fixture(scope="module")
-def admin_node(node_factory: Callable[..., Any], admin_phone: str) -> Any:
-    return node_factory(MSGFLEET_ADMIN_PHONES=f"+70000000000, {admin_phone}")
+@pytest.fixture
+def admin_node(trust_node: Any) -> Any:
+    return trust_node
 
 
 async def _status(client: MessengerClient, method: str, path: str, **kw: Any) -> int:

@@ -20,9 +20,9 @@ NodeProcess = Any  # tests/conftest.py's NodeProcess: url, data_dir, db_url
 STATE = "RU-MOW"
 
 
-@pytest.fixture(scope="module")
-def audit_node(node_factory: Callable[..., NodeProcess]) -> NodeProcess:
-    return node_factory(shared_backends=True)
+@pytest.fixture
+def audit_node(trust_node: NodeProcess) -> NodeProcess:
+    return trust_node
 
 
 async def verify_line(node: NodeProcess) -> str:
@@ -44,6 +44,39 @@ async def db(audit_node: NodeProcess) -> AsyncIterator[AsyncConnection]:
     await engine.dispose()
 
 
+_GUARD = {  # the append-only triggers of migration c1_audit
+    "postgresql": [
+        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
+    ],
+    "sqlite": [
+        f"CREATE TRIGGER audit_log_no_{op} BEFORE {op.upper()} ON audit_log "
+        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
+        for op in ("update", "delete")
+    ],
+}
+
+
+@pytest.fixture
+async def attacker(db: AsyncConnection) -> AsyncIterator[AsyncConnection]:
+    """``db`` without the append-only triggers; the log and the triggers are restored afterwards, so
+    the admin tests on the same node find an intact chain."""
+    rows = [r._asdict() for r in (await db.execute(text("SELECT * FROM audit_log ORDER BY seq"))).all()]
+    await _drop_guard(db)
+    try:
+        yield db
+    finally:
+        await db.rollback()
+        await db.execute(text("DELETE FROM audit_log"))
+        if rows:
+            names = ", ".join(rows[0])
+            values = ", ".join(f":{k}" for k in rows[0])
+            await db.execute(text(f"INSERT INTO audit_log ({names}) VALUES ({values})"), rows)
+        for statement in _GUARD[db.dialect.name]:
+            await db.execute(text(statement))
+        await db.commit()
+
+
 async def _drop_guard(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         await conn.execute(text("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log"))
@@ -53,7 +86,7 @@ async def _drop_guard(conn: AsyncConnection) -> None:
     await conn.commit()
 
 
-async def test_security_actions_are_chained_and_tampering_is_named(
+async def test_security_actions_are_chained(
     signup: Signup, audit_node: NodeProcess, db: AsyncConnection
 ) -> None:
     alice = await signup(node_=audit_node)
@@ -80,7 +113,14 @@ async def test_security_actions_are_chained_and_tampering_is_named(
     with pytest.raises(Exception, match="append-only"):
         await db.execute(text("UPDATE audit_log SET actor = 'x' WHERE seq = 1"))
     await db.rollback()
-    await _drop_guard(db)
+
+
+async def test_edited_reordered_and_removed_entries_are_named(
+    signup: Signup, audit_node: NodeProcess, attacker: AsyncConnection
+) -> None:
+    db = attacker
+    for _ in range(3):  # at least 6 entries, whatever ran before
+        await signup(node_=audit_node)
 
     # Edited: one field of entry 3.
     original = (await db.execute(text("SELECT detail FROM audit_log WHERE seq = 3"))).scalar_one()
