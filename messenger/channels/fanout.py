@@ -14,6 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
+from prometheus_client import Counter, Histogram
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -23,6 +24,13 @@ from messenger.db.models.channels import ChannelMember, ChannelPost
 from messenger.realtime.events import emit_to_devices
 
 log = logging.getLogger("messenger.channels")
+
+CHANNEL_DELIVERIES = Counter("msgfleet_channel_deliveries_total", "Channel post events written to devices")
+FANOUT_SECONDS = Histogram(
+    "msgfleet_channel_fanout_seconds",
+    "Time from a channel post to its event in every member device's log",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250),
+)
 
 # Members per transaction: large enough to amortise a commit, small enough that one batch holds the SQLite
 # write lock for tens of milliseconds (benchmarks/fanout.py measures both ends); under SQLite's default
@@ -73,7 +81,11 @@ async def deliver_batch(session: AsyncSession, *, post_id: str, batch: int = BAT
     done = len(members) < batch
     if done:
         item.fanout_done, item.fanout_done_at = True, now()
+    took = item.fanout_done_at - item.created_at if done and item.fanout_done_at else None
     await session.commit()
+    CHANNEL_DELIVERIES.inc(len(devices))
+    if took is not None:
+        FANOUT_SECONDS.observe(took)
     return done
 
 

@@ -56,6 +56,11 @@ async def test_post_reaches_every_subscriber_device_and_counts_add_up(signup: Si
     await subs[1].request("POST", f"/v1/channels/{channel}/read", json={"seq": 1})
     assert (await _stats_when_done(owner, channel, 1))["read"] == 2
     assert (await _stats_when_done(owner, channel, 2))["read"] == 1
+    metrics = (await owner.http.get("/metrics")).text
+    delivered = [
+        line for line in metrics.splitlines() if line.startswith("msgfleet_channel_deliveries_total ")
+    ]
+    assert delivered and float(delivered[0].split()[1]) >= 12  # 6 devices x 2 posts, at least (shared node)
     rows = await subs[2].request("GET", f"/v1/channels/{channel}/posts", params={"after": 1})
     assert [(r["seq"], r["text"], r["author"]) for r in rows] == [(2, "second", owner.user_id)]
 
