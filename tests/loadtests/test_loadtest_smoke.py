@@ -29,6 +29,7 @@ def smoke_plan(tmp_path: Path) -> Path:
         "group_size": 3,
     }
     data["slo"] = {"delivery_p95_ms": 5000, "error_rate": 0.05}
+    data["latency"] = {"replications": 2, "duration_s": 30.0, "warmup_s": 5.0}  # a quick simulator check
     path = tmp_path / "smoke.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -37,7 +38,7 @@ def smoke_plan(tmp_path: Path) -> Path:
 def test_short_load_delivers_meters_and_calibrates(tmp_path: Path) -> None:
     plan = smoke_plan(tmp_path)
     out = tmp_path / "run"
-    summary = run_loadtest(out, plan=str(plan), levels=[4, 8], spawn_rate=8, duration_s=7, quiet=True)
+    summary = run_loadtest(out, plan=str(plan), levels=[4, 8], spawn_rate=8, duration_s=5, quiet=True)
 
     on_disk = json.loads((out / "summary.json").read_text())
     assert on_disk == json.loads(json.dumps(summary))
