@@ -25,7 +25,7 @@ from typing import Any
 
 import gevent
 import websocket
-from locust import FastHttpUser, between, events
+from locust import FastHttpUser, User, between, events
 from locust.env import Environment
 
 from loadtests.behaviour import envelope, pick_state, recipient_state_weights, sent_at, task_weights
@@ -78,12 +78,12 @@ def _api_paths(url: str) -> list[str]:
 def configure(environment: Environment) -> Scenario:
     """Read the run (run.json, Locust arguments or --host), the plan and the node's API once."""
     global SCENARIO
-    options = environment.parsed_options
+    options = vars(environment.parsed_options) if environment.parsed_options is not None else {}
     config = config_from_environment(environment.host)
-    if options is not None and getattr(options, "msgfleet_targets", ""):
-        config.targets = parse_targets(options.msgfleet_targets)
-    if options is not None and getattr(options, "msgfleet_plan", ""):
-        config.plan = options.msgfleet_plan
+    if options.get("msgfleet_targets"):
+        config.targets = parse_targets(options["msgfleet_targets"])
+    if options.get("msgfleet_plan"):
+        config.plan = options["msgfleet_plan"]
     plan = load_plan(config.plan) if config.plan else parse_plan("name: default\nsites: [{state: RU-MOW}]\n")
     paths = _api_paths(next(iter(config.targets.values())))
     weights, skipped = task_weights(plan.loadtest.weights, paths, implemented=TASKS)
@@ -362,6 +362,6 @@ TASKS = {
 }
 
 
-def user_classes() -> list[type[FastHttpUser]]:
+def user_classes() -> list[type[User]]:
     """The user classes of this scenario (for loadtests.runner)."""
     return [MessengerUser]

@@ -14,8 +14,9 @@ from msgfleet.schema import Plan
 
 def plot_levels(levels: list[Level], comparison: list[dict[str, Any]], slo_ms: float, ax: Axes) -> Axes:
     """Delivery p95 against messages/s per measured step, predicted points and the SLO line."""
-    ok = [lv for lv in levels if lv.delivery_p95_ms is not None]
-    ax.plot([lv.messages_per_s for lv in ok], [lv.delivery_p95_ms for lv in ok], "o-", label="measured p95")
+    measured = [lv for lv in levels if lv.delivery_p95_ms is not None]
+    points = sorted((lv.messages_per_s, float(lv.delivery_p95_ms or 0)) for lv in measured)
+    ax.plot([x for x, _ in points], [y for _, y in points], "o-", label="measured p95")
     if comparison:
         ax.plot(
             [r["messages_per_s"] for r in comparison],

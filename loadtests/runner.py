@@ -24,7 +24,7 @@ import gevent
 from locust import events
 from locust.env import Environment
 from locust.html import get_html_report
-from locust.runners import Runner
+from locust.runners import MasterRunner, Runner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_history
 
 from loadtests.config import CONFIG_ENV, RunConfig
@@ -103,9 +103,11 @@ def run_master(run_file: Path) -> int:
         host=next(iter(config.targets.values())),
     )
     workers: list[subprocess.Popen[bytes]] = []
+    master: MasterRunner | None = None
+    runner: Runner
     if config.workers:
         port = free_port()
-        runner = env.create_master_runner("127.0.0.1", port)
+        runner = master = env.create_master_runner("127.0.0.1", port)
         workers = _start_workers(config, run_file, port)
     else:
         runner = env.create_local_runner()
@@ -116,9 +118,9 @@ def run_master(run_file: Path) -> int:
     writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, str(out / "locust"), full_history=True)
     greenlets = [gevent.spawn(stats_history, runner), gevent.spawn(writer.stats_writer)]
     try:
-        if workers:
+        if master is not None:
             deadline = time.monotonic() + WORKER_WAIT_S
-            while len(runner.clients.ready) < config.workers:  # type: ignore[attr-defined]
+            while len(master.clients.ready) < config.workers:
                 if time.monotonic() > deadline or any(w.poll() is not None for w in workers):
                     print(f"loadtest: workers did not connect (see {out / 'workers.log'})", file=sys.stderr)
                     return 1
