@@ -1,0 +1,66 @@
+"""The behaviour mix, recipient states, envelopes and target parsing (no Locust needed)."""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+
+import pytest
+
+from loadtests.behaviour import envelope, pick_state, recipient_state_weights, sent_at, task_weights
+from loadtests.config import parse_targets
+from loadtests.errors import LoadTestError
+from msgfleet.schema import parse_plan
+
+PLAN = """\
+name: t
+country: RU
+sites: [{state: RU-MOW}, {state: RU-SPE}, {state: RU-NVS}]
+phases: [{name: one, start_day: 0, sites: [RU-MOW, RU-SPE, RU-NVS]}]
+demand: {cross_state_share: 0.3}
+"""
+
+
+def test_weights_keep_what_the_node_and_the_locustfile_both_offer() -> None:
+    weights = {"private_send": 6.5, "call": 0.5, "channel_post": 0.5, "idle": 25.0, "teleport": 1.0}
+    paths = ["/v1/chats", "/v1/chats/{chat_id}/messages", "/v1/calls"]
+    used, skipped = task_weights(weights, paths, implemented={"private_send", "call", "idle", "channel_post"})
+    assert used == {"private_send": 65, "call": 5, "idle": 250}
+    assert skipped == ["channel_post", "teleport"]  # no /v1/channels on the node; unknown behaviour
+    used, skipped = task_weights(weights, ["/v1/chats"], implemented={"private_send", "call", "idle"})
+    assert "call" in skipped and "call" not in used
+
+
+def test_cross_state_share_spreads_over_the_other_states() -> None:
+    plan = parse_plan(PLAN)
+    live = ["RU-MOW", "RU-SPE", "RU-NVS"]
+    weights = recipient_state_weights(plan, "RU-MOW", live)
+    assert weights == pytest.approx({"RU-MOW": 0.7, "RU-SPE": 0.15, "RU-NVS": 0.15})
+    assert recipient_state_weights(plan, "RU-MOW", ["RU-MOW"]) == {"RU-MOW": 1.0}
+    rng = random.Random(3)
+    picks = [pick_state(weights, rng) for _ in range(20_000)]
+    assert picks.count("RU-MOW") / len(picks) == pytest.approx(0.7, abs=0.02)
+
+
+def test_an_explicit_traffic_matrix_wins() -> None:
+    plan = parse_plan(PLAN + "loadtest: {traffic_matrix: {RU-MOW: {RU-MOW: 1, RU-NVS: 3}}}\n")
+    weights = recipient_state_weights(plan, "RU-MOW", ["RU-MOW", "RU-SPE", "RU-NVS"])
+    assert weights == pytest.approx({"RU-MOW": 0.25, "RU-NVS": 0.75})
+
+
+def test_envelopes_carry_their_send_time() -> None:
+    sealed = envelope("u1@RU-MOW", size=200)
+    assert sent_at(sealed) == pytest.approx(time.time(), abs=5)
+    assert len(base64.b64decode(sealed)) == 200
+    assert sent_at("bm90IGpzb24=") is None and sent_at("%%%") is None
+
+
+def test_targets() -> None:
+    assert parse_targets("RU-MOW=http://127.0.0.1:1/,RU-SPE=http://127.0.0.1:2") == {
+        "RU-MOW": "http://127.0.0.1:1",
+        "RU-SPE": "http://127.0.0.1:2",
+    }
+    assert parse_targets(["http://127.0.0.1:9"]) == {"node": "http://127.0.0.1:9"}
+    with pytest.raises(LoadTestError, match="ftp://x"):
+        parse_targets(["RU-MOW=ftp://x"])
