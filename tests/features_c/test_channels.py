@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from messenger.client import ApiFailure, MessengerClient
+from messenger.db.models import Device, User
+from messenger.db.models.channels import Channel, ChannelMember
 
 Signup = Callable[..., Awaitable[MessengerClient]]
 
 
 async def _stats_when_done(owner: MessengerClient, channel: str, seq: int) -> dict[str, Any]:
-    for _ in range(200):  # bounded: 10 s
+    for _ in range(600):  # bounded: 30 s
         stats: dict[str, Any] = await owner.request("GET", f"/v1/channels/{channel}/posts/{seq}/stats")
         if stats["fanout_done"]:
             return stats
@@ -109,3 +115,61 @@ async def test_only_owners_post_and_see_stats(signup: Signup) -> None:
         "DELETE", f"/v1/channels/{channel}/subscription"
     )  # now allowed: another owner remains
     assert [c["id"] for c in await owner.request("GET", "/v1/channels")] == []
+
+
+async def test_large_channel_is_delivered_in_batches_after_the_post_returns(
+    signup: Signup, trust_node: Any
+) -> None:
+    """4,500 subscribers (seeded in the node's database: signing up each would take minutes) with one device
+    each: the post is acknowledged before its fan-out (three batches of 2,000) is done, then reaches all."""
+    owner = await signup(node_=trust_node)
+    channel = (await owner.request("POST", "/v1/channels", json={"title": "Big"}))["id"]
+    n, ts = 4500, time.time()
+    engine = create_async_engine(trust_node.db_url)
+    async with engine.begin() as conn:
+        prefix = secrets.token_hex(3)
+        users = [f"ubig{prefix}{i:05d}@RU-MOW" for i in range(n)]
+        await conn.execute(
+            insert(User),
+            [{"id": u, "phone": f"+79960{i:06d}", "created_at": ts} for i, u in enumerate(users)],
+        )
+        await conn.execute(
+            insert(Device),
+            [
+                {
+                    "id": f"dbig{prefix}{i:05d}",
+                    "user_id": u,
+                    "name": "d",
+                    "platform": "p",
+                    "token_hash": secrets.token_hex(32),
+                    "created_at": ts,
+                    "event_seq": 0,
+                }
+                for i, u in enumerate(users)
+            ],
+        )
+        await conn.execute(
+            insert(ChannelMember),
+            [
+                {
+                    "channel_id": channel,
+                    "user_id": u,
+                    "role": "subscriber",
+                    "joined_at": ts,
+                    "last_read_seq": 0,
+                }
+                for u in users
+            ],
+        )
+        await conn.execute(
+            update(Channel).where(Channel.id == channel).values(subscribers=Channel.subscribers + n)
+        )
+    await engine.dispose()
+
+    await owner.request("POST", f"/v1/channels/{channel}/posts", json={"text": "to everyone"})
+    early = await owner.request("GET", f"/v1/channels/{channel}/posts/1/stats")
+    assert not early["fanout_done"] and early["delivered_members"] < n + 1
+    assert early["delivered_members"] % 2000 == 0  # whole batches only
+    final = await _stats_when_done(owner, channel, 1)
+    assert (final["members"], final["delivered_members"], final["delivered_devices"]) == (n + 1, n + 1, n + 1)
+    assert final["fanout_seconds"] > 0
