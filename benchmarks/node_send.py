@@ -33,6 +33,22 @@ from messenger.launch import NodeProcess, scratch_database, start_node
 BENCH_ENV = {"MSGFLEET_CODE_RATE_PER_IP": "0", "MSGFLEET_LOG_LEVEL": "warning"}
 
 
+def node_cpu_seconds(node: NodeProcess) -> float:
+    """User+system CPU of the node process and its workers (psutil), to report CPU per message: on a
+    shared machine wall-clock rates swing with other load, CPU cost per message much less."""
+    import psutil
+
+    root = psutil.Process(node.process.pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
@@ -86,17 +102,18 @@ async def run(node: NodeProcess, senders: int, messages: int, max_seconds: float
     readers = [asyncio.create_task(receive(b)) for _, b in pairs]
     for _ in pairs:
         await ready.acquire()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), node_cpu_seconds(node)
     await asyncio.gather(*(send(a, b, c) for (a, b), c in zip(pairs, chats, strict=True)))
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(done.wait(), max(1.0, deadline - time.monotonic() + 5))
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, node_cpu_seconds(node) - cpu_start
     for task in readers:
         task.cancel()
     for user in users:
         await user.close()
     received = len(latencies)
     return {
+        "cpu_ms": 1000 * cpu / max(received, 1),
         "delivered": received,
         "seconds": elapsed,
         "rate": received / elapsed,
@@ -122,7 +139,8 @@ def bench(label: str, senders: int, messages: int, max_seconds: float, **node_kw
     print(
         f"{label:<34} {r['delivered']:>6.0f} msgs in {r['seconds']:6.2f} s ="
         f" {r['rate']:7.0f} msg/s delivered;"
-        f" latency p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms",
+        f" latency p50 {r['p50_ms']:6.1f} ms  p95 {r['p95_ms']:6.1f} ms  p99 {r['p99_ms']:6.1f} ms;"
+        f" node CPU {r['cpu_ms']:.2f} ms/msg (≈ {1000 / r['cpu_ms']:.0f} msg/s per core)",
         flush=True,
     )
 

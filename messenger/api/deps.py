@@ -16,7 +16,7 @@ from messenger.node import Node
 from messenger.security import token_hash
 
 
-def get_node(request: Request) -> Node:
+async def get_node(request: Request) -> Node:  # async: FastAPI runs plain ``def`` deps in a thread pool
     node: Node = request.app.state.node
     return node
 

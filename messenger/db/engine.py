@@ -15,7 +15,14 @@ def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> As
     beside the writer instead of queueing for its lock (the WebSocket and long-poll readers use it).
     """
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        if read_only:
+            engine = create_async_engine(url, connect_args={"timeout": 30})
+        else:
+            # One writer connection: SQLite admits one writer at a time anyway, and queueing for the pool
+            # in asyncio costs nothing, while SQLite's busy handler sleeps up to 100 ms between retries.
+            engine = create_async_engine(
+                url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+            )
         _tune_sqlite(engine, immediate=not read_only)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)

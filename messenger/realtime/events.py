@@ -51,17 +51,16 @@ async def emit_to_devices(
     ids = sorted(set(device_ids))
     if not ids:
         return
-    if session.get_bind().dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already serialises writers
-        # Lock in id order so that concurrent fan-outs to overlapping devices cannot deadlock.
-        await session.execute(
-            select(Device.id).where(Device.id.in_(ids)).order_by(Device.id).with_for_update()
+    bump = update(Device).values(event_seq=Device.event_seq + 1).returning(Device.id, Device.event_seq)
+    if session.get_bind().dialect.name == "sqlite":  # BEGIN IMMEDIATE already serialises writers
+        rows = await session.execute(bump.where(Device.id.in_(ids)))
+    else:
+        # Lock in id order (in the same statement) so that concurrent fan-outs to overlapping devices
+        # cannot deadlock.
+        locked = (
+            select(Device.id).where(Device.id.in_(ids)).order_by(Device.id).with_for_update().cte("locked")
         )
-    rows = await session.execute(
-        update(Device)
-        .where(Device.id.in_(ids))
-        .values(event_seq=Device.event_seq + 1)
-        .returning(Device.id, Device.event_seq)
-    )
+        rows = await session.execute(bump.where(Device.id == locked.c.id))
     ts = now()
     fixed = None if callable(payload) else json.dumps(payload)
     values = [
