@@ -168,7 +168,13 @@ def write_rollout(result: RolloutResult, out: str | Path) -> Path:
     )
     _states_frame(result).to_csv(out / "states.csv", index=False, float_format="%.6g")
     _links_frame(result).to_csv(out / "links.csv", index=False, float_format="%.6g")
-    (out / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n", encoding="utf-8")
+    summary_path = out / "summary.json"
+    summary = result.summary()
+    if summary_path.exists():  # keep a latency run's section written into the same directory
+        previous = json.loads(summary_path.read_text(encoding="utf-8"))
+        if "latency" in previous:
+            summary["latency"] = previous["latency"]
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return out
 
 
