@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, text
@@ -155,12 +156,23 @@ async def verify(session: AsyncSession) -> Verification:
 
 
 async def verify_url(database_url: str) -> Verification:
-    """``verify`` on the database at ``database_url`` (the ``msgfleet audit verify`` command)."""
-    from messenger.db.engine import make_engine, make_sessionmaker
+    """``verify`` on the database at ``database_url`` (the ``msgfleet audit verify`` command); a database
+    that cannot be read raises ``MessengerConfigError`` (one line)."""
+    from sqlalchemy.exc import DBAPIError
 
+    from messenger.db.engine import make_engine, make_sessionmaker
+    from messenger.errors import MessengerConfigError
+
+    scheme, _, rest = database_url.partition("://")
+    if scheme.startswith("sqlite") and not Path(rest.removeprefix("/")).exists():
+        raise MessengerConfigError(f"no node database at {rest.removeprefix('/')} (check --data-dir)")
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session:
             return await verify(session)
+    except (DBAPIError, OSError) as exc:
+        cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig else exc
+        reason = str(cause).splitlines()[0] or type(cause).__name__
+        raise MessengerConfigError(f"cannot read the audit log of {scheme} database: {reason}") from None
     finally:
         await engine.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -154,3 +155,22 @@ async def test_edited_reordered_and_removed_entries_are_named(
     await db.execute(text("UPDATE audit_log SET seq = seq - 1 WHERE seq > 4"))
     await db.commit()
     assert "broken at entry 4" in await verify_line(audit_node)
+
+
+def test_verify_of_a_missing_database_is_one_line(tmp_path: Path) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "msgfleet.cli",
+        "audit",
+        "verify",
+        "--state",
+        STATE,
+        "--data-dir",
+        str(tmp_path),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"msgfleet: no node database at {tmp_path}/node.db (check --data-dir)"
+    ]
