@@ -121,9 +121,9 @@ async def test_bad_meeting_requests_create_nothing(signup: Signup) -> None:
 
 async def test_reminder_is_pushed_once_to_those_who_did_not_decline(signup: Signup) -> None:
     org, ann, ben = [await signup() for _ in range(3)]
-    meeting = await _schedule(
-        org, [ann.user_id, ben.user_id], start=_wall_clock(0.5).isoformat(), reminder_minutes=60
-    )
+    # The reminder falls due ~3 s from now (30 min before a start 30 min 3 s away): after ben declines.
+    start = _wall_clock(0.5 + 3 / 3600).isoformat()
+    meeting = await _schedule(org, [ann.user_id, ben.user_id], start=start, reminder_minutes=30)
     await ben.request("POST", f"/v1/meetings/{meeting['id']}/rsvp", json={"response": "declined"})
     async with ann.socket() as ann_ws, org.socket() as org_ws:
         reminder = await next_kind(ann_ws, "meeting.reminder")
