@@ -41,7 +41,6 @@ async def test_vanished_participant_is_closed_at_last_heartbeat(signup: Signup, 
     # Closed at her last heartbeat (~0.5 s after the answer), not when the sweep noticed (>= 1.5 s later).
     assert record["ended_at"] - leg["left_at"] >= HEARTBEAT_TIMEOUT - 0.05
     assert gone["seconds"] == pytest.approx(leg["left_at"] - record["answered_at"], abs=2e-3)
-    assert gone["seconds"] < 1.5
     assert person(record, bob.user_id)["seconds"] > gone["seconds"]
     usage = await alice.request("GET", "/v1/usage")
     assert (usage["minutes"], usage["seconds"]) == (1, pytest.approx(gone["seconds"], abs=2e-3))
