@@ -10,12 +10,16 @@ lost connection resumes without duplicates.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from messenger.client.client import ApiFailure, MessengerClient
 from messenger.imports.whatsapp import Export, Skipped, load
+from messenger.services.contacts import phone_hash
+
+_PHONE_AUTHOR = re.compile(r"^\+\d[\d \-()]{5,20}$")
 
 # File extensions WhatsApp gives exported media (IMG-/VID-/PTT-/AUD-/DOC-… names) -> node media kinds.
 KIND_BY_EXT = {
@@ -50,6 +54,23 @@ class Report:
         if self.unmapped_authors:
             out.append(f"authors kept by name only (no contact): {', '.join(self.unmapped_authors)}")
         return out
+
+
+def _as_phone(author: str) -> str | None:
+    """WhatsApp shows authors missing from the address book as their number, e.g. ``+7 999 123-45-67``."""
+    if not _PHONE_AUTHOR.fullmatch(author):
+        return None
+    return "+" + re.sub(r"\D", "", author)
+
+
+async def _discover(client: MessengerClient, authors: list[str]) -> dict[str, str]:
+    """Map number-named authors to registered users via contact discovery (hashed on this device)."""
+    phones = {a: p for a in authors if (p := _as_phone(a))}
+    if not phones:
+        return {}
+    hashes = {phone_hash(p): a for a, p in phones.items()}
+    found = await client.request("POST", "/v1/contacts", json={"hashes": sorted(hashes)})
+    return {hashes[row["hash"]]: row["user_id"] for row in found}
 
 
 async def _upload(client: MessengerClient, export: Export, report: Report) -> dict[str, str]:
@@ -104,9 +125,11 @@ async def import_whatsapp(
     chat_id: str | None = None,
 ) -> Report:
     """Import ``path`` into a new group chat (or ``chat_id`` to resume) with the contacts ``names`` maps
-    author names to (user ids); other authors stay names inside the encrypted messages."""
+    author names to (user ids) and the number-named authors found by contact discovery; other authors
+    stay names inside the encrypted messages."""
     export = load(path)
     digest = hashlib.sha256(repr([(m.line, m.author, m.text) for m in export.messages]).encode()).hexdigest()
+    names = {**names, **await _discover(client, [a for a in export.authors if a not in names])}
     members = sorted({u for u in names.values() if u != client.user_id})
     report = Report(chat_id="", skipped=list(export.skipped))
     report.unmapped_authors = [a for a in export.authors if a not in names]

@@ -206,3 +206,25 @@ async def test_zip_with_two_chats_is_refused(signup: Signup, tmp_path: Path) -> 
     with pytest.raises(ExportFormatError, match=r"expected exactly one chat \.txt"):
         await import_whatsapp(alice, path, names={})
     assert await alice.request("GET", "/v1/chats") == []
+
+
+async def test_number_named_authors_are_mapped_by_contact_discovery(signup: Signup, tmp_path: Path) -> None:
+    alice, bob = await signup(), await signup()
+    assert bob.phone
+    shown = f"{bob.phone[:2]} {bob.phone[2:5]} {bob.phone[5:8]}-{bob.phone[8:10]}-{bob.phone[10:]}"
+    text = (
+        f"12/31/23, 21:07 - Alice: hi\n12/31/23, 21:08 - {shown}: hello from an unsaved number\n"
+        "1/1/24, 10:00 - Alice: happy new year\n1/13/24, 11:00 - Alice: still there?\n"
+    )
+    (tmp_path / "WhatsApp Chat with Bob.txt").write_text(text)
+    report = await import_whatsapp(
+        alice, tmp_path / "WhatsApp Chat with Bob.txt", names={"Alice": alice.user_id}
+    )
+    assert report.unmapped_authors == [] and report.imported == 4
+    got = await bodies(bob, report.chat_id)  # bob was added to the chat as the mapped contact
+    assert got[1]["imported"] == {
+        "from": "whatsapp",
+        "author": shown,
+        "author_user": bob.user_id,
+        "sent_at": "2023-12-31T21:08:00",
+    }
