@@ -43,6 +43,10 @@ class Hub:
                 if not group:
                     del self._waiters[device_id]
 
+    def listening(self) -> set[str]:
+        """Devices with an open socket or long-poll in this process (channel fan-out serves them first)."""
+        return set(self._waiters)
+
     async def wake(self, device_ids: Iterable[str]) -> None:
         """Tell every listener of ``device_ids`` (in every process) to read its new events."""
         self._wake_local(device_ids)
