@@ -86,7 +86,24 @@ def _plaintexts_in_database(data_dir: Path, plaintexts: list[str]) -> list[str]:
     return [p for p in plaintexts if p.encode() in raw or p in rows]
 
 
-STAGES: list[Stage] = [stage_messenger]
+def stage_simulation(console: Console, workdir: Path) -> None:
+    """Rollout, busy-hour latency and tariffs of the dev plan, then the planners' charts."""
+    from charts.render import render
+    from sim.demo import stage_simulation as simulate
+
+    out = simulate(console, workdir)
+    charts = render(out)
+    console.print(f"  {len(charts)} charts drawn in {out} (msgfleet charts {out})")
+
+
+def stage_infra(console: Console, workdir: Path) -> None:
+    """Offline render of phase 1 of the dev plan under Pulumi's mocks, schema- and policy-checked."""
+    from infra.demo import stage_infra as render_infra
+
+    render_infra(console, workdir)
+
+
+STAGES: list[Stage] = [stage_messenger, stage_simulation, stage_infra]
 
 
 def main() -> None:

@@ -14,10 +14,7 @@ DEV_PLAN = Path(__file__).resolve().parents[1] / "rollout_plans" / "dev-3-states
 
 
 def stage_simulation(console: Console, workdir: str | Path, plan_path: str | Path = DEV_PLAN) -> Path:
-    """Run the plan's rollout and a short latency run, draw the charts; return the results directory."""
-    # Composition point like msgfleet/demo.py: charts only reads the files written here.
-    from charts.render import render
-
+    """Run the plan's rollout and a short latency run; return the results directory."""
     out = Path(workdir) / "sim"
     plan = load_plan(plan_path)
     result = run_rollout(plan)
@@ -26,7 +23,6 @@ def stage_simulation(console: Console, workdir: str | Path, plan_path: str | Pat
     quick = plan.model_copy(update={"latency": short})
     run = run_latency(quick, workers=1)
     write_latency(run, str(out))
-    charts = render(out)
     console.print(f"[bold]simulation[/bold] {plan.name} ({plan.country}): {result.outcome}")
     for k, phase in enumerate(result.timeline.phases, start=1):
         row = result.daily.iloc[min(result.timeline.window(k)[1], len(result.daily) - 1)]
@@ -46,5 +42,5 @@ def stage_simulation(console: Console, workdir: str | Path, plan_path: str | Pat
         if reserved:
             held = ", ".join(f"{r.state} {r.pods} pods/{r.turn_channels} TURN ch" for r in reserved)
             console.print(f"  reserve during phase {k}: {held}")
-    console.print(f"  {len(charts)} charts and CSVs in {out}")
+    console.print(f"  CSVs and summary.json in {out}")
     return out

@@ -32,12 +32,12 @@ def _line_map(node: yaml.Node, path: PathKey = (), lines: dict[PathKey, int] | N
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
-            key = path + (key_node.value,)
+            key = (*path, key_node.value)
             _line_map(value_node, key, lines)
             lines[key] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _line_map(item, path + (index,), lines)
+            _line_map(item, (*path, index), lines)
     return lines
 
 

@@ -73,7 +73,9 @@ class Demand(StrictModel):
     messages_per_user_day: float = Field(50.0, ge=0)
     reply_ratio: float = Field(0.18, ge=0, le=1, description="Replies per received message.")
     call_minutes_per_user_day: float = Field(1.3, ge=0)
-    busy_hour_factor: float = Field(0.1, gt=0, le=1, description="Share of a day's traffic in its busiest hour.")
+    busy_hour_factor: float = Field(
+        0.1, gt=0, le=1, description="Share of a day's traffic in its busiest hour."
+    )
     media_mb_per_user_day: float = Field(2.0, ge=0)
     cross_state_share: float = Field(
         0.2, ge=0, le=1, description="Share of messages whose recipient is homed in another state."
