@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     max_envelopes: int = Field(1024, ge=1, description="recipient devices per message")
     max_prekeys: int = Field(200, ge=1)
     sync_max_timeout: float = Field(30.0, ge=0)
+    # Device events older than this are pruned; a device resuming from before them is told ``gap``.
+    event_retention_days: float = Field(30.0, gt=0)
+    event_prune_interval_seconds: float = Field(3600.0, gt=0)
     admin_phones: str = Field("", description="comma-separated E.164 phones that hold the admin role")
 
     # Calls, tariffs, meetings (messenger/calls, messenger/billing, messenger/meetings; docs/API.md).

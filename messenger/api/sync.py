@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Out
 from messenger.metrics import DELIVERIES
+from messenger.node import Node
 from messenger.realtime.events import read_events
+from messenger.realtime.retention import pruner
 
 router = APIRouter(tags=["sync"])
 
@@ -20,6 +22,19 @@ router = APIRouter(tags=["sync"])
 class SyncOut(Out):
     cursor: int
     events: list[dict[str, Any]]
+    gap: bool = False  # events after ``cursor`` were pruned (retention): re-read chat history
+
+
+async def startup(node: Node) -> None:
+    node.features["event_pruner"] = asyncio.create_task(pruner(node), name="event-pruner")
+
+
+async def shutdown(node: Node) -> None:
+    task = node.features.pop("event_pruner", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 @router.get("/v1/sync")
@@ -33,7 +48,7 @@ async def sync(
 ) -> SyncOut:
     """Events with cursor > ``cursor``, oldest first; waits up to ``timeout`` s (capped) when there are none.
     Pass the returned ``cursor`` next time."""
-    device_id = device.id
+    device_id, head = device.id, device.event_seq
     await session.close()  # do not hold a connection (or SQLite's write lock) while waiting
     deadline = time.monotonic() + min(timeout, node.settings.sync_max_timeout)
     async with node.hub.listen(device_id) as waiter:
@@ -47,4 +62,6 @@ async def sync(
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(waiter.ready.wait(), remaining)
     DELIVERIES.labels("sync").inc(len(events))
-    return SyncOut(cursor=events[-1].cursor if events else cursor, events=[e.frame() for e in events])
+    gap = events[0].cursor > cursor + 1 if events else cursor < head
+    position = events[-1].cursor if events else max(cursor, head) if gap else cursor
+    return SyncOut(cursor=position, events=[e.frame() for e in events], gap=gap)

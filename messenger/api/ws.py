@@ -21,6 +21,7 @@ from messenger.metrics import DELIVERIES, SOCKETS
 from messenger.node import Node
 from messenger.realtime.events import read_events
 from messenger.realtime.hub import Waiter
+from messenger.realtime.retention import has_gap
 
 router = APIRouter(tags=["realtime"])
 
@@ -108,7 +109,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             await websocket.close(UNAUTHORIZED, "invalid token")
             return
         device_id, user_id, head = device.id, device.user_id, device.event_seq
-    position = head if cursor is None else cursor
+        position = head if cursor is None else cursor
+        gap = await has_gap(session, device_id=device_id, cursor=position, head=head)
     SOCKETS.inc()
     try:
         async with node.hub.listen(device_id) as waiter:
@@ -120,6 +122,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
                         "user_id": user_id,
                         "cursor": position,
                         "head": head,
+                        "gap": gap,
                     }
                 )
             )

@@ -1,0 +1,45 @@
+"""Retention of the per-device event log: prune old events; tell a resuming device when it missed some."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from messenger.db.base import now
+from messenger.db.models import DeviceEvent
+from messenger.node import Node
+
+log = logging.getLogger("messenger.retention")
+
+
+async def prune_events(session: AsyncSession, *, older_than: float) -> int:
+    """Delete events created before ``older_than`` (UNIX seconds); returns how many."""
+    result = await session.execute(delete(DeviceEvent).where(DeviceEvent.created_at < older_than))
+    await session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def has_gap(session: AsyncSession, *, device_id: str, cursor: int, head: int) -> bool:
+    """True if events after ``cursor`` were pruned: the device must re-read chat history to be complete."""
+    if cursor >= head:
+        return False
+    oldest = await session.scalar(select(func.min(DeviceEvent.seq)).where(DeviceEvent.device_id == device_id))
+    return oldest is None or oldest > cursor + 1
+
+
+async def pruner(node: Node) -> None:
+    """Background task: prune every ``event_prune_interval_seconds`` (each worker may run it; harmless)."""
+    settings = node.settings
+    while True:
+        try:
+            cutoff = now() - settings.event_retention_days * 86400
+            async with node.sessions() as session:
+                removed = await prune_events(session, older_than=cutoff)
+            if removed:
+                log.info("pruned device events", extra={"removed": removed})
+        except Exception:  # a failed prune must not stop the node; try again next interval
+            log.exception("pruning device events failed")
+        await asyncio.sleep(settings.event_prune_interval_seconds)
