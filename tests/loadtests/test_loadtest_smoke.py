@@ -23,7 +23,15 @@ def smoke_plan(tmp_path: Path) -> Path:
     """
     data = yaml.safe_load(PLAN.read_text())
     data["loadtest"] = {
-        "weights": {"private_send": 5, "reply": 2, "group_send": 2, "read_sync": 3, "call": 2, "idle": 1},
+        "weights": {
+            "private_send": 5,
+            "reply": 2,
+            "group_send": 2,
+            "read_sync": 3,
+            "call": 2,
+            "media_send": 1,
+            "idle": 1,
+        },
         "think_time_s": [0.2, 0.6],
         "call_duration_s": [1.0, 2.0],
         "group_size": 3,
