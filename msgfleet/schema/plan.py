@@ -272,6 +272,13 @@ class Operators(StrictModel):
     prometheus_operator: bool = Field(False, description="Prometheus operator: `ServiceMonitor` resources.")
 
 
+class SiteLoad(StrictModel):
+    """A site's busy-hour load, which ``msgfleet.sizing`` turns into pods, TURN channels and relays."""
+
+    messages_per_s: float = Field(ge=0, description="Messages/s it handles (own users' + federated copies).")
+    erlangs: float = Field(ge=0, description="Call Erlangs its users offer to its TURN relays.")
+
+
 class InfraSettings(StrictModel):
     """How infra/ provisions a site; the sizes come from `capacity` and `demand`.
 
@@ -300,6 +307,11 @@ class InfraSettings(StrictModel):
     design_users: dict[StateId, int] = Field(
         default_factory=dict,
         description="Active users each site is sized for (from the simulator); unlisted: min_pods.",
+    )
+    design_load: dict[StateId, SiteLoad] = Field(
+        default_factory=dict,
+        description="Busy-hour load each site is sized for (from the simulator's traffic model); "
+        "unlisted: from design_users with a flat cross_state_share.",
     )
     peer_cidrs: dict[StateId, list[str]] = Field(
         default_factory=dict,
@@ -380,6 +392,7 @@ class Plan(StrictModel):
         known = set(seen)
         for field, by_state in (
             ("design_users", self.infra.design_users),
+            ("design_load", self.infra.design_load),
             ("peer_cidrs", self.infra.peer_cidrs),
         ):
             stray = sorted(set(by_state) - known)
