@@ -14,7 +14,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
-from messenger.api.schemas import Body
+from messenger.api.schemas import Body, Out
 from messenger.billing.tariffs import node_tariffs
 from messenger.calls import records, service, signalling, turn
 from messenger.calls.metrics import CALL_SIGNALS
@@ -39,59 +39,99 @@ class SignalIn(Body):
     to_device: str | None = Field(None, max_length=40)
 
 
-async def _record(session: SessionDep, call: Call) -> dict[str, Any]:
-    return await records.record(session, call)
+class LegOut(Out):
+    device_id: str
+    joined_at: float
+    left_at: float | None
+    end_reason: str | None
+
+
+class ParticipantOut(Out):
+    user_id: str
+    status: str = Field(description="joined | invited | ringing | declined | left | missed")
+    seconds: float = Field(description="metered seconds: from the answer (or join) to leaving, over all legs")
+    legs: list[LegOut]
+
+
+class CallRecordOut(Out):
+    """The call detail record."""
+
+    id: str
+    chat_id: str | None
+    meeting_id: str | None
+    kind: Literal["direct", "group"]
+    media: Literal["audio", "video"]
+    created_by: str
+    state: Literal["ringing", "active", "ended"]
+    started_at: float
+    answered_at: float | None
+    ended_at: float | None
+    end_reason: str | None = Field(description="hangup | declined | missed | cancelled | timeout")
+    duration: float | None
+    participants: list[ParticipantOut]
+
+
+class TurnOut(Out):
+    username: str = Field(description="<expiry unix time>:<user_id>")
+    password: str = Field(description="base64(HMAC-SHA1(turn secret, username))")
+    ttl: int
+    expires_at: int
+    uris: list[str]
+
+
+async def call_record(session: SessionDep, call: Call) -> CallRecordOut:
+    return CallRecordOut.model_validate(await records.record(session, call))
 
 
 @router.post("/v1/calls", status_code=201)
-async def start_call(body: CallIn, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
+async def start_call(body: CallIn, session: SessionDep, device: CurrentDevice) -> CallRecordOut:
     """Ring the chat's other members (or ``invitees``); the caller's device is connected at once."""
     call = await service.start_call(
         session, device=device, media=body.media, chat_id=body.chat_id, invitees=body.invitees
     )
-    return await _record(session, call)
+    return await call_record(session, call)
 
 
 @router.get("/v1/calls/{call_id}")
-async def get_call(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
+async def get_call(call_id: str, session: SessionDep, device: CurrentDevice) -> CallRecordOut:
     """The call detail record (participants only)."""
-    return await _record(session, await service.find_call(session, call_id, device.user_id))
+    return await call_record(session, await service.find_call(session, call_id, device.user_id))
 
 
 @router.post("/v1/calls/{call_id}/ring")
-async def ring(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
-    return await _record(session, await service.ring(session, call_id=call_id, device=device))
+async def ring(call_id: str, session: SessionDep, device: CurrentDevice) -> CallRecordOut:
+    return await call_record(session, await service.ring(session, call_id=call_id, device=device))
 
 
 @router.post("/v1/calls/{call_id}/accept")
 @router.post("/v1/calls/{call_id}/join")
-async def join(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+async def join(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
     """Answer a ringing call or join a running group call with this device."""
     rounding = node_tariffs(node).minute_rounding
-    return await _record(
+    return await call_record(
         session, await service.join(session, call_id=call_id, device=device, rounding=rounding)
     )
 
 
 @router.post("/v1/calls/{call_id}/decline")
-async def decline(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+async def decline(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
     rounding = node_tariffs(node).minute_rounding
     call = await service.decline(session, call_id=call_id, device=device, rounding=rounding)
-    return await _record(session, call)
+    return await call_record(session, call)
 
 
 @router.post("/v1/calls/{call_id}/leave")
-async def leave(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+async def leave(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
     rounding = node_tariffs(node).minute_rounding
-    return await _record(
+    return await call_record(
         session, await service.leave(session, call_id=call_id, device=device, rounding=rounding)
     )
 
 
 @router.post("/v1/calls/{call_id}/hangup")
-async def hangup(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+async def hangup(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
     rounding = node_tariffs(node).minute_rounding
-    return await _record(
+    return await call_record(
         session, await service.hangup(session, call_id=call_id, device=device, rounding=rounding)
     )
 
@@ -121,7 +161,7 @@ async def signal(call_id: str, body: SignalIn, session: SessionDep, device: Curr
 @router.get("/v1/calls/{call_id}/turn")
 async def turn_credentials(
     call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice
-) -> dict[str, Any]:
+) -> TurnOut:
     """Time-limited TURN credentials for a participant of a call that has not ended."""
     call = await service.find_call(session, call_id, device.user_id)
     if call.state == "ended":
@@ -134,23 +174,23 @@ async def turn_credentials(
         ttl=settings.turn_ttl_seconds,
         uris=[u.strip() for u in settings.turn_uris.split(",") if u.strip()],
     )
-    return {
-        "username": creds.username,
-        "password": creds.password,
-        "ttl": creds.ttl,
-        "expires_at": creds.expires_at,
-        "uris": creds.uris,
-    }
+    return TurnOut(
+        username=creds.username,
+        password=creds.password,
+        ttl=creds.ttl,
+        expires_at=creds.expires_at,
+        uris=creds.uris,
+    )
 
 
 @router.get("/v1/chats/{chat_id}/calls")
-async def chat_calls(member: ChatMember, session: SessionDep, limit: int = 50) -> list[dict[str, Any]]:
+async def chat_calls(member: ChatMember, session: SessionDep, limit: int = 50) -> list[CallRecordOut]:
     """The chat's call records, newest first (members only)."""
     limit = max(1, min(limit, 200))
     calls = await session.scalars(
         select(Call).where(Call.chat_id == member.chat_id).order_by(Call.created_at.desc()).limit(limit)
     )
-    return [await records.record(session, call) for call in calls.all()]
+    return [await call_record(session, call) for call in calls.all()]
 
 
 async def startup(node: Node) -> None:

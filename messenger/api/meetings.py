@@ -9,15 +9,16 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Response
 from pydantic import Field
 
+from messenger.api.calls import CallRecordOut, call_record
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
-from messenger.api.schemas import Body
+from messenger.api.schemas import Body, Out
 from messenger.billing.tariffs import node_tariffs
-from messenger.calls import records
+from messenger.db.models.meetings import Meeting
 from messenger.meetings import service
 from messenger.meetings.ics import meeting_ics
 from messenger.node import Node
@@ -40,10 +41,34 @@ class RsvpIn(Body):
     response: Literal["accepted", "declined", "tentative"]
 
 
+class InviteeOut(Out):
+    user_id: str
+    rsvp: Literal["needs-action", "accepted", "declined", "tentative"]
+
+
+class MeetingOut(Out):
+    id: str
+    title: str
+    organizer: str
+    start: str = Field(description="ISO 8601 in the meeting's time zone")
+    starts_at: float
+    duration_minutes: int
+    timezone: str
+    media: Literal["audio", "video"]
+    reminder_minutes: int
+    reminded: bool
+    call_id: str | None
+    cancelled: bool
+    sequence: int
+    invitees: list[InviteeOut]
+
+
+async def _out(session: SessionDep, meeting: Meeting) -> MeetingOut:
+    return MeetingOut.model_validate(await service.view(session, meeting))
+
+
 @router.post("", status_code=201)
-async def schedule(
-    body: MeetingIn, session: SessionDep, node: NodeDep, device: CurrentDevice
-) -> dict[str, Any]:
+async def schedule(body: MeetingIn, session: SessionDep, node: NodeDep, device: CurrentDevice) -> MeetingOut:
     meeting = await service.schedule(
         session,
         organizer=device.user_id,
@@ -56,18 +81,18 @@ async def schedule(
         reminder_minutes=body.reminder_minutes,
         media=body.media,
     )
-    return await service.view(session, meeting)
+    return await _out(session, meeting)
 
 
 @router.get("")
-async def list_meetings(session: SessionDep, device: CurrentDevice) -> list[dict[str, Any]]:
+async def list_meetings(session: SessionDep, device: CurrentDevice) -> list[MeetingOut]:
     """Meetings the caller organizes or is invited to (not cancelled), by start time."""
-    return [await service.view(session, m) for m in await service.list_for(session, device.user_id)]
+    return [await _out(session, m) for m in await service.list_for(session, device.user_id)]
 
 
 @router.get("/{meeting_id}")
-async def get_meeting(meeting_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
-    return await service.view(session, await service.get_for(session, meeting_id, device.user_id))
+async def get_meeting(meeting_id: str, session: SessionDep, device: CurrentDevice) -> MeetingOut:
+    return await _out(session, await service.get_for(session, meeting_id, device.user_id))
 
 
 @router.get("/{meeting_id}/ics", response_class=Response)
@@ -83,11 +108,11 @@ async def export_ics(meeting_id: str, session: SessionDep, node: NodeDep, device
 
 
 @router.post("/{meeting_id}/rsvp")
-async def rsvp(meeting_id: str, body: RsvpIn, session: SessionDep, device: CurrentDevice) -> dict[str, Any]:
+async def rsvp(meeting_id: str, body: RsvpIn, session: SessionDep, device: CurrentDevice) -> MeetingOut:
     meeting = await service.rsvp(
         session, meeting_id=meeting_id, user_id=device.user_id, response=body.response
     )
-    return await service.view(session, meeting)
+    return await _out(session, meeting)
 
 
 @router.delete("/{meeting_id}", status_code=204)
@@ -97,11 +122,11 @@ async def cancel(meeting_id: str, session: SessionDep, device: CurrentDevice) ->
 
 
 @router.post("/{meeting_id}/start")
-async def start(meeting_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> dict[str, Any]:
+async def start(meeting_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
     """Open the meeting's group call (or join it if it is running); returns the call record."""
     rounding = node_tariffs(node).minute_rounding
     call = await service.start(session, meeting_id=meeting_id, device=device, rounding=rounding)
-    return await records.record(session, call)
+    return await call_record(session, call)
 
 
 async def _remind(node: Node) -> None:
