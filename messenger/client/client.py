@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from messenger.client.crypto import DeviceKeys
+from messenger.client.crypto import DecryptError, DeviceKeys
 from messenger.sms import last_code
 
 CodeReader = Callable[[str], Awaitable[str]]
@@ -188,6 +188,8 @@ class MessengerClient:
 
     async def decrypt(self, data: dict[str, Any]) -> str:
         """The text of a ``message.new``/``message.edited`` event (or a history row) for this device."""
+        if data.get("deleted") or not data.get("ciphertext"):
+            raise DecryptError(f"message {data.get('seq')} of {data.get('chat_id')} was deleted")
         chat_id, sender = data["chat_id"], data["sender_device"]
         devices = await self.chat_devices(chat_id)
         if sender not in devices:

@@ -7,6 +7,7 @@ recipient device (batched), commit. The recipient check is one query over member
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.db.base import now
-from messenger.db.models import Chat, Device, Envelope, Member, Message, Pin
+from messenger.db.models import Chat, Device, DeviceEvent, Envelope, Member, Message, Pin
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
 from messenger.metrics import MESSAGES_STORED
 from messenger.realtime.events import emit_to_chat, emit_to_devices
@@ -214,7 +215,22 @@ async def delete_message(session: AsyncSession, *, member: Member, chat: Chat, s
     if msg.sender_user_id != member.user_id and (chat.kind != "group" or RANK[member.role] < RANK["admin"]):
         raise Forbidden("only the sender or a group admin may delete this message", code="not_allowed")
     msg.deleted_at = now()
-    await session.execute(delete(Envelope).where(Envelope.message_id == msg.id))
+    recipients = list(
+        await session.scalars(
+            delete(Envelope).where(Envelope.message_id == msg.id).returning(Envelope.device_id)
+        )
+    )
+    await scrub_events(
+        session,
+        message_id=msg.id,
+        device_ids=recipients,
+        tombstone={
+            "chat_id": chat.id,
+            "seq": seq,
+            "id": msg.id,
+            "deleted": True,
+        },
+    )
     await session.execute(delete(Pin).where(Pin.chat_id == chat.id, Pin.seq == seq))
     await emit_to_chat(
         session,
@@ -223,6 +239,24 @@ async def delete_message(session: AsyncSession, *, member: Member, chat: Chat, s
         payload={"chat_id": chat.id, "seq": seq, "id": msg.id, "by": member.user_id},
     )
     await session.commit()
+
+
+async def scrub_events(
+    session: AsyncSession, *, message_id: str, device_ids: Sequence[str], tombstone: Mapping[str, object]
+) -> None:
+    """Replace the ciphertext-carrying events of a deleted message (in its recipients' logs) by a tombstone,
+    so that no copy of the deleted ciphertext stays at rest. Payloads are ``json.dumps`` text, hence LIKE."""
+    if not device_ids:
+        return
+    await session.execute(
+        update(DeviceEvent)
+        .where(
+            DeviceEvent.device_id.in_(device_ids),
+            DeviceEvent.kind.in_(("message.new", "message.edited")),
+            DeviceEvent.payload.like(f'%"id": "{message_id}"%'),
+        )
+        .values(payload=json.dumps(dict(tombstone)))
+    )
 
 
 async def history(

@@ -35,3 +35,17 @@ async def test_database_dump_contains_no_plaintext(signup: Signup, node: Any, du
     if node.db_url.startswith("sqlite"):  # also the raw file and its write-ahead log
         raw = b"".join(p.read_bytes() for p in node.data_dir.glob("node.db*"))
         assert [p for p in plaintexts if p.encode() in raw] == []
+
+
+async def test_deleting_a_message_erases_its_ciphertexts(signup: Signup, node: Any, dump_db: Any) -> None:
+    alice, bob = await signup(), await signup()
+    chat = await alice.open_private(bob.user_id)
+    await alice.send(chat, "keep")
+    await alice.send(chat, "regret")
+    [kept, doomed] = [e for e in await bob.sync() if e["kind"] == "message.new"]
+    await alice.delete(chat, 2)
+    dump = await dump_db(node.db_url)
+    assert kept["data"]["ciphertext"] in dump  # the dump would show a ciphertext that is still there
+    assert doomed["data"]["ciphertext"] not in dump
+    replay = (await bob.request("GET", "/v1/sync", params={"cursor": 0}))["events"]
+    assert [e["data"].get("deleted", False) for e in replay if e["kind"] == "message.new"] == [False, True]
