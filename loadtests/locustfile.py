@@ -36,6 +36,7 @@ from loadtests.config import RunConfig, config_from_environment, parse_targets
 from msgfleet.schema import Plan, load_plan, parse_plan
 
 INBOX = 50  # received messages a user remembers to reply to
+CHANNEL_OWNERS = 20  # about one user in this many owns a channel
 HEARTBEAT_S = 15.0  # call legs report in well within the node's call_heartbeat_timeout (60 s)
 
 
@@ -53,8 +54,11 @@ class Scenario:
     config: RunConfig
     plan: Plan
     skipped: list[str]
+    behaviours: set[str]
     accounts: dict[str, list[Account]] = field(default_factory=lambda: collections.defaultdict(list))
     chat_devices: dict[str, list[str]] = field(default_factory=dict)
+    channels: dict[str, list[str]] = field(default_factory=lambda: collections.defaultdict(list))
+    channel_owners: collections.Counter[str] = field(default_factory=collections.Counter)
     cross_state: bool = True
     rng: random.Random = field(default_factory=random.Random)
     serial: Any = field(default_factory=itertools.count)
@@ -117,7 +121,7 @@ def configure(environment: Environment) -> Scenario:
     MessengerUser.tasks = [TASKS[name] for name, w in sorted(weights.items()) for _ in range(w)]
     low, high = plan.loadtest.think_time_s
     MessengerUser.wait_time = between(low, high)
-    SCENARIO = Scenario(config, plan, skipped, rng=random.Random(config.seed))
+    SCENARIO = Scenario(config, plan, skipped, set(weights), rng=random.Random(config.seed))
     if skipped:
         print(f"locustfile: the node has no API for {', '.join(skipped)}; those behaviours are skipped")
     return SCENARIO
@@ -150,6 +154,8 @@ class MessengerUser(FastHttpUser):
         self.groups: list[str] = []
         self.inbox: collections.deque[tuple[str, int]] = collections.deque(maxlen=INBOX)
         self.calls: dict[str, gevent.Greenlet] = {}  # calls this device answered, until call.ended
+        self.owned_channels: list[str] = []
+        self.subscribed = False
         self.rng = random.Random(SCENARIO.rng.random())
 
     # ----- sign-up and the device socket
@@ -169,6 +175,8 @@ class MessengerUser(FastHttpUser):
         self._connect(login["token"])
         self.scenario.accounts[self.state].append(self.account)
         self._maybe_create_group()
+        if "channel_read" in self.scenario.behaviours or "channel_post" in self.scenario.behaviours:
+            self._join_channels()
 
     def _code(self, phone: str) -> str:
         with self.client.get(f"/v1/dev/sms/{phone}", name="auth:sms", catch_response=True) as resp:
@@ -220,6 +228,10 @@ class MessengerUser(FastHttpUser):
             self.inbox.append((data["chat_id"], int(data["seq"])))
         elif kind == "chat.created" and data.get("kind") == "group" and data["chat_id"] not in self.groups:
             self.groups.append(data["chat_id"])
+        elif kind == "channel.post" and data.get("author") != self.account.user_id:
+            sent = sent_at(data.get("text") or "")
+            if sent is not None:
+                self._fire("WS", "deliver:channel", (time.time() - sent) * 1000, None, size)
         elif kind == "call.incoming" and data.get("by") != self.account.user_id:
             self.calls[data["call_id"]] = gevent.spawn(self._answer, data["call_id"])
         elif kind == "call.ended":
@@ -307,6 +319,27 @@ class MessengerUser(FastHttpUser):
                     r.failure(f"{r.status_code} {r.text[:200]}")
             return
 
+    def _join_channels(self) -> None:
+        """One in CHANNEL_OWNERS users of a state owns a channel; everyone subscribes to up to two."""
+        channels, owners = self.scenario.channels[self.state], self.scenario.channel_owners
+        if not owners[self.state] or self.rng.random() < 1 / CHANNEL_OWNERS:
+            owners[self.state] += 1  # claimed before the request: users spawn concurrently
+            body = {"title": f"load test {self.state}", "description": "news"}
+            resp = self.client.post("/v1/channels", json=body, headers=self.headers, name="channel:create")
+            if resp.status_code == 201:
+                channel_id = str(resp.json()["id"])
+                channels.append(channel_id)
+                self.owned_channels.append(channel_id)
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        channels = [c for c in self.scenario.channels[self.state] if c not in self.owned_channels]
+        for channel_id in self.rng.sample(channels, min(2, len(channels))):
+            self.client.put(
+                f"/v1/channels/{channel_id}/subscription", headers=self.headers, name="channel:subscribe"
+            )
+            self.subscribed = True
+
     def _maybe_create_group(self) -> None:
         size = self.scenario.plan.loadtest.group_size
         assert self.account is not None
@@ -383,9 +416,37 @@ class MessengerUser(FastHttpUser):
             return
         path = f"/v1/media?kind=photo&chat_id={chat_id}&filename=photo.jpg"
         headers = {**self.headers, "Content-Type": "application/octet-stream"}
-        resp = self.client.post(path, data=photo(self.rng), headers=headers, name="media:upload")
+        body = photo(self.rng)  # raw bytes: geventhttpclient sends them as they are
+        resp = self.client.post(path, data=body, headers=headers, name="media:upload")  # type: ignore[arg-type]
         if resp.status_code in (200, 201):
             self._post(chat_id, "msg:media")
+
+    def channel_post(self) -> None:
+        """Owners broadcast to their subscribers (the text carries the send time); others read."""
+        if not self.owned_channels:
+            return self.channel_read()
+        channel_id = self.rng.choice(self.owned_channels)
+        text = envelope(self.state, size=120)  # base64 text: the post's body, with its send time
+        path = f"/v1/channels/{channel_id}/posts"
+        with self.client.post(path, json={"text": text}, headers=self.headers, name="channel:post",
+                              catch_response=True) as r:  # fmt: skip
+            if r.status_code != 202:
+                r.failure(f"{r.status_code} {r.text[:200]}")
+
+    def channel_read(self) -> None:
+        if not self.subscribed:  # channels created while this user was signing up
+            self._subscribe()
+        resp = self.client.get("/v1/channels", headers=self.headers, name="channels:list")
+        if resp.status_code != 200:
+            return
+        unread = [c for c in resp.json() if c["last_seq"] > c["last_read_seq"]]
+        if not unread:
+            return
+        channel = self.rng.choice(unread)
+        base, after = f"/v1/channels/{channel['id']}", channel["last_read_seq"]
+        self.client.get(f"{base}/posts?after={after}&limit=50", headers=self.headers, name="channel:posts")
+        receipt = {"seq": channel["last_seq"]}
+        self.client.post(f"{base}/read", json=receipt, headers=self.headers, name="channel:read")
 
     def idle(self) -> None:
         """A connected device that does nothing this turn (its socket stays open)."""
@@ -398,6 +459,8 @@ TASKS = {
     "read_sync": MessengerUser.read_sync,
     "call": MessengerUser.call,
     "media_send": MessengerUser.media_send,
+    "channel_post": MessengerUser.channel_post,
+    "channel_read": MessengerUser.channel_read,
     "idle": MessengerUser.idle,
 }
 
