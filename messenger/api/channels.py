@@ -20,7 +20,7 @@ _runners: dict[int, Fanout] = {}  # id(node) -> its fan-out runner (one node per
 
 
 async def startup(node: Node) -> None:
-    runner = Fanout(node.sessions)
+    runner = Fanout(node.sessions, node.hub)
     _runners[id(node)] = runner
     await runner.resume_pending()
 

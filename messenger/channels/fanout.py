@@ -6,6 +6,10 @@ post's ``fanout_after`` cursor and its delivery counters, and commits (which wak
 task yields between batches, so the poster's request returned long before and other requests proceed.
 The cursor lives in the post row, so a restarted node resumes where it stopped (``resume_pending``);
 on PostgreSQL the row is locked per batch, so two workers resuming the same post never double-deliver.
+
+Online first: before the batches, the devices connected to this process (``Hub.listening``) get the
+post in one pass; they are recorded in ``channel_post_early`` in the same transaction and the batches
+skip them, so nobody gets it twice even across a restart.
 """
 
 from __future__ import annotations
@@ -15,13 +19,14 @@ import logging
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.db.base import now
 from messenger.db.models import Device
-from messenger.db.models.channels import ChannelMember, ChannelPost
+from messenger.db.models.channels import ChannelMember, ChannelPost, ChannelPostEarly
 from messenger.realtime.events import emit_to_devices
+from messenger.realtime.hub import Hub
 
 log = logging.getLogger("messenger.channels")
 
@@ -49,14 +54,53 @@ def post_payload(item: ChannelPost) -> dict[str, Any]:
     }
 
 
-async def deliver_batch(session: AsyncSession, *, post_id: str, batch: int = BATCH) -> bool:
-    """Deliver the next batch of ``post_id``; True once every member has it."""
+async def _locked_post(session: AsyncSession, post_id: str) -> ChannelPost | None:
     query = select(ChannelPost).where(ChannelPost.id == post_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
     item = await session.scalar(query)
     if item is None or item.fanout_done:
         await session.rollback()
+        return None
+    return item
+
+
+async def deliver_online(session: AsyncSession, *, post_id: str, online: set[str], batch: int = BATCH) -> int:
+    """Deliver ``post_id`` now to the still-pending member devices among ``online``; returns their number."""
+    item = await _locked_post(session, post_id)
+    if item is None or not online:
+        await session.rollback()
+        return 0
+    early = select(ChannelPostEarly.device_id).where(ChannelPostEarly.post_id == post_id)
+    devices: list[str] = []
+    ids = sorted(online)
+    for start in range(0, len(ids), batch):
+        devices += await session.scalars(
+            select(Device.id)
+            .join(ChannelMember, ChannelMember.user_id == Device.user_id)
+            .where(
+                ChannelMember.channel_id == item.channel_id,
+                ChannelMember.user_id > item.fanout_after,
+                Device.id.in_(ids[start : start + batch]),
+                Device.revoked_at.is_(None),
+                Device.id.not_in(early),
+            )
+        )
+    if devices:
+        await emit_to_devices(session, device_ids=devices, kind="channel.post", payload=post_payload(item))
+        await session.execute(
+            insert(ChannelPostEarly), [{"post_id": post_id, "device_id": d} for d in devices]
+        )
+        item.delivered_devices += len(devices)
+    await session.commit()
+    CHANNEL_DELIVERIES.inc(len(devices))
+    return len(devices)
+
+
+async def deliver_batch(session: AsyncSession, *, post_id: str, batch: int = BATCH) -> bool:
+    """Deliver the next batch of ``post_id`` (skipping devices served online-first); True once done."""
+    item = await _locked_post(session, post_id)
+    if item is None:
         return True
     members = list(
         await session.scalars(
@@ -68,7 +112,13 @@ async def deliver_batch(session: AsyncSession, *, post_id: str, batch: int = BAT
     )
     devices = list(
         await session.scalars(
-            select(Device.id).where(Device.user_id.in_(members), Device.revoked_at.is_(None))
+            select(Device.id).where(
+                Device.user_id.in_(members),
+                Device.revoked_at.is_(None),
+                Device.id.not_in(
+                    select(ChannelPostEarly.device_id).where(ChannelPostEarly.post_id == post_id)
+                ),
+            )
         )
         if members
         else []
@@ -81,6 +131,7 @@ async def deliver_batch(session: AsyncSession, *, post_id: str, batch: int = BAT
     done = len(members) < batch
     if done:
         item.fanout_done, item.fanout_done_at = True, now()
+        await session.execute(delete(ChannelPostEarly).where(ChannelPostEarly.post_id == post_id))
     took = item.fanout_done_at - item.created_at if done and item.fanout_done_at else None
     await session.commit()
     CHANNEL_DELIVERIES.inc(len(devices))
@@ -92,8 +143,8 @@ async def deliver_batch(session: AsyncSession, *, post_id: str, batch: int = BAT
 class Fanout:
     """Runs post deliveries as background tasks of this process."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], batch: int = BATCH):
-        self.sessions, self.batch = sessions, batch
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], hub: Hub, batch: int = BATCH):
+        self.sessions, self.hub, self.batch = sessions, hub, batch
         self._tasks: set[asyncio.Task[None]] = set()
 
     def start(self, post_id: str) -> None:
@@ -103,6 +154,8 @@ class Fanout:
 
     async def _run(self, post_id: str) -> None:
         try:
+            async with self.sessions() as session:
+                await deliver_online(session, post_id=post_id, online=self.hub.listening(), batch=self.batch)
             while True:
                 async with self.sessions() as session:
                     if await deliver_batch(session, post_id=post_id, batch=self.batch):

@@ -48,6 +48,8 @@ async def test_post_reaches_every_subscriber_device_and_counts_add_up(signup: Si
             "POST", f"/v1/channels/{channel}/posts", json={"text": "hello subscribers"}
         )
         frames = await asyncio.gather(*(s.next("channel.post") for s in (s0, s1, s2, s3, s4)))
+        with pytest.raises(TimeoutError):  # online devices are served first, and only once
+            await s4.next("channel.post", timeout=0.5)
     assert posted["seq"] == 1
     assert {(f["data"]["text"], f["data"]["seq"], f["data"]["channel_id"]) for f in frames} == {
         ("hello subscribers", 1, channel)
@@ -166,10 +168,15 @@ async def test_large_channel_is_delivered_in_batches_after_the_post_returns(
         )
     await engine.dispose()
 
-    await owner.request("POST", f"/v1/channels/{channel}/posts", json={"text": "to everyone"})
-    early = await owner.request("GET", f"/v1/channels/{channel}/posts/1/stats")
-    assert not early["fanout_done"] and early["delivered_members"] < n + 1
-    assert early["delivered_members"] % 2000 == 0  # whole batches only
-    final = await _stats_when_done(owner, channel, 1)
+    # The owner's device is online: served before the batches when its socket is on the posting worker.
+    async with owner.socket(resume=False) as ws:
+        await owner.request("POST", f"/v1/channels/{channel}/posts", json={"text": "to everyone"})
+        early = await owner.request("GET", f"/v1/channels/{channel}/posts/1/stats")
+        assert not early["fanout_done"] and early["delivered_members"] < n + 1
+        assert early["delivered_members"] % 2000 == 0  # whole batches only
+        assert (await ws.next("channel.post"))["data"]["text"] == "to everyone"
+        final = await _stats_when_done(owner, channel, 1)
+        with pytest.raises(TimeoutError):
+            await ws.next("channel.post", timeout=0.3)  # and only once
     assert (final["members"], final["delivered_members"], final["delivered_devices"]) == (n + 1, n + 1, n + 1)
     assert final["fanout_seconds"] > 0

@@ -53,3 +53,12 @@ class ChannelPost(Base):
     fanout_done_at: Mapped[float | None] = mapped_column(Float)
     delivered_members: Mapped[int] = mapped_column(Integer, default=0)
     delivered_devices: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChannelPostEarly(Base):
+    """Devices that got a post in the online-first pass; the batches skip them (rows go when done)."""
+
+    __tablename__ = "channel_post_early"
+
+    post_id: Mapped[str] = mapped_column(ForeignKey("channel_posts.id", ondelete="CASCADE"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
