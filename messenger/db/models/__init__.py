@@ -7,7 +7,7 @@ from messenger.db.models.accounts import Device, LoginCode, User
 from messenger.db.models.audit import AdminRole, AuditEntry
 from messenger.db.models.billing import Subscription, SubscriptionMember
 from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
-from messenger.db.models.channels import Channel, ChannelMember, ChannelPost
+from messenger.db.models.channels import Channel, ChannelMember, ChannelPost, ChannelPostEarly
 from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
 from messenger.db.models.contacts import Contact, ContactLookup, PhoneHash
 from messenger.db.models.events import DeviceEvent
@@ -29,6 +29,7 @@ __all__ = [
     "Channel",
     "ChannelMember",
     "ChannelPost",
+    "ChannelPostEarly",
     "Chat",
     "ChatHost",
     "Contact",
