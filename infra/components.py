@@ -18,8 +18,8 @@ from infra.federation import public_key
 from infra.manifests import edge, network, node, stores, turn
 from infra.manifests import reservation as reservation_manifests
 from infra.manifests.spec import Manifest, SiteSpec, namespace_manifest
-from infra.sizing import Reservation
 from msgfleet.schema import Plan
+from msgfleet.sizing import Reservation
 
 TYPE = "msgfleet:k8s"
 

@@ -18,9 +18,10 @@ from infra.errors import InfraError
 from infra.federation import allowed_peers
 from infra.labels import NODE_PORT
 from infra.manifests.spec import Peer, SiteSpec
-from infra.sizing import Reservation, reservations, site_sizing
+from infra.sizing import reservations, site_sizing
 from infra.stack import StackConfig
 from msgfleet.schema import Plan
+from msgfleet.sizing import Reservation
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def provision(plan: Plan, stack: StackConfig) -> dict[str, Any]:
             "url": built.url,
             "federation_endpoint": built.federation_endpoint,
             "public_key": built.public_key,
-            "node_pods": site.sizing.node_pods,
+            "node_pods": site.sizing.pods,
             "turn_relays": site.sizing.turn_relays,
         }
     for held in layout.reservations:

@@ -1,30 +1,32 @@
 """Per-site sizing of a phase and capacity reservations for the next phase's sites.
 
-For each site: busy-hour messages/s = users × messages/user/day × (1 + reply ratio) × busy-hour
-factor / 3600 × (1 + cross-state share, the federated inbound copies); pods = that load with
-headroom over the per-pod capacity, clamped to [min_pods, max_pods]; busy-hour call Erlangs =
-users × call minutes/day × busy-hour factor / 60; TURN channels by Erlang B at the plan's grade of
-service. A site is sized for its users on the last day of the phase (adoption only grows).
+sim/ supplies each site's busy-hour load: what its users send plus the federated copies it
+receives for them, by the gravity model (``sim.traffic``), and its users' call Erlangs. The rule
+that turns a load into pods, TURN channels and relays, CPU/memory and reservations is
+:mod:`msgfleet.sizing`, shared with infra/; storage and costs are the simulator's. A site is sized
+for its users on the last day of the phase (adoption only grows).
 
-infra/ reads :func:`reservations` (placeholder pods for the next phase) and :func:`site_sizing`.
+:func:`sized_plan` writes the loads into ``infra.design_load`` (and ``infra.design_users``), from
+which infra/ sizes the same sites with the same rule.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from msgfleet.schema import Plan
+from msgfleet.schema import Plan, SiteLoad
+from msgfleet.sizing import Reservation, call_erlangs, flat_share_load, reservation, size_loads
+from msgfleet.sizing import size_site as size_for_load
 from sim.errors import SimError
-from sim.queueing import busy_hour_erlangs, channels_for_blocking_array
 from sim.timeline import DAYS_PER_MONTH, Timeline, build_timeline
-from sim.traffic import busy_hour_rate, site_loads_over
+from sim.traffic import site_loads_over
 
 __all__ = [
     "Reservation",
     "SiteSizing",
+    "design_load",
     "design_users",
     "reservations",
     "site_sizing",
@@ -63,33 +65,23 @@ class SiteSizing:
         return {**asdict(self), "cost_per_month": self.cost_per_month}
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """Capacity to hold for a site that opens in the next phase (infra/ places placeholder pods)."""
-
-    state: str
-    pods: int
-    cpu: float
-    memory_mib: int
-    turn_channels: int
-
-
-def _size(plan: Plan, users: np.ndarray, load: np.ndarray) -> dict[str, np.ndarray]:
-    """The sizing formulas over arrays of users and busy-hour loads (one place for both uses)."""
-    demand, cap, prices = plan.demand, plan.capacity, plan.prices
-    needed = np.ceil(load * (1 + cap.headroom) / cap.messages_per_s_per_pod - 1e-9).astype(int)
-    pods = np.clip(needed, cap.min_pods, cap.max_pods)
-    erlangs = busy_hour_erlangs(users * demand.call_minutes_per_user_day, demand.busy_hour_factor)
-    channels = channels_for_blocking_array(erlangs * (1 + cap.headroom), plan.calls.grade_of_service)
+def _size(plan: Plan, users: np.ndarray, loads: np.ndarray) -> dict[str, np.ndarray]:
+    """The shared rule over arrays of users and busy-hour loads, plus storage and costs."""
+    demand, prices = plan.demand, plan.prices
+    erlangs = call_erlangs(demand, users)
+    z = size_loads(plan, loads, erlangs)
     storage_gb = users * demand.media_mb_per_user_day * demand.media_retention_days / 1024
     return {
-        "needed": needed,
-        "pods": pods,
+        "needed": z.needed_pods,
+        "pods": z.pods,
+        "cpu": z.cpu,
+        "memory_mib": z.memory_mib,
         "erlangs": np.asarray(erlangs),
-        "channels": channels,
+        "channels": z.turn_channels,
+        "relays": z.turn_relays,
         "storage_gb": storage_gb,
-        "cost_pods": pods * prices.pod_month,
-        "cost_turn": channels * prices.turn_channel_month,
+        "cost_pods": z.pods * prices.pod_month,
+        "cost_turn": z.turn_channels * prices.turn_channel_month,
         "cost_storage": storage_gb * prices.storage_gb_month,
     }
 
@@ -106,11 +98,11 @@ def _sizings(
             users=float(users[i]),
             busy_hour_msgs_per_s=float(loads[i]),
             pods=int(z["pods"][i]),
-            cpu=int(z["pods"][i]) * cap.pod_cpu,
-            memory_mib=int(z["pods"][i]) * cap.pod_memory_mib,
+            cpu=float(z["cpu"][i]),
+            memory_mib=int(z["memory_mib"][i]),
             busy_hour_erlangs=float(z["erlangs"][i]),
             turn_channels=int(z["channels"][i]),
-            turn_relays=math.ceil(int(z["channels"][i]) / cap.turn_channels_per_relay),
+            turn_relays=int(z["relays"][i]),
             storage_gb=float(z["storage_gb"][i]),
             cost_pods=float(z["cost_pods"][i]),
             cost_turn=float(z["cost_turn"][i]),
@@ -129,24 +121,18 @@ def size_site(
 
     ``msgs_per_s`` is the site's busy-hour load when known (sim.traffic.site_loads: own users'
     messages plus federated copies by the gravity model); without it, a symmetric federation
-    share is assumed: own messages × (1 + cross_state_share).
+    share is assumed (``msgfleet.sizing.flat_share_load``).
     """
     if msgs_per_s is None:
-        msgs_per_s = float(busy_hour_rate(plan, users)) * (1 + plan.demand.cross_state_share)
+        msgs_per_s = flat_share_load(plan, users).messages_per_s
     return _sizings(plan, [state], phase, np.array([users]), np.array([msgs_per_s]))[0]
-
-
-def _sized_on(timeline: Timeline, phase_index: int, day: int, states: list[str]) -> list[SiteSizing]:
-    users, loads = site_loads_over(timeline, phase_index, np.array([day]))
-    order = timeline.plan.live_sites(phase_index)
-    cols = [order.index(s) for s in states]
-    return _sizings(timeline.plan, states, phase_index, users[0, cols], loads[0, cols])
 
 
 def sizings_of(timeline: Timeline, phase_index: int) -> list[SiteSizing]:
     """Sizing of every live site of ``phase_index`` for its users on the phase's last day."""
     _, last = timeline.window(phase_index)
-    return _sized_on(timeline, phase_index, last, timeline.plan.live_sites(phase_index))
+    users, loads = site_loads_over(timeline, phase_index, np.array([last]))
+    return _sizings(timeline.plan, timeline.plan.live_sites(phase_index), phase_index, users[0], loads[0])
 
 
 def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> dict[str, float]:
@@ -168,13 +154,34 @@ def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> di
     }
 
 
+def _loads(timeline: Timeline, phase_index: int, states: list[str]) -> dict[str, tuple[float, SiteLoad]]:
+    """Users and busy-hour load of ``states`` (live in ``phase_index``) on the phase's last day."""
+    plan = timeline.plan
+    _, last = timeline.window(phase_index)
+    users, loads = site_loads_over(timeline, phase_index, np.array([last]))
+    erlangs = call_erlangs(plan.demand, users)
+    order = plan.live_sites(phase_index)
+    return {
+        s: (float(users[0, j]), SiteLoad(messages_per_s=float(loads[0, j]), erlangs=float(erlangs[0, j])))
+        for s, j in ((s, order.index(s)) for s in states)
+    }
+
+
+def _design(timeline: Timeline, phase_index: int) -> dict[str, tuple[float, SiteLoad]]:
+    """Users and load to size each site for in ``phase_index``: live sites at the phase's last day,
+    and the next phase's sites at the end of that phase (their reservation)."""
+    design = _loads(timeline, phase_index, timeline.plan.live_sites(phase_index))
+    if phase_index < len(timeline.phases):
+        design |= _loads(timeline, phase_index + 1, timeline.phases[phase_index].sites)
+    return design
+
+
 def _reservations_of(timeline: Timeline, phase_index: int) -> list[Reservation]:
     if phase_index >= len(timeline.phases):
         return []
-    following = phase_index + 1
-    _, last = timeline.window(following)
-    sized = _sized_on(timeline, following, last, timeline.phases[following - 1].sites)
-    return [Reservation(z.state, z.pods, z.cpu, z.memory_mib, z.turn_channels) for z in sized]
+    plan, following = timeline.plan, phase_index + 1
+    loads = _loads(timeline, following, timeline.phases[phase_index].sites)
+    return [reservation(plan, following, size_for_load(plan, s, load)) for s, (_, load) in loads.items()]
 
 
 def _timeline(plan: Plan, phase_index: int) -> Timeline:
@@ -193,8 +200,8 @@ def site_sizing(plan: Plan, phase_index: int) -> list[SiteSizing]:
 def reservations(plan: Plan, phase_index: int) -> list[Reservation]:
     """Capacity to reserve during phase ``phase_index`` for the sites the next phase opens.
 
-    Each is sized (with headroom) for the users it will home at the end of that next phase;
-    empty during the last phase.
+    Each is sized (with headroom) for its load at the end of that next phase, by the shared rule
+    (``msgfleet.sizing.reservation``); empty during the last phase.
     """
     return _reservations_of(_timeline(plan, phase_index), phase_index)
 
@@ -202,17 +209,23 @@ def reservations(plan: Plan, phase_index: int) -> list[Reservation]:
 def design_users(plan: Plan, phase_index: int) -> dict[str, int]:
     """Users to size each site for in ``phase_index`` (``infra.design_users``): live sites at the
     phase's last day, and the next phase's sites at the end of that phase (their reservation)."""
-    timeline = _timeline(plan, phase_index)
-    _, last = timeline.window(phase_index)
-    users = {site: round(u) for site, u in timeline.site_users(phase_index, last).items()}
-    if phase_index < len(timeline.phases):
-        _, next_last = timeline.window(phase_index + 1)
-        upcoming = timeline.site_users(phase_index + 1, next_last)
-        users |= {site: round(upcoming[site]) for site in timeline.phases[phase_index].sites}
-    return users
+    return {s: round(users) for s, (users, _) in _design(_timeline(plan, phase_index), phase_index).items()}
+
+
+def design_load(plan: Plan, phase_index: int) -> dict[str, SiteLoad]:
+    """Busy-hour load to size each site for in ``phase_index`` (``infra.design_load``), for the
+    same sites and days as :func:`design_users`."""
+    return {s: load for s, (_, load) in _design(_timeline(plan, phase_index), phase_index).items()}
 
 
 def sized_plan(plan: Plan, phase_index: int) -> Plan:
-    """A copy of ``plan`` whose ``infra.design_users`` come from :func:`design_users`."""
-    infra = plan.infra.model_copy(update={"design_users": design_users(plan, phase_index)})
+    """A copy of ``plan`` with ``infra.design_users`` and ``infra.design_load`` for ``phase_index``:
+    what infra/ provisions that phase (and reserves for the next) from."""
+    design = _design(_timeline(plan, phase_index), phase_index)
+    infra = plan.infra.model_copy(
+        update={
+            "design_users": {s: round(users) for s, (users, _) in design.items()},
+            "design_load": {s: load for s, (_, load) in design.items()},
+        }
+    )
     return Plan.model_validate(plan.model_copy(update={"infra": infra}).model_dump())

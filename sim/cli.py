@@ -88,7 +88,9 @@ def rollout(
     fail_link: Annotated[list[str] | None, typer.Option(help=FAIL_HELP)] = None,
     sized_plan: Annotated[
         Path | None,
-        typer.Option(help="Also write the plan with infra.design_users for --phase (for infra/)."),
+        typer.Option(
+            help="Also write the plan with infra.design_users and design_load for --phase (for infra/)."
+        ),
     ] = None,
     phase: Annotated[int | None, typer.Option(help="Phase for --sized-plan (default: the last).")] = None,
 ) -> None:
@@ -108,9 +110,11 @@ def rollout(
 
         k = phase or len(result.timeline.phases)
         dump_plan(
-            with_design_users(result.plan, k), sized_plan, header=f"{plan} with design users of phase {k}."
+            with_design_users(result.plan, k),
+            sized_plan,
+            header=f"{plan} with design users and loads of phase {k}.",
         )
-        console.print(f"wrote {sized_plan} (infra.design_users for phase {k})")
+        console.print(f"wrote {sized_plan} (infra.design_users and design_load for phase {k})")
     if result.timeline.partition is not None:
         console.print(f"[yellow]{result.timeline.partition}[/yellow]")
     console.print(f"{result.plan.name}: {result.outcome} -> {out}")

@@ -1,30 +1,24 @@
-"""Erlang B, Erlang C and M/M/c formulas, and their inverses (channels, offered traffic).
+"""Erlang C and M/M/c formulas, and the offered traffic a number of channels carries.
 
-Hand-written because no well-kept Python package ships them with a stable recursion; each is a
-few lines from the references below.
+Erlang B and the channels-for-grade-of-service inverse live in :mod:`msgfleet.sizing` (the one
+sizing rule sim/ and infra/ share); this module builds on them. Hand-written because no well-kept
+Python package ships them; each is a few lines from the references below.
 
 References
 ----------
 .. [1] ITU-T E.800-series / Iversen, "Teletraffic Engineering and Network Planning", DTU 2015,
-       ch. 4 (Erlang B recursion, eq. 4.29) and ch. 9 (Erlang C, M/M/c waiting time).
+       ch. 4 (Erlang B) and ch. 9 (Erlang C, M/M/c waiting time).
 .. [2] Kleinrock, "Queueing Systems, Vol. 1", 1975, §3.5 (M/M/c).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TypeVar
 
-import numpy as np
-from scipy import special
-
+from msgfleet.sizing import erlang_b
 from sim.errors import SimError
 
 __all__ = [
-    "busy_hour_erlangs",
-    "channels_for_blocking",
-    "channels_for_blocking_array",
-    "erlang_b",
     "erlang_c",
     "mmc_mean_wait",
     "mmc_service_level",
@@ -37,23 +31,6 @@ def _check(traffic: float, channels: int) -> None:
         raise SimError(f"offered traffic must be >= 0 Erlang, got {traffic}")
     if channels < 0:
         raise SimError(f"channels must be >= 0, got {channels}")
-
-
-def erlang_b(traffic: float, channels: int) -> float:
-    """Blocking probability of ``traffic`` Erlangs offered to ``channels`` (loss system M/M/c/c).
-
-    Uses the recursion B(0) = 1, B(n) = A·B(n-1) / (n + A·B(n-1)), stable for any size [1]_.
-
-    Examples
-    --------
-    >>> round(erlang_b(2.0, 3), 4)
-    0.2105
-    """
-    _check(traffic, channels)
-    b = 1.0
-    for n in range(1, channels + 1):
-        b = traffic * b / (n + traffic * b)
-    return b
 
 
 def erlang_c(traffic: float, channels: int) -> float:
@@ -79,56 +56,6 @@ def mmc_service_level(arrival_rate: float, service_rate: float, servers: int, wa
     traffic = arrival_rate / service_rate
     c = erlang_c(traffic, servers)
     return 1 - c * math.exp(-(servers * service_rate - arrival_rate) * wait)
-
-
-FloatOrArray = TypeVar("FloatOrArray", float, np.ndarray)
-
-
-def busy_hour_erlangs(minutes_per_day: FloatOrArray, busy_hour_factor: float) -> FloatOrArray:
-    """Busy-hour traffic in Erlangs: the busy hour's share of a day's minutes, over 60 minutes."""
-    return minutes_per_day * busy_hour_factor / 60.0
-
-
-def channels_for_blocking(traffic: float, grade_of_service: float) -> int:
-    """Fewest channels whose Erlang-B blocking for ``traffic`` is at most ``grade_of_service``."""
-    if not 0 < grade_of_service < 1:
-        raise SimError(f"grade of service must be in (0, 1), got {grade_of_service}")
-    _check(traffic, 0)
-    b, n = 1.0, 0
-    while b > grade_of_service:
-        n += 1
-        b = traffic * b / (n + traffic * b)
-    return n
-
-
-def channels_for_blocking_array(traffic: np.ndarray, grade_of_service: float) -> np.ndarray:
-    """:func:`channels_for_blocking` for many traffic values at once, in O(log N) per value.
-
-    Uses Erlang B = P(N) / P(X <= N) for X ~ Poisson(A) (Iversen 2015, eq. 4.10), evaluated in
-    logs by scipy, and a vectorised bisection on N; the recursion would cost O(N) per value.
-    """
-    if not 0 < grade_of_service < 1:
-        raise SimError(f"grade of service must be in (0, 1), got {grade_of_service}")
-    a = np.asarray(traffic, dtype=float)
-    if np.any(a < 0):
-        raise SimError("offered traffic must be >= 0 Erlang")
-
-    a = np.maximum(a, 1e-12)  # A = 0 needs one channel, as A -> 0 does
-
-    def blocking(n: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", over="ignore"):
-            log_pmf = n * np.log(a) - a - special.gammaln(n + 1)
-            return np.exp(log_pmf - np.log(special.gammaincc(n + 1, a)))
-
-    lo = np.zeros(a.shape)  # B(0) = 1 > grade of service
-    hi = np.ceil(a + 10 * np.sqrt(a) + 10)
-    while np.any(too_few := blocking(hi) > grade_of_service):
-        hi = np.where(too_few, hi * 2, hi)
-    while np.any(hi - lo > 1):
-        mid = np.floor((lo + hi) / 2)
-        ok = blocking(mid) <= grade_of_service
-        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
-    return hi.astype(int)
 
 
 def traffic_for_channels(channels: int, grade_of_service: float, tol: float = 1e-9) -> float:

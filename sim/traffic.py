@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from msgfleet.schema import Plan
+from msgfleet.sizing import messages_sent_per_s
 from sim.geography import great_circle_km
 from sim.timeline import Timeline
 
@@ -29,9 +30,8 @@ def gravity(pop: np.ndarray, dist_km: np.ndarray, cross_share: float) -> np.ndar
 
 
 def busy_hour_rate(plan: Plan, users: np.ndarray | float) -> np.ndarray:
-    """Busy-hour messages/s sent by ``users`` (first messages and replies)."""
-    d = plan.demand
-    return np.asarray(users) * d.messages_per_user_day * (1 + d.reply_ratio) * d.busy_hour_factor / 3600
+    """Busy-hour messages/s sent by ``users`` (first messages and replies; ``msgfleet.sizing``)."""
+    return messages_sent_per_s(plan.demand, np.asarray(users, dtype=float))
 
 
 def site_loads_over(timeline: Timeline, phase_index: int, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -136,7 +136,7 @@ def deployment(site: SiteSpec, checksum: Input[str] = "") -> Manifest:
         "kind": "Deployment",
         "metadata": site.meta(NODE, NODE),
         "spec": {
-            "replicas": sizing.node_pods,
+            "replicas": sizing.pods,
             "selector": {"matchLabels": component_selector(NODE)},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
             "template": {
@@ -174,8 +174,8 @@ def autoscaler(site: SiteSpec) -> Manifest:
         "metadata": site.meta(NODE, NODE),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NODE},
-            "minReplicas": sizing.node_pods,
-            "maxReplicas": max(sizing.max_node_pods, sizing.node_pods),
+            "minReplicas": sizing.pods,
+            "maxReplicas": max(sizing.max_pods, sizing.pods),
             "metrics": [
                 {
                     "type": "Resource",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from infra import labels
 from infra.manifests import pods
 from infra.manifests.spec import Manifest
-from infra.sizing import Reservation
 from msgfleet.schema import Plan
+from msgfleet.sizing import Reservation
 
 PLACEHOLDER = "capacity-placeholder"
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"

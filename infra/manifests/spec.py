@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from infra import labels
-from infra.sizing import SiteSizing
 from msgfleet.schema import Plan
+from msgfleet.sizing import SiteSize
 
 Manifest = dict[str, Any]
 
@@ -29,7 +29,7 @@ class SiteSpec:
     phase: int
     image: str
     context: str
-    sizing: SiteSizing
+    sizing: SiteSize
     peers: tuple[Peer, ...] = ()
 
     @property

@@ -8,7 +8,7 @@ from infra.labels import component_selector
 from infra.manifests import pods
 from infra.manifests.node import TURN_SECRET
 from infra.manifests.spec import Manifest, SiteSpec
-from infra.sizing import TURN_CPU, TURN_MEMORY_MIB
+from msgfleet.sizing import TURN_CPU, TURN_MEMORY_MIB
 
 TURN = "turn"
 TURN_IMAGE = "docker.io/coturn/coturn:4.6.2"

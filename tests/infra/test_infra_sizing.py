@@ -1,17 +1,18 @@
 """Sizes and reservations match the plan: expected figures are computed here from the plan's own
-numbers (Erlang B by its closed form), and changing the plan changes the rendering."""
+numbers (its design load, else its design users with a flat federation share; Erlang B by its
+closed form), and changing the plan changes the rendering. The rule's own tests:
+tests/msgfleet/test_sizing.py."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
 
-import pytest
 from rendered_stacks import stack_and_plan
 
 from infra.program import plan_sites
 from infra.render import Rendering, render
-from infra.sizing import channels_for, erlang_b, reservations, site_sizing
+from infra.sizing import reservations, site_sizing
 from msgfleet.schema import Plan, parse_plan
 
 
@@ -29,17 +30,25 @@ def _erlang_b_closed_form(n: int, a: float) -> float:
     return math.exp(logs[-1] - top) / sum(math.exp(x - top) for x in logs)
 
 
-def _expected_pods(plan: Plan, state: str) -> int:
-    d, c = plan.demand, plan.capacity
+def _load(plan: Plan, state: str) -> tuple[float, float]:
+    """Busy-hour messages/s and call Erlangs of ``state``: the simulator's, else from design users."""
+    if state in plan.infra.design_load:
+        load = plan.infra.design_load[state]
+        return load.messages_per_s, load.erlangs
+    d = plan.demand
     users = plan.infra.design_users.get(state, 0)
     busy = users * d.messages_per_user_day * (1 + d.reply_ratio) * d.busy_hour_factor / 3600
-    busy *= 1 + d.cross_state_share
+    return busy * (1 + d.cross_state_share), users * d.call_minutes_per_user_day * d.busy_hour_factor / 60
+
+
+def _expected_pods(plan: Plan, state: str) -> int:
+    c = plan.capacity
+    busy, _ = _load(plan, state)
     return min(max(math.ceil(busy * (1 + c.headroom) / c.messages_per_s_per_pod), c.min_pods), c.max_pods)
 
 
 def _expected_relays(plan: Plan, state: str) -> int:
-    users = plan.infra.design_users.get(state, 0)
-    a = users * plan.demand.call_minutes_per_user_day * plan.demand.busy_hour_factor / 60
+    _, a = _load(plan, state)
     a *= 1 + plan.capacity.headroom
     gos = plan.calls.grade_of_service
     n = math.floor(a)  # below A channels blocking is far above any usable grade of service
@@ -108,13 +117,6 @@ def test_changing_the_plan_changes_the_rendering() -> None:
     assert [s.state for s in last.sites] == ["RU-MOW", "RU-SPE", "RU-NVS"]
 
 
-@pytest.mark.parametrize(("erlangs", "channels"), [(1.0, 5), (5.0, 11), (10.0, 18)])
-def test_erlang_b_matches_the_p01_table(erlangs: float, channels: int) -> None:
-    """Channels for 1% blocking; the table values are the classic Erlang B table's (P.01 column)."""
-    assert channels_for(erlangs, 0.01) == channels
-    assert erlang_b(channels, erlangs) == pytest.approx(_erlang_b_closed_form(channels, erlangs), rel=1e-9)
-
-
 def test_calibrated_reserved_pods_win() -> None:
     text = """\
 name: t
@@ -132,4 +134,4 @@ calibration:
 """
     plan = parse_plan(text)
     assert [(r.state, r.pods) for r in reservations(plan, 1)] == [("RU-SPE", 7)]
-    assert site_sizing(plan, "RU-SPE").node_pods == plan.capacity.min_pods
+    assert site_sizing(plan, "RU-SPE").pods == plan.capacity.min_pods

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 
 from msgfleet.schema import load_plan
+from msgfleet.sizing import TURN_CPU, TURN_MEMORY_MIB, erlang_b
 from sim.capacity import reservations, site_sizing, size_site
 from sim.errors import SimError
-from sim.queueing import erlang_b
 
 DEV = Path(__file__).resolve().parents[2] / "rollout_plans" / "dev-3-states.yaml"
 
@@ -25,8 +25,9 @@ def test_site_sizing_covers_live_sites_with_enough_pods(plan) -> None:
         assert cap.min_pods <= z.pods <= cap.max_pods
         if not z.over_capacity:
             assert z.pods * cap.messages_per_s_per_pod >= z.busy_hour_msgs_per_s * (1 + cap.headroom)
-        assert z.cpu == pytest.approx(z.pods * cap.pod_cpu)
-        assert z.memory_mib == z.pods * cap.pod_memory_mib
+        assert z.turn_relays >= 1
+        assert z.cpu == pytest.approx(z.pods * cap.pod_cpu + z.turn_relays * TURN_CPU)
+        assert z.memory_mib == z.pods * cap.pod_memory_mib + z.turn_relays * TURN_MEMORY_MIB
 
 
 def test_turn_channels_are_the_fewest_meeting_the_grade_of_service(plan) -> None:
