@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.db.base import now
@@ -66,6 +67,11 @@ async def subscribe(session: AsyncSession, *, channel_id: str, user_id: str) -> 
     if await membership(session, channel_id=channel_id, user_id=user_id) is not None:
         return False
     session.add(ChannelMember(channel_id=channel_id, user_id=user_id, role="subscriber", joined_at=now()))
+    try:
+        await session.flush()
+    except IntegrityError:  # a concurrent request of the same user subscribed first
+        await session.rollback()
+        return False
     await session.execute(
         update(Channel).where(Channel.id == channel_id).values(subscribers=Channel.subscribers + 1)
     )
