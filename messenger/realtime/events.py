@@ -129,6 +129,8 @@ def install_wake_after_commit(hub: Hub) -> type[Session]:
 
     @event.listens_for(WakingSession, "after_commit")
     def _after_commit(session: Session) -> None:
+        if session.in_nested_transaction():  # a SAVEPOINT was released: nothing is visible to readers yet
+            return
         devices = session.info.pop(_WAKE, None)
         if devices:
             task = asyncio.get_running_loop().create_task(hub.wake(devices))
