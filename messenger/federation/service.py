@@ -177,6 +177,8 @@ def _wake_sender_after_commit(sessions: async_sessionmaker[AsyncSession], sender
     session_class: type[Session] = sessions.kw.get("sync_session_class", Session)
 
     def after_commit(session: Session) -> None:
+        if session.in_nested_transaction():  # a SAVEPOINT was released, not the transaction
+            return
         if session.info.pop(outbox.WAKE, None):
             asyncio.get_running_loop().call_soon(sender.wake.set)
 
