@@ -100,8 +100,13 @@ def _second_factor_ok(user: User, otp: str) -> bool:
 
 async def _fail_attempt(session: AsyncSession, login: LoginCode, error: Exception) -> None:
     login.attempts += 1
+    # The code row, not the number: resolvable while the row exists; erased with the account (data rights).
     await audit.record(
-        session, action="auth.login_failed", actor=None, target=login.phone, detail={"why": str(error)}
+        session,
+        action="auth.login_failed",
+        actor=None,
+        target=f"login_code:{login.id}",
+        detail={"why": str(error)},
     )
     await session.commit()
     raise error
