@@ -8,8 +8,9 @@ Erlangs its users offer) sizes it, with the plan's ``capacity``, ``calls`` and `
 * TURN relays = max(1, ⌈N / min(turn_channels_per_relay, relay ports)⌉) (an allocation holds one
   relay port; every live site can place calls);
 * CPU / memory = pods × pod size + relays × the TURN relay's size;
-* a site the next phase opens is reserved as node pods + relays in node-sized placeholder pods
-  (one placeholder shape); a calibrated plan's ``calibration.reserved_pods[state]`` wins.
+* a site the next phase opens is reserved as node-sized placeholder pods holding its CPU and
+  memory (node pods and relays; one placeholder shape); a calibrated plan's
+  ``calibration.reserved_pods[state]`` wins.
 
 Where the load comes from is the caller's business: sim/ computes it with the gravity model
 (``sim.traffic``) and writes it into ``infra.design_load``, which infra/ reads;
@@ -26,6 +27,7 @@ References
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -247,7 +249,9 @@ class Reservation:
 def reservation(plan: Plan, phase: int, size: SiteSize) -> Reservation:
     """What to hold for ``size.state``, which opens in ``phase``, sized for its load then."""
     measured = plan.calibration.reserved_pods if plan.calibration else {}
-    pods = measured.get(size.state, size.pods + size.turn_relays)
+    # the epsilon keeps an exact multiple of the pod size from rounding up through float error
+    holds = max(math.ceil(size.cpu / size.pod_cpu - 1e-9), math.ceil(size.memory_mib / size.pod_memory_mib))
+    pods = measured.get(size.state, holds)
     return Reservation(
         state=size.state,
         phase=phase,

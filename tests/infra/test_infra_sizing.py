@@ -14,6 +14,7 @@ from infra.program import plan_sites
 from infra.render import Rendering, render
 from infra.sizing import reservations, site_sizing
 from msgfleet.schema import Plan, parse_plan
+from msgfleet.sizing import TURN_CPU, TURN_MEMORY_MIB
 
 
 def _find(rendering: Rendering, state: str, kind: str, name: str) -> dict:
@@ -59,6 +60,15 @@ def _expected_relays(plan: Plan, state: str) -> int:
     return max(1, math.ceil(n / min(plan.capacity.turn_channels_per_relay, high - low + 1)))
 
 
+def _expected_placeholders(plan: Plan, state: str) -> int:
+    """Node-sized placeholder pods holding the node pods' and TURN relays' CPU and memory."""
+    c = plan.capacity
+    pods, relays = _expected_pods(plan, state), _expected_relays(plan, state)
+    cpu = pods * c.pod_cpu + relays * TURN_CPU
+    memory = pods * c.pod_memory_mib + relays * TURN_MEMORY_MIB
+    return max(math.ceil(round(cpu / c.pod_cpu, 9)), math.ceil(memory / c.pod_memory_mib))
+
+
 def test_node_and_turn_replicas_match_the_plan(rendering: Rendering) -> None:
     plan = rendering.plan
     for state in plan.live_sites(rendering.stack.phase):
@@ -82,7 +92,7 @@ def test_reservation_matches_the_next_phase(rendering: Rendering) -> None:
     plan, phase = rendering.plan, rendering.stack.phase
     nxt = plan.phases[phase].sites if phase < len(plan.phases) else []
     for state in nxt:
-        pods = _expected_pods(plan, state) + _expected_relays(plan, state)
+        pods = _expected_placeholders(plan, state)
         placeholder = _find(rendering, state, "Deployment", "capacity-placeholder")
         assert placeholder["spec"]["replicas"] == pods, f"{state}: placeholders"
         quota = _find(rendering, state, "ResourceQuota", "reservation-quota")["spec"]
@@ -109,7 +119,7 @@ def test_changing_the_plan_changes_the_rendering() -> None:
         "cpu": "1500m",
         "memory": "768Mi",
     }
-    expected = _expected_pods(changed, "RU-NVS") + _expected_relays(changed, "RU-NVS")
+    expected = _expected_placeholders(changed, "RU-NVS")
     assert expected > 4 + 1, "the design users should raise RU-NVS above the minimum"
     assert _find(result, "RU-NVS", "Deployment", "capacity-placeholder")["spec"]["replicas"] == expected
     last = plan_sites(changed, replace(stack, phase=2))

@@ -142,10 +142,17 @@ def test_cpu_and_memory_count_node_pods_and_relays(plan: Plan) -> None:
 
 
 def test_reservation_holds_pods_and_relays_unless_calibrated(plan: Plan) -> None:
+    cap = plan.capacity
     size = size_site(plan, "RU-NVS", SiteLoad(messages_per_s=2000.0, erlangs=300.0))
     held = reservation(plan, 2, size)
-    assert (held.state, held.phase, held.pods) == ("RU-NVS", 2, size.pods + size.turn_relays)
-    assert held.cpu == pytest.approx(held.pods * plan.capacity.pod_cpu)
+    assert (held.state, held.phase) == ("RU-NVS", 2)
+    assert held.cpu == pytest.approx(held.pods * cap.pod_cpu)
+    assert held.memory_mib == held.pods * cap.pod_memory_mib
+    # the fewest node-sized placeholders that hold the node pods and the TURN relays
+    assert held.cpu >= size.pods * cap.pod_cpu + size.turn_relays * TURN_CPU
+    assert held.memory_mib >= size.pods * cap.pod_memory_mib + size.turn_relays * TURN_MEMORY_MIB
+    assert (held.pods - 1) * cap.pod_cpu < size.cpu or (held.pods - 1) * cap.pod_memory_mib < size.memory_mib
+    assert size.pods < held.pods < size.pods + size.turn_relays  # relays are smaller than node pods
     assert held.turn_channels == size.turn_channels
     calibration = {
         "run": "r",
