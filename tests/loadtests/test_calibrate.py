@@ -121,3 +121,28 @@ def test_missing_run_files_are_named(tmp_path: Path) -> None:
     shutil.copy(RUN / "summary.json", tmp_path / "summary.json")
     with pytest.raises(LoadTestError, match=r"steps\.csv"):
         measure(tmp_path, SLO())
+
+
+def test_summary_rebuilt_from_the_recorded_csvs(summary: dict) -> None:
+    from loadtests.config import RunConfig
+    from loadtests.summary import build_summary
+
+    config = RunConfig.read(RUN / "run.json")
+    config.out_dir = str(RUN)
+    scrapes = summary["scrapes"]
+    rebuilt = build_summary(RUN, config, scrapes["before"], scrapes["after"])
+    stats = pd.read_csv(RUN / "locust_stats.csv")
+    total = stats[stats["Name"] == "Aggregated"].iloc[0]
+    assert rebuilt["requests"] == total["Request Count"]
+    assert rebuilt["failures"] == total["Failure Count"]
+    deliver = stats[(stats["Type"] == "WS") & (stats["Name"] == "deliver")].iloc[0]
+    assert rebuilt["delivery"]["requests"] == deliver["Request Count"]
+    assert rebuilt["delivery"]["p95_ms"] == deliver["95%"]
+    # server counters are the growth between the two scrapes, per node and in total
+    after, before = scrapes["after"], scrapes["before"]
+    grown = sum(
+        after[s]["msgfleet_messages_stored_total"] - before[s].get("msgfleet_messages_stored_total", 0)
+        for s in after
+    )
+    assert rebuilt["server"]["total"]["messages_stored"] == pytest.approx(grown)
+    assert rebuilt["server"] == summary["server"]
