@@ -30,7 +30,7 @@ router = APIRouter(tags=["federation"])
 
 
 async def startup(node: Node) -> None:
-    fed = Federation.create(node.settings, node.sessions)
+    fed = Federation.create(node)
     node.features[FEATURE] = fed
     node.chat_hooks.append(fed.relay)
     fed.sender.start()

@@ -50,6 +50,7 @@ class Backoff:
 class Sender:
     sessions: async_sessionmaker[AsyncSession]
     client: PeerClient
+    readers: async_sessionmaker[AsyncSession] | None = None  # read-only sessions for the poll (SQLite)
     batch: int = 100
     poll_s: float = 0.5
     lease_s: float = 30.0
@@ -77,9 +78,8 @@ class Sender:
                 await asyncio.wait_for(self.wake.wait(), self.poll_s)
             self.wake.clear()
             try:
-                async with self.sessions() as session:
+                async with (self.readers or self.sessions)() as session:
                     pending = list(await session.scalars(select(OutboxItem.destination).distinct()))
-                    await session.commit()
             except Exception:
                 log.exception("federation outbox poll failed")
                 continue
@@ -89,9 +89,12 @@ class Sender:
                     self._drains[state] = asyncio.create_task(self._drain(state), name=f"federation-{state}")
 
     async def _drain(self, state: str) -> None:
+        acked: str | None = None
         try:
-            while await self._send_one(state):
-                pass
+            while True:
+                acked = await self._send_one(state, acked)
+                if acked is None:
+                    break
         except Exception:
             log.exception("federation sender failed", extra={"destination": state})
 
@@ -122,12 +125,20 @@ class Sender:
             .values(lease_owner=None, lease_until=0.0)
         )
 
-    async def _send_one(self, state: str) -> bool:
-        """Send one transaction to ``state``; ``True`` if there may be more to send right away."""
+    async def _send_one(self, state: str, acked: str | None) -> str | None:
+        """Forget the items of the ``acked`` transaction and send the next one to ``state``; return its id,
+        or ``None`` when there is nothing to send now (drained, failed, not due, or leased elsewhere)."""
         async with self.sessions() as session:
+            if acked is not None:  # folded into this transaction: one write less per round trip
+                await session.execute(delete(OutboxItem).where(OutboxItem.txn_id == acked))
+                await session.execute(
+                    update(Destination)
+                    .where(Destination.state == state)
+                    .values(failures=0, retry_at=0.0, last_error=None)
+                )
             if not await self._claim(session, state):
                 await session.commit()
-                return False
+                return None
             rows = list(
                 await session.execute(
                     select(OutboxItem.id, OutboxItem.txn_id, OutboxItem.pdu)
@@ -139,7 +150,7 @@ class Sender:
             if not rows:  # drained: release the lease so another worker may take over
                 await self._release(session, state)
                 await session.commit()
-                return False
+                return None
             txn_id = rows[0].txn_id
             if txn_id is None:
                 txn_id = secrets.token_hex(16)
@@ -153,16 +164,8 @@ class Sender:
             await self.client.call(state, "PUT", SEND_PATH.format(txn_id=txn_id), {"pdus": pdus})
         except PeerError as exc:
             await self._failed(state, txn_id, exc)
-            return False
-        async with self.sessions() as session:
-            await session.execute(delete(OutboxItem).where(OutboxItem.txn_id == txn_id))
-            await session.execute(
-                update(Destination)
-                .where(Destination.state == state)
-                .values(failures=0, retry_at=0.0, last_error=None)
-            )
-            await session.commit()
-        return True
+            return None
+        return txn_id
 
     async def _failed(self, state: str, txn_id: str, exc: PeerError) -> None:
         async with self.sessions() as session:

@@ -55,11 +55,12 @@ class Federation:
     relay: ChatRelay
 
     @classmethod
-    def create(cls, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Federation:
+    def create(cls, node: Node) -> Federation:
+        settings = node.settings
         key, config = prepare(settings)
         client = PeerClient(config, key)
-        sender = Sender(sessions, client)
-        _wake_sender_after_commit(sessions, sender)
+        sender = Sender(node.sessions, client, readers=node.readers)
+        _wake_sender_after_commit(node.sessions, sender)
         return cls(settings, config, key, client, Directory(client), sender, ChatRelay(settings.state))
 
     @property
