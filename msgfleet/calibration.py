@@ -73,8 +73,25 @@ def calibrate(run_dir: str | Path, plan_path: str | Path, out: str | Path) -> Ca
     out.parent.mkdir(parents=True, exist_ok=True)
     dump_plan(final, out, header=f"Calibrated by `msgfleet calibrate {run_dir}` from {plan_path}.")
     result = CalibrationResult(final, m, before, after, comparison)
-    write_report(out.with_suffix(".md"), plan, result.plan, m, before, after, comparison)
+    report = write_report(out.with_suffix(".md"), plan, result.plan, m, before, after, comparison)
+    if after:
+        chart = _tariff_chart(after, out.with_suffix(".tariffs.png"))
+        with report.open("a", encoding="utf-8") as text:
+            text.write(f"\n![tariffs per phase after calibration]({chart.name})\n")
     return result
+
+
+def _tariff_chart(tariffs: list[dict[str, Any]], path: Path) -> Path:
+    """charts/'s tariff figure for the calibrated plan's phases."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from charts.money import plot_tariffs
+
+    fig = Figure(figsize=(7, 4), layout="tight")
+    plot_tariffs(pd.DataFrame(tariffs), fig.subplots())
+    fig.savefig(path, dpi=100)
+    return path
 
 
 def _run_phase(run_dir: str | Path) -> int:
