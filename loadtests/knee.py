@@ -2,9 +2,10 @@
 
 In the spirit of mattermost-load-test-ng's coordinator: step users up while each step passes;
 after a breach, bisect between the best passing and the lowest failing level until they are
-``resolution_users`` apart. Each step runs ``warmup_s`` (not measured: users spawn, queues from
-an overloaded step drain) and then ``measure_s`` (measured). :meth:`KneeFinder.tick` depends
-only on the run time and the statistics it reads, so it is tested without Locust.
+``resolution_users`` apart. Each step runs ``warmup_s`` (not measured: users spawn; twice as long
+after a breach, so that the overloaded step's queues drain) and then ``measure_s`` (measured).
+:meth:`KneeFinder.tick` depends only on the run time and the statistics it reads, so it is
+tested without Locust.
 """
 
 from __future__ import annotations
@@ -80,15 +81,21 @@ class KneeFinder:
             return None
         return (low + high) // 2 if low else max(1, high // 2)
 
+    def _warmup(self) -> float:
+        """A step after a breach warms up twice as long: the overloaded step's queues drain first."""
+        breached = bool(self.steps) and not self.steps[-1].passed
+        return self.search.warmup_s * (2 if breached else 1)
+
     def tick(self, run_time: float, read: Callable[[], Snapshot]) -> tuple[int, float] | None:
         """Users and spawn rate for now, or ``None`` when the knee is found (Locust then stops)."""
         if self.done:
             return None
         s = self.search
         elapsed = run_time - self._step_start
-        if self._mark is None and elapsed >= s.warmup_s:
+        warmup = self._warmup()
+        if self._mark is None and elapsed >= warmup:
             self._mark = read()
-        if self._mark is not None and elapsed >= s.warmup_s + s.measure_s:
+        if self._mark is not None and elapsed >= warmup + s.measure_s:
             step = self.judge(read().minus(self._mark))
             self.steps.append(step)
             nxt = self._next_users(step) if len(self.steps) < s.max_steps else None

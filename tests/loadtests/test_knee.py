@@ -132,3 +132,15 @@ def test_level_schedule_measures_each_level_after_warmup() -> None:
     assert [w.users for w in schedule.windows] == [2, 4, 8]
     assert [(w.start, w.end) for w in schedule.windows] == [(3, 8), (11, 16), (19, 24)]
     assert [w.entry(SEND).requests for w in schedule.windows] == [10, 20, 40]
+
+
+def test_a_step_after_a_breach_warms_up_longer() -> None:
+    search = KneeSearch(start_users=10, step_users=100, resolution_users=1, warmup_s=3, measure_s=5)
+    finder = KneeFinder(search, SLO(delivery_p95_ms=300.0))
+    run(finder, ModelNode(capacity=40.0))  # 110 users overload it at once
+    first, second = finder.steps[0], finder.steps[1]
+    assert first.passed and not second.passed
+    third = finder.steps[2].window
+    assert third.start - second.window.end == 2 * search.warmup_s
+    fourth_gap = finder.steps[3].window.start - third.end
+    assert fourth_gap == (2 if not finder.steps[2].passed else 1) * search.warmup_s
