@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger.datarights.registry import Context, Provider
 from messenger.db.base import now
 from messenger.db.models import User
 from messenger.db.models.contacts import Contact, ContactLookup, PhoneHash
@@ -149,3 +150,39 @@ async def contacts(session: AsyncSession, *, user_id: str) -> list[tuple[str, st
 async def clear(session: AsyncSession, *, user_id: str) -> None:
     await session.execute(delete(Contact).where(Contact.user_id == user_id))
     await session.commit()
+
+
+async def _export_rights(ctx: Context) -> Mapping[str, Any]:
+    """Data rights: the user's imported contact hashes (with who is registered) and their lookups."""
+    hashes = list(
+        await ctx.session.scalars(
+            select(Contact.hash).where(Contact.user_id == ctx.subject.user_id).order_by(Contact.hash)
+        )
+    )
+    found = await registered(ctx.session, hashes)
+    looked = await ctx.session.execute(
+        select(ContactLookup.hash, ContactLookup.looked_at)
+        .where(ContactLookup.user_id == ctx.subject.user_id)
+        .order_by(ContactLookup.looked_at, ContactLookup.hash)
+    )
+    return {
+        "contacts": [{"hash": h, "user_id": found.get(h)} for h in hashes],
+        "contact_lookups": [{"hash": h, "looked_at": t} for h, t in looked.all()],
+    }
+
+
+async def _erase_rights(ctx: Context) -> Mapping[str, int]:
+    """Data rights: contacts, lookups and the phone hash go (others' address books keep their own hashes)."""
+    session, user_id = ctx.session, ctx.subject.user_id
+    gone = await session.execute(delete(Contact).where(Contact.user_id == user_id))
+    await session.execute(delete(ContactLookup).where(ContactLookup.user_id == user_id))
+    await session.execute(delete(PhoneHash).where(PhoneHash.user_id == user_id))
+    return {"contacts": gone.rowcount or 0}  # type: ignore[attr-defined]
+
+
+DATA_RIGHTS = Provider(
+    name="contacts",
+    covers={"contacts": ("user_id",), "contact_lookups": ("user_id",), "phone_hashes": ("user_id",)},
+    export=_export_rights,
+    erase=_erase_rights,
+)
