@@ -5,11 +5,13 @@ GeoJSON follows RFC 7946: positions are ``[longitude, latitude]`` in WGS 84 (§3
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger.datarights.registry import Context, Provider
 from messenger.db.base import now
 from messenger.db.models import Member
 from messenger.db.models.locations import Location
@@ -142,3 +144,22 @@ async def chat_map(session: AsyncSession, *, chat_id: str) -> dict[str, Any]:
             for loc in rows
         ],
     }
+
+
+async def _export_rights(ctx: Context) -> Mapping[str, Any]:
+    """Data rights: every location the user shared, in any chat."""
+    rows = await ctx.session.scalars(
+        select(Location).where(Location.user_id == ctx.subject.user_id).order_by(Location.id)
+    )
+    return {"locations": [{**_event(loc), "created_at": loc.created_at} for loc in rows]}
+
+
+async def _erase_rights(ctx: Context) -> Mapping[str, int]:
+    """Data rights: the user's locations go (their point leaves every chat map at once)."""
+    gone = await ctx.session.execute(delete(Location).where(Location.user_id == ctx.subject.user_id))
+    return {"locations": gone.rowcount or 0}  # type: ignore[attr-defined]
+
+
+DATA_RIGHTS = Provider(
+    name="locations", covers={"locations": ("user_id",)}, export=_export_rights, erase=_erase_rights
+)
