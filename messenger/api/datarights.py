@@ -16,6 +16,7 @@ from messenger import audit
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body
 from messenger.datarights import erase, export, retention
+from messenger.datarights.registry import Context
 from messenger.datarights.settings import load_retention_settings
 from messenger.db.models import User
 from messenger.errors import BadRequest, Unauthorized
@@ -58,22 +59,20 @@ async def _user(session: SessionDep, device: CurrentDevice) -> User:
 
 @router.get("/export", response_class=FileResponse)
 async def export_data(device: CurrentDevice, session: SessionDep, node: NodeDep) -> FileResponse:
-    """A zip: ``account.json`` (see docs/API.md) and ``media/<sha256>.<ext>`` for every upload."""
+    """A zip: ``account.json`` (every registered provider's sections, one transaction; see docs/API.md)
+    and ``media/<sha256>.<ext>`` for every upload."""
     user = await _user(session, device)
-    data, objects = await export.collect(session, user)
-    await audit.record(
-        session,
-        action="data.exported",
-        actor=user.id,
-        target=user.id,
-        detail={"media": len(objects), "messages": len(data["messages_sent"])},
-    )
+    media: Media = node.features["media"]
+    ctx = Context(session=session, subject=await erase.subject_of(session, user), media=media)
+    data = await export.collect(ctx)
+    sizes = {name: len(value) for name, value in data.items() if isinstance(value, list)}
+    await audit.record(session, action="data.exported", actor=user.id, target=user.id, detail=sizes)
     await session.commit()
     folder = node.settings.data_dir / "exports"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{secrets.token_hex(12)}.zip"
     try:
-        await export.write_zip(path, data, objects, node.features["media"])
+        await export.write_zip(path, data, ctx.files, media)
     except BaseException:
         path.unlink(missing_ok=True)
         raise

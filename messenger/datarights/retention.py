@@ -1,7 +1,11 @@
-"""Retention: tombstone messages older than their chat kind's limit and delete the media shared with them.
+"""Retention: tombstone messages older than their chat kind's limit and delete the media shared with them;
+delete channel posts older than the ``"channel"`` limit.
 
-A sweep runs in one transaction per chat kind. Media whose last share was removed by the sweep is
-deleted (rows, then sealed bytes), whoever uploaded it.
+A sweep runs in one transaction per kind. Media whose last share was removed by the sweep is deleted
+(rows, then sealed bytes), whoever uploaded it. Channel posts live in their own table (``channel_posts``),
+so the rule named ``channel`` deletes them (and, by trigger, their search-index rows) once their fan-out
+has finished. Message rows are tombstoned, never deleted, so bills that count messages per period
+(``messenger.billing.service.usage``) keep their counts.
 """
 
 from __future__ import annotations
@@ -15,18 +19,20 @@ from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.db.base import now
-from messenger.db.models import Chat, Envelope, Message, Pin
+from messenger.db.models import Chat, ChannelPost, Envelope, Message, Pin
 from messenger.db.models.media import MediaShare
 from messenger.media.metrics import RETAINED
 from messenger.media.service import Media, delete_objects
 
 log = logging.getLogger("messenger.retention")
 _LOCK_BASE = 0x72657400  # "ret\0": advisory lock keys of retention sweeps, one per chat kind
+CHANNEL = "channel"  # the rule for channel posts (no chat has this kind)
 
 
 @dataclass
 class SweepReport:
     messages: int = 0
+    posts: int = 0
     shares: int = 0
     media: int = 0
     kinds: dict[str, float] = field(default_factory=dict)  # kind -> cutoff used
@@ -42,6 +48,9 @@ async def sweep(
         report.kinds[kind] = cutoff
         async with sessions() as session:
             if not await _claim(session, kind):
+                continue
+            if kind == CHANNEL:
+                report.posts += await _sweep_posts(session, cutoff)
                 continue
             chats = select(Chat.id).where(Chat.kind == kind)
             old = select(Message.id).where(
@@ -70,6 +79,14 @@ async def sweep(
     return report
 
 
+async def _sweep_posts(session: AsyncSession, cutoff: float) -> int:
+    """Delete channel posts created before ``cutoff`` whose fan-out is done; commits."""
+    old = (ChannelPost.created_at < cutoff) & ChannelPost.fanout_done.is_(True)
+    gone = await session.execute(delete(ChannelPost).where(old))
+    await session.commit()
+    return gone.rowcount or 0  # type: ignore[attr-defined]
+
+
 async def _claim(session: AsyncSession, kind: str) -> bool:
     """One worker sweeps a kind at a time (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE serialises)."""
     if session.get_bind().dialect.name != "postgresql":
@@ -93,9 +110,15 @@ async def run_forever(
             log.exception("retention sweep failed")
             continue
         RETAINED.labels("messages").inc(report.messages)
+        RETAINED.labels("posts").inc(report.posts)
         RETAINED.labels("media").inc(report.media)
-        if report.messages or report.media:
+        if report.messages or report.posts or report.media:
             log.info(
                 "retention sweep",
-                extra={"messages": report.messages, "shares": report.shares, "media": report.media},
+                extra={
+                    "messages": report.messages,
+                    "posts": report.posts,
+                    "shares": report.shares,
+                    "media": report.media,
+                },
             )
