@@ -26,6 +26,7 @@ import pandas as pd
 import simpy
 
 from msgfleet.schema import Plan
+from msgfleet.sizing import call_erlangs
 from sim.capacity import size_site, sizings_of
 from sim.errors import SimError
 from sim.executor import run_jobs
@@ -114,7 +115,7 @@ def scenario(
         factor = load_msgs_per_s / msg_rate.sum()
         msg_rate = msg_rate * factor
         users = users * factor
-    erlangs = users * d.call_minutes_per_user_day * d.busy_hour_factor / 60
+    erlangs = call_erlangs(d, users)
     call_rate = erlangs / plan.calls.mean_duration_s
     pods = np.array([sized[s].pods for s in sites], dtype=float)
     if load_msgs_per_s is not None:  # size pods for the given load, as the site would be
