@@ -2,9 +2,9 @@
 
 One drain task per destination with queued items: it takes a lease on the destination's row (so that
 only one worker process sends to a destination at a time), resends the pending transaction if one was
-cut short, else gives the next ``batch`` items a new transaction id, PUTs it and deletes the items when
-the peer acknowledges. A failure schedules the next attempt after an exponentially growing delay with
-jitter; other destinations are not held up.
+cut short, else gives the next ``batch`` items (at most ``max_bytes``) a new transaction id, PUTs it
+and deletes the items when the peer acknowledges. A failure schedules the next attempt after an
+exponentially growing delay with jitter; other destinations are not held up.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class Sender:
     client: PeerClient
     readers: async_sessionmaker[AsyncSession] | None = None  # read-only sessions for the poll (SQLite)
     batch: int = 100
+    # Half the default max_body_bytes (1 MiB) of a peer: a transaction is never refused as too large.
+    max_bytes: int = 512 * 1024
     poll_s: float = 0.5
     lease_s: float = 30.0
     backoff: Backoff = field(default_factory=Backoff)
@@ -118,6 +120,16 @@ class Sender:
         )
         return bool(got.rowcount)  # type: ignore[attr-defined]
 
+    def _fit(self, rows: list[Any]) -> list[Any]:
+        """The leading rows whose PDUs fit in ``max_bytes`` (at least one): the peer's body limit."""
+        size, out = 0, list[Any]()
+        for row in rows:
+            size += len(row.pdu) + 1
+            if out and size > self.max_bytes:
+                break
+            out.append(row)
+        return out
+
     async def _release(self, session: AsyncSession, state: str) -> None:
         await session.execute(
             update(Destination)
@@ -139,27 +151,33 @@ class Sender:
             if not await self._claim(session, state):
                 await session.commit()
                 return None
-            rows = list(
-                await session.execute(
-                    select(OutboxItem.id, OutboxItem.txn_id, OutboxItem.pdu)
-                    .where(OutboxItem.destination == state)
-                    .order_by(OutboxItem.id)
-                    .limit(self.batch)
-                )
+            items = select(OutboxItem.id, OutboxItem.pdu).where(OutboxItem.destination == state)
+            pending = await session.scalar(
+                select(OutboxItem.txn_id)
+                .where(OutboxItem.destination == state, OutboxItem.txn_id.is_not(None))
+                .order_by(OutboxItem.id)
+                .limit(1)
             )
+            if pending is not None:  # resend exactly what was sent before under this id
+                txn_id = pending
+                rows = list(await session.execute(items.where(OutboxItem.txn_id == txn_id)))
+            else:
+                txn_id = secrets.token_hex(16)
+                queued = await session.execute(
+                    items.where(OutboxItem.txn_id.is_(None)).order_by(OutboxItem.id).limit(self.batch)
+                )
+                rows = self._fit(list(queued))
+                if rows:
+                    ids = [r.id for r in rows]
+                    await session.execute(
+                        update(OutboxItem).where(OutboxItem.id.in_(ids)).values(txn_id=txn_id)
+                    )
             if not rows:  # drained: release the lease so another worker may take over
                 await self._release(session, state)
                 await session.commit()
                 return None
-            txn_id = rows[0].txn_id
-            if txn_id is None:
-                txn_id = secrets.token_hex(16)
-                ids = [r.id for r in rows if r.txn_id is None]
-                await session.execute(update(OutboxItem).where(OutboxItem.id.in_(ids)).values(txn_id=txn_id))
-            else:  # resend exactly what was sent before under this id
-                rows = [r for r in rows if r.txn_id == txn_id]
             await session.commit()
-        pdus: list[Any] = [json.loads(r.pdu) for r in rows]
+        pdus: list[Any] = [json.loads(r.pdu) for r in sorted(rows, key=lambda r: r.id)]
         try:
             await self.client.call(state, "PUT", SEND_PATH.format(txn_id=txn_id), {"pdus": pdus})
         except PeerError as exc:

@@ -59,7 +59,7 @@ class Federation:
         settings = node.settings
         key, config = prepare(settings)
         client = PeerClient(config, key)
-        sender = Sender(node.sessions, client, readers=node.readers)
+        sender = Sender(node.sessions, client, readers=node.readers, max_bytes=settings.max_body_bytes // 2)
         _wake_sender_after_commit(node.sessions, sender)
         return cls(settings, config, key, client, Directory(client), sender, ChatRelay(settings.state))
 
