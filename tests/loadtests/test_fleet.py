@@ -13,6 +13,7 @@ import httpx
 import psutil
 import pytest
 
+from loadtests.cli import parse_duration
 from loadtests.errors import LoadTestError
 from loadtests.fleet import Fleet, read_fleet_file
 from loadtests.plan import phase_states
@@ -90,3 +91,19 @@ def test_a_node_that_cannot_start_is_named(tmp_path: Path) -> None:
     else:
         fleet.stop()
         raise AssertionError("a node that cannot start was reported ready")
+
+
+def test_loadtest_needs_a_plan_or_targets(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "msgfleet.cli", "loadtest", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "give --plan" in done.stderr
+
+
+def test_durations() -> None:
+    assert [parse_duration(t) for t in ("90", "90s", "2m", "1h")] == [90, 90, 120, 3600]
+    for bad in ("1x", "-5s", "s"):
+        with pytest.raises(LoadTestError, match="--duration"):
+            parse_duration(bad)
