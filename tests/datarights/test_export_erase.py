@@ -139,14 +139,23 @@ async def test_export_and_erase_cover_every_feature(drnode: Any, signup: Any, ad
         sha("+79990000001"): None,
     }
     roles = {c["id"]: c["role"] for c in data["channels"]}
-    assert roles == {ids["own_channel"]: "owner", ids["shared_channel"]: "owner", ids["bobs_channel"]: "subscriber"}
-    assert sorted(p["text"] for p in data["channel_posts"]) == ["harbour tide table", "lighthouse keeper diary"]
+    assert roles == {
+        ids["own_channel"]: "owner",
+        ids["shared_channel"]: "owner",
+        ids["bobs_channel"]: "subscriber",
+    }
+    assert sorted(p["text"] for p in data["channel_posts"]) == [
+        "harbour tide table",
+        "lighthouse keeper diary",
+    ]
     assert data["tariff"]["subscription_id"] == ids["pool"] and data["tariff"]["plan"] == "family"
     assert data["operator_role"]["role"] == "admin"
     assert "data.exported" not in [a["action"] for a in data["audit"]]  # audited after the read
 
     before = await scan(drnode.db_url, [alice.user_id])
-    assert {"members.user_id", "call_usage.user_id", "locations.user_id", "channel_members.user_id"} <= set(before)
+    assert {"members.user_id", "call_usage.user_id", "locations.user_id", "channel_members.user_id"} <= set(
+        before
+    )
 
     r = await alice.http.request("DELETE", "/v1/account", json={"phone": alice.phone})
     assert r.status_code == 204
