@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -75,7 +76,26 @@ def scratch_database(server_url: str, prefix: str = "msgfleet_msg") -> tuple[str
     return f"{base}/{name}", lambda: asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def start_node(
+def start_node(data_dir: Path, **kwargs: Any) -> NodeProcess:
+    """Start a node on a free loopback port (log in ``data_dir/node.log``) and wait for ``/readyz``.
+
+    Keyword arguments as ``_start_once``. The port is picked before the node binds it, so another
+    process may take it in between: then the start is retried on a new port (up to 3 times).
+    """
+    for attempt in range(3):
+        try:
+            return _start_once(data_dir, **kwargs)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """The node could not bind its port (taken by another process after ``free_port``)."""
+
+
+def _start_once(
     data_dir: Path,
     *,
     state: str = "RU-MOW",
@@ -83,9 +103,8 @@ def start_node(
     redis_url: str | None = None,
     workers: int = 1,
     env: dict[str, str] | None = None,
-    timeout: float = 30,
+    timeout: float = 60,
 ) -> NodeProcess:
-    """Start a node on a free loopback port (log in ``data_dir/node.log``) and wait for ``/readyz``."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
@@ -116,7 +135,10 @@ def start_node(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"node exited ({process.returncode}): {log_path.read_text()[-2000:]}")
+            log_text = log_path.read_text()
+            if "address already in use" in log_text.lower():
+                raise PortTaken(f"port {port} was taken")
+            raise RuntimeError(f"node exited ({process.returncode}): {log_text[-2000:]}")
         try:
             if httpx.get(f"{node.url}/readyz", timeout=1).status_code == 200:
                 return node

@@ -141,18 +141,39 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
 async def _pump(
     websocket: WebSocket, node: Node, waiter: Waiter, closed: asyncio.Event, device_id: str, position: int
 ) -> None:
-    """Send every event after ``position`` as it appears, until the client leaves or the device is revoked."""
+    """Send every event after ``position`` as it appears, until the client leaves or the device is revoked.
+
+    Frames pushed by the hub are sent while their cursors follow on exactly; anything else (a gap, a plain
+    wake-up, the backlog at connect) is read from the database by cursor."""
     while not closed.is_set():
         waiter.ready.clear()
         if waiter.revoked:
             await websocket.close(UNAUTHORIZED, "device revoked")
             return
-        async with node.read_session() as session:
-            events = await read_events(session, device_id=device_id, after=position, limit=BATCH)
-        for event in events:
-            await websocket.send_text(json.dumps(event.frame()))
-        if events:
-            position = events[-1].cursor
-            DELIVERIES.labels("ws").inc(len(events))
-        if len(events) < BATCH:
+        sent = 0
+        while waiter.pushed and not waiter.stale:
+            cursor, text = waiter.pushed.popleft()
+            if cursor <= position:
+                continue  # already sent from the database
+            if cursor != position + 1:
+                waiter.stale = True  # something in between was not pushed (yet): read it
+                break
+            await websocket.send_text(text)
+            position, sent = cursor, sent + 1
+        more = False
+        if waiter.stale:
+            waiter.stale = False
+            async with node.read_session() as session:
+                events = await read_events(session, device_id=device_id, after=position, limit=BATCH)
+            for event in events:
+                await websocket.send_text(json.dumps(event.frame()))
+            if events:
+                position = events[-1].cursor
+            sent += len(events)
+            more = len(events) == BATCH
+            if more:  # never clear here: a wake-up that came in during the read must stay
+                waiter.stale = True
+        if sent:
+            DELIVERIES.labels("ws").inc(sent)
+        if not more and not waiter.pushed:
             await waiter.ready.wait()

@@ -22,6 +22,8 @@ from messenger.db.models import Device, DeviceEvent, Member
 from messenger.realtime.hub import Hub
 
 _WAKE = "msgfleet.wake"
+_PUSH = "msgfleet.push"  # device id -> [(seq, frame text)] of this transaction, pushed after the commit
+_UNPUSHED = "msgfleet.unpushed"  # devices with events written inside a SAVEPOINT (not pushed)
 _HUB = "msgfleet.hub"
 
 Payload = Mapping[str, Any] | Callable[[str], Mapping[str, Any]]
@@ -63,19 +65,29 @@ async def emit_to_devices(
         rows = await session.execute(bump.where(Device.id == locked.c.id))
     ts = now()
     fixed = None if callable(payload) else json.dumps(payload)
-    values = [
-        {
-            "device_id": device_id,
-            "seq": seq,
-            "kind": kind,
-            "payload": fixed if fixed is not None else json.dumps(payload(device_id)),  # type: ignore[operator]
-            "created_at": ts,
-        }
+    bumped = [
+        (device_id, seq, fixed if fixed is not None else json.dumps(payload(device_id)))  # type: ignore[operator]
         for device_id, seq in rows.all()
     ]
-    if values:
-        await session.execute(insert(DeviceEvent), values)
-        session.info.setdefault(_WAKE, set()).update(v["device_id"] for v in values)
+    if not bumped:
+        return
+    await session.execute(
+        insert(DeviceEvent),
+        [{"device_id": d, "seq": q, "kind": kind, "payload": p, "created_at": ts} for d, q, p in bumped],
+    )
+    session.info.setdefault(_WAKE, set()).update(d for d, _, _ in bumped)
+    if session.in_nested_transaction():  # a SAVEPOINT may still roll back: these devices read the database
+        session.info.setdefault(_UNPUSHED, set()).update(d for d, _, _ in bumped)
+        return
+    push = session.info.setdefault(_PUSH, {})
+    for device_id, seq, payload_json in bumped:
+        push.setdefault(device_id, []).append((seq, frame_text(seq, kind, ts, payload_json)))
+
+
+def frame_text(seq: int, kind: str, ts: float, payload_json: str) -> str:
+    """The WebSocket frame of an event (same object as ``Event.frame()``) without re-encoding the payload."""
+    head = f'{{"type": "event", "cursor": {seq}, "kind": {json.dumps(kind)}, "ts": {json.dumps(ts)}'
+    return f'{head}, "data": {payload_json}}}'
 
 
 async def active_devices(session: AsyncSession, user_ids: Iterable[str]) -> list[str]:
@@ -132,14 +144,21 @@ def install_wake_after_commit(hub: Hub) -> type[Session]:
         if session.in_nested_transaction():  # a SAVEPOINT was released: nothing is visible to readers yet
             return
         devices = session.info.pop(_WAKE, None)
+        frames = session.info.pop(_PUSH, None) or {}
+        unpushed = session.info.pop(_UNPUSHED, None) or set()
         if devices:
-            task = asyncio.get_running_loop().create_task(hub.wake(devices))
+            # Devices whose events are all in ``frames`` get them pushed; the rest (events written inside
+            # a SAVEPOINT) are only woken and read the database.
+            plain = (set(devices) - frames.keys()) | unpushed
+            task = asyncio.get_running_loop().create_task(hub.deliver(frames, plain))
             _PENDING.add(task)
             task.add_done_callback(_PENDING.discard)
 
     @event.listens_for(WakingSession, "after_rollback")
     def _after_rollback(session: Session) -> None:
         session.info.pop(_WAKE, None)
+        session.info.pop(_PUSH, None)
+        session.info.pop(_UNPUSHED, None)
 
     return WakingSession
 

@@ -1,7 +1,9 @@
 """Wakes the sockets / long-polls of devices that have new events, in this process or via Redis pub/sub.
 
-The hub carries only device ids; the events themselves are read from the database by cursor, so a lost
-wake-up costs latency, never a message.
+After a commit the hub also carries the committed event frames (``deliver``), so an open socket can send
+them without reading the database. A socket only sends a pushed frame whose cursor is exactly the next one;
+on any gap, a plain wake-up, or an overflow it reads the database by cursor. So a lost or reordered
+push costs latency, never a message, and nothing is sent twice.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 
 log = logging.getLogger("messenger.realtime")
+
+
+PUSH_LIMIT = 1000  # pushed frames a slow listener may queue before it falls back to the database
 
 
 class Waiter:
@@ -22,6 +28,16 @@ class Waiter:
         self.device_id = device_id
         self.ready = asyncio.Event()
         self.revoked = False
+        self.pushed: deque[tuple[int, str]] = deque()  # (cursor, frame text) pushed after commits
+        self.stale = True  # read the database before trusting pushes (set by plain wake-ups, overflow)
+
+    def push(self, frames: Iterable[tuple[int, str]]) -> None:
+        if self.stale:
+            return
+        self.pushed.extend(frames)
+        if len(self.pushed) > PUSH_LIMIT:
+            self.pushed.clear()
+            self.stale = True
 
 
 class Hub:
@@ -55,9 +71,24 @@ class Hub:
         """Close every listener of ``device_ids`` (in every process) at once."""
         self._revoke_local(device_ids)
 
+    async def deliver(
+        self, frames: Mapping[str, Sequence[tuple[int, str]]], wake: Iterable[str] = ()
+    ) -> None:
+        """Push committed event frames (device id → [(cursor, frame text)]) and wake ``wake``, everywhere."""
+        self._push_local(frames)
+        self._wake_local(wake)
+
     def _wake_local(self, device_ids: Iterable[str]) -> None:
         for device_id in device_ids:
             for waiter in self._waiters.get(device_id, ()):
+                waiter.stale = True
+                waiter.pushed.clear()
+                waiter.ready.set()
+
+    def _push_local(self, frames: Mapping[str, Sequence[tuple[int, str]]]) -> None:
+        for device_id, items in frames.items():
+            for waiter in self._waiters.get(device_id, ()):
+                waiter.push(items)
                 waiter.ready.set()
 
     def _revoke_local(self, device_ids: Iterable[str]) -> None:
@@ -102,6 +133,15 @@ class RedisHub(Hub):
     async def revoke(self, device_ids: Iterable[str]) -> None:
         await self._redis.publish(self._channel, json.dumps({"revoke": list(device_ids)}))
 
+    async def deliver(
+        self, frames: Mapping[str, Sequence[tuple[int, str]]], wake: Iterable[str] = ()
+    ) -> None:
+        body = {
+            "push": {d: [list(item) for item in items] for d, items in frames.items()},
+            "wake": list(wake),
+        }
+        await self._redis.publish(self._channel, json.dumps(body))
+
     async def _listen(self) -> None:
         while True:
             try:
@@ -112,6 +152,9 @@ class RedisHub(Hub):
                         if message["type"] != "message":
                             continue
                         body = json.loads(message["data"])
+                        self._push_local(
+                            {d: [(c, t) for c, t in items] for d, items in body.get("push", {}).items()}
+                        )
                         self._wake_local(body.get("wake", ()))
                         self._revoke_local(body.get("revoke", ()))
             except asyncio.CancelledError:
