@@ -7,6 +7,7 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.audit import record_now
+from messenger.federation.metrics import REFUSED
 
 log = logging.getLogger("messenger.federation.refused")
 
@@ -23,6 +24,7 @@ async def refuse(
     """Record that a request claiming ``origin`` was refused for ``reason`` (nothing else was stored)."""
     fields = {"reason": reason, "origin": origin or None, "path": path, "client": client, "detail": detail}
     log.warning("federation request refused", extra=fields)
+    REFUSED.labels(reason).inc()
     try:
         await record_now(
             sessions, action="federation.refused", actor=origin or None, target=path, detail=fields

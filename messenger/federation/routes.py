@@ -19,6 +19,7 @@ from messenger.errors import BadRequest
 from messenger.federation.directory import keys_to_wire
 from messenger.federation.errors import FederationForbidden, Refused
 from messenger.federation.inbox import apply_txn
+from messenger.federation.metrics import TXNS_RECEIVED
 from messenger.federation.refusals import refuse
 from messenger.federation.service import FEATURE, Federation, federation_of, well_known
 from messenger.federation.signing import ORIGIN, SignatureRefused, verify_headers
@@ -135,6 +136,7 @@ async def send(txn_id: str, req: SignedDep, node: NodeDep) -> dict[str, Any]:
         except IntegrityError:  # the same transaction applied concurrently (a retry racing its original)
             await session.rollback()
             applied = False
+    TXNS_RECEIVED.labels(req.origin, "applied" if applied else "duplicate").inc()
     return {"txn_id": txn_id, "applied": applied}
 
 

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.db.base import now
 from messenger.federation.client import PeerClient, PeerError
-from messenger.federation.models import Destination, OutboxItem
+from messenger.federation.metrics import PDUS_SENT, SEND_FAILURES
+from messenger.federation.models import Destination, OutboxItem, ReceivedTxn
 
 log = logging.getLogger("messenger.federation.sender")
 
@@ -56,6 +57,7 @@ class Sender:
     max_bytes: int = 512 * 1024
     poll_s: float = 0.5
     lease_s: float = 30.0
+    keep_txns_s: float = 7 * 86400.0  # a week of received transaction ids (idempotency window)
     backoff: Backoff = field(default_factory=Backoff)
     owner: str = field(default_factory=lambda: secrets.token_hex(8))
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -74,8 +76,22 @@ class Sender:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
+    async def _prune(self) -> None:
+        """Forget received transaction ids after ``keep_txns_s``: a peer retries a transaction only while
+        its outbox holds it, and a captured request is refused after 5 minutes (clock skew) anyway."""
+        async with self.sessions() as session:
+            await session.execute(
+                delete(ReceivedTxn).where(ReceivedTxn.received_at < now() - self.keep_txns_s)
+            )
+            await session.commit()
+
     async def _run(self) -> None:
+        next_prune = 0.0
         while True:
+            if now() >= next_prune:
+                next_prune = now() + 3600
+                with contextlib.suppress(Exception):
+                    await self._prune()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll_s)
             self.wake.clear()
@@ -181,8 +197,10 @@ class Sender:
         try:
             await self.client.call(state, "PUT", SEND_PATH.format(txn_id=txn_id), {"pdus": pdus})
         except PeerError as exc:
+            SEND_FAILURES.labels(state).inc()
             await self._failed(state, txn_id, exc)
             return None
+        PDUS_SENT.labels(state).inc(len(pdus))
         return txn_id
 
     async def _failed(self, state: str, txn_id: str, exc: PeerError) -> None:

@@ -8,6 +8,7 @@ import secrets
 import time
 from typing import Any
 
+import httpx
 from fednodes import ALLOWED_FAKE, FORBIDDEN_FAKE, Nodes, StateNode, signed_put
 from nacl.signing import SigningKey
 
@@ -120,6 +121,10 @@ async def test_refused_requests_store_nothing(three_states: Nodes, login: Any) -
     assert not [e for e in await user.sync() if e["kind"] != "device.added"]
     if audited is not None:
         assert await _audited(mow) == audited + len(cases)
+    async with httpx.AsyncClient(base_url=mow.url) as http:
+        metrics = (await http.get("/metrics")).text
+    for _, _, _, code in cases:
+        assert f'msgfleet_federation_refused_total{{reason="{code}"}}' in metrics, code
     # The forbidden state's node cannot be queried either, and local users cannot add its users.
     query = await signed_put(
         mow,
