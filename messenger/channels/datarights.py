@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from messenger.datarights.registry import ERASED_USER, Context, Provider
 from messenger.db.models.channels import Channel, ChannelMember, ChannelPost, ChannelPostEarly
@@ -69,6 +69,16 @@ async def erase(ctx: Context) -> Mapping[str, int]:
             update(Channel).where(Channel.id.in_(left)).values(subscribers=Channel.subscribers - 1)
         )
     await session.execute(update(ChannelPost).where(ChannelPost.author == user_id).values(author=ERASED_USER))
+    # A fan-out cursor that stopped at the user moves back to the previous remaining member (the same
+    # position: nobody is left in between).
+    previous = (
+        select(func.coalesce(func.max(ChannelMember.user_id), ""))
+        .where(ChannelMember.channel_id == ChannelPost.channel_id, ChannelMember.user_id < user_id)
+        .scalar_subquery()
+    )
+    await session.execute(
+        update(ChannelPost).where(ChannelPost.fanout_after == user_id).values(fanout_after=previous)
+    )
     await session.execute(update(Channel).where(Channel.created_by == user_id).values(created_by=ERASED_USER))
     await session.execute(
         delete(ChannelPostEarly).where(ChannelPostEarly.device_id.in_(ctx.subject.device_ids))
@@ -80,7 +90,7 @@ PROVIDER = Provider(
     name="channels",
     covers={
         "channel_members": ("user_id",),
-        "channel_posts": ("author",),
+        "channel_posts": ("author", "fanout_after"),
         "channels": ("created_by",),
         "channel_post_early": ("device_id",),
     },
