@@ -70,6 +70,11 @@ class Directory:
         self.client, self.ttl_s = client, ttl_s
         self._cache: dict[str, _Entry] = {}
 
+    def cached(self, user_ids: Iterable[str]) -> bool:
+        """Whether ``devices(user_ids)`` answers from the cache, without asking a peer."""
+        now = time.monotonic()
+        return all(u in self._cache and now - self._cache[u].fetched <= self.ttl_s for u in user_ids)
+
     async def devices(self, user_ids: Iterable[str]) -> dict[str, list[DeviceKeys]]:
         """State → active devices (with keys, no prekeys) of the given remote users, grouped by home state."""
         by_state: dict[str, list[str]] = defaultdict(list)

@@ -1,10 +1,10 @@
 """The inbound side: apply a peer's transaction once, in one database transaction.
 
 Each PDU is checked against the origin's authority first (a hosting node speaks for its chats, a node
-for its own users) and applied in a savepoint; a PDU that fails its checks is logged and skipped so one
-bad item cannot block the stream behind it. Order per chat is the sender's order: the hosting node
-sends one transaction at a time per destination, and a ``message.new`` at or below the replica's
-``last_seq`` is a duplicate and ignored.
+for its own users); a PDU that fails its checks is logged and skipped (the transaction is then redone
+with one savepoint per PDU) so one bad item cannot block the stream behind it. Order per chat is the
+sender's order: the hosting node sends one transaction at a time per destination, and a
+``message.new`` at or below the replica's ``last_seq`` is a duplicate and ignored.
 """
 
 from __future__ import annotations
@@ -37,6 +37,13 @@ async def apply_txn(
     if await session.get(ReceivedTxn, (origin, txn_id)) is not None:
         return False
     session.add(ReceivedTxn(origin=origin, txn_id=txn_id, received_at=now(), pdus=len(pdus)))
+    try:  # the common case: every PDU applies, one savepoint for all
+        async with session.begin_nested():
+            for pdu in pdus:
+                await _apply(session, local, origin, pdu)
+        return True
+    except (PduRejected, KeyError, TypeError, ValueError):
+        pass  # some PDU does not apply: redo them one savepoint each, skipping the bad ones
     for pdu in pdus:
         try:
             async with session.begin_nested():

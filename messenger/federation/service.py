@@ -1,8 +1,8 @@
 """``Federation``: the node's federation parts (key, peers, client, directory, sender) and the calls the
 core routes make for chats with members in other states.
 
-Methods that may ask a peer end the caller's read transaction first (``session.commit()``), so no
-database lock is held while a peer answers.
+Methods that ask a peer end the caller's read transaction first (``session.commit()``), so no
+database lock (or SQLite's single writer connection) is held while a peer answers.
 """
 
 from __future__ import annotations
@@ -98,10 +98,11 @@ class Federation:
         """The chat's devices on other nodes and its host; ``None`` for a chat of this node only."""
         members = [u for u, _ in await members_of(session, chat_id)]
         host = await outbox.host_of(session, chat_id, self.state)
-        await session.commit()
         remote = self._remote(members)
         if not remote and host == self.state:
             return None
+        if not self.directory.cached(remote):
+            await session.commit()  # a peer will be asked: hold no database lock meanwhile
         devices = await self.directory.devices(remote)
         state_of = {k.device_id: state for state, keys in devices.items() for k in keys}
         return MessageFanout(self.state, host, frozenset(devices), state_of)
@@ -109,10 +110,11 @@ class Federation:
     async def remote_device_keys(self, session: AsyncSession, chat_id: str) -> list[DeviceKeys]:
         """Public keys of the chat members' devices homed in other states (via their home nodes)."""
         members = [u for u, _ in await members_of(session, chat_id)]
-        await session.commit()
         remote = self._remote(members)
         if not remote:
             return []
+        if not self.directory.cached(remote):
+            await session.commit()
         return [k for keys in (await self.directory.devices(remote)).values() for k in keys]
 
     async def user_devices(self, session: AsyncSession, user_id: str, *, claim: bool) -> list[DeviceKeys]:

@@ -153,3 +153,26 @@ async def _audited(node: StateNode) -> int | None:
     if not tables:
         return None
     return int((await node.rows("SELECT count(*) FROM audit_log WHERE action = 'federation.refused'"))[0][0])
+
+
+async def test_a_pdu_the_origin_may_not_send_is_skipped_the_rest_applies(
+    three_states: Nodes, login: Any
+) -> None:
+    mow = three_states["RU-MOW"]
+    key = three_states.fakes[ALLOWED_FAKE]
+    user, friend = await login(mow), await login(mow)
+    local_chat = await user.open_private(friend.user_id)  # hosted here: a peer cannot post into it
+    chat_id = f"c{secrets.token_hex(8)}"
+    first = {"pdus": [_chat_created(chat_id, user.user_id)]}
+    assert (
+        await signed_put(
+            mow, f"/_federation/v1/send/{secrets.token_hex(8)}", first, origin=ALLOWED_FAKE, key=key
+        )
+    ).status_code == 200
+    mixed = {"pdus": [_message(local_chat, 1, user.device_id), _message(chat_id, 1, user.device_id)]}
+    response = await signed_put(
+        mow, f"/_federation/v1/send/{secrets.token_hex(8)}", mixed, origin=ALLOWED_FAKE, key=key
+    )
+    assert response.status_code == 200 and response.json()["applied"] is True
+    assert await _count(mow, "SELECT count(*) FROM messages WHERE chat_id = :c", c=local_chat) == 0
+    assert await _count(mow, "SELECT count(*) FROM messages WHERE chat_id = :c", c=chat_id) == 1
