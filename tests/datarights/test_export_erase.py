@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from conftest import scan
+from dr_scan import scan
 from PIL import Image
 
 from messenger.client import ApiFailure, MessengerClient
