@@ -57,7 +57,8 @@ def test_short_load_delivers_meters_and_calibrates(tmp_path: Path) -> None:
     assert delivered is not None and delivered["requests"] > 0, "no message reached a recipient's socket"
     server = summary["server"]["total"]
     sent = sum(r["requests"] - r["failures"] for r in summary["per_request"] if r["name"].startswith("msg:"))
-    assert 0 < server["messages_stored"] <= sent + 1e-9  # the node stored what was sent (no more)
+    # every node stores what it must keep: a message once per node at most (federated copies)
+    assert 0 < server["messages_stored"] <= summary["nodes"] * sent
     assert server["call_minutes"] is not None and server["call_minutes"] > 0, "no call minutes recorded"
     assert server["cpu_seconds"] > 0
     steps = pd.read_csv(out / "steps.csv")
