@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messenger.db.base import Base, now
@@ -37,3 +37,14 @@ class SubscriptionInvite(Base):
     )
     user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class MessageTally(Base):
+    """Messages a user sent in a billing period whose rows were deleted since (a federated chat replica
+    that went with its last local member); bills add these to the rows still in ``messages``."""
+
+    __tablename__ = "message_tallies"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM, UTC
+    messages: Mapped[int] = mapped_column(Integer, default=0)
