@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messenger.billing.tariffs import TariffPlan, TariffPolicy
 from messenger.calls.metering import period_bounds
 from messenger.db.models import Message
-from messenger.db.models.billing import Subscription, SubscriptionInvite, SubscriptionMember
+from messenger.db.models.billing import MessageTally, Subscription, SubscriptionInvite, SubscriptionMember
 from messenger.db.models.calls import CallUsage
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
 from messenger.realtime.events import emit_to_users
@@ -214,6 +214,13 @@ async def usage(session: AsyncSession, *, user_ids: list[str], period: str) -> d
     )
     for user_id, count in counts.all():
         out[user_id]["messages"] = int(count)
+    tallies = await session.execute(  # counts of rows deleted since (messenger.billing.tally)
+        select(MessageTally.user_id, MessageTally.messages).where(
+            MessageTally.user_id.in_(user_ids), MessageTally.period == period
+        )
+    )
+    for user_id, count in tallies.all():
+        out[user_id]["messages"] += int(count)
     return out
 
 
