@@ -2,8 +2,7 @@
 
 Erase: a pool the user owns (and pays for) ends — its other members fall back to the default plan
 (``plans[0]``) and its pending invitations lapse; their membership of another's pool and invitations to
-them go. Message counts need nothing here: bills count messages from ``messages`` rows, which retention
-and deletion turn into tombstones instead of deleting (docs/API.md, "Data rights").
+them go, and so do their message tallies (``messenger.billing.tally``).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from messenger.datarights.registry import Context, Provider
-from messenger.db.models.billing import Subscription, SubscriptionInvite, SubscriptionMember
+from messenger.db.models.billing import MessageTally, Subscription, SubscriptionInvite, SubscriptionMember
 
 
 async def export(ctx: Context) -> Mapping[str, Any]:
@@ -26,7 +25,11 @@ async def export(ctx: Context) -> Mapping[str, Any]:
         .where(SubscriptionInvite.user_id == user_id)
         .order_by(SubscriptionInvite.created_at)
     )
+    tallies = await session.scalars(
+        select(MessageTally).where(MessageTally.user_id == user_id).order_by(MessageTally.period)
+    )
     return {
+        "message_tallies": [{"period": t.period, "messages": t.messages} for t in tallies],
         "tariff": None
         if sub is None or member is None
         else {
@@ -47,6 +50,7 @@ async def erase(ctx: Context) -> Mapping[str, int]:
     owned = await session.execute(delete(Subscription).where(Subscription.owner_id == user_id))  # cascades
     await session.execute(delete(SubscriptionMember).where(SubscriptionMember.user_id == user_id))
     await session.execute(delete(SubscriptionInvite).where(SubscriptionInvite.user_id == user_id))
+    await session.execute(delete(MessageTally).where(MessageTally.user_id == user_id))
     return {"pools_ended": owned.rowcount or 0}  # type: ignore[attr-defined]
 
 
@@ -56,6 +60,7 @@ PROVIDER = Provider(
         "subscriptions": ("owner_id",),
         "subscription_members": ("user_id",),
         "subscription_invites": ("user_id",),
+        "message_tallies": ("user_id",),
     },
     export=export,
     erase=erase,
