@@ -15,6 +15,7 @@ from starlette.background import BackgroundTask
 from messenger import audit
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body
+from messenger.billing import tally
 from messenger.datarights import erase, export, retention
 from messenger.datarights.registry import Context
 from messenger.datarights.settings import load_retention_settings
@@ -28,7 +29,9 @@ router = APIRouter(prefix="/v1/account", tags=["data rights"])
 
 
 async def startup(node: Node) -> None:
-    """Start the retention sweeper when ``MSGFLEET_RETENTION_RULES`` names a kind with a limit."""
+    """Keep message counts of deleted chats for bills; start the retention sweeper when
+    ``MSGFLEET_RETENTION_RULES`` names a kind with a limit."""
+    tally.install()
     settings = load_retention_settings()
     rules = settings.active()
     if rules:
