@@ -182,7 +182,7 @@ async def verify(
         action="device.added",
         actor=user.id,
         target=device.id,
-        detail={"name": device_name, "platform": platform},
+        detail={"platform": platform},  # not the device name: personal, and it goes with the device row
     )
     await session.commit()
     return Login(user.id, device.id, token, new_user)
