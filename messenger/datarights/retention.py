@@ -19,7 +19,7 @@ from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.db.base import now
-from messenger.db.models import Chat, ChannelPost, Envelope, Message, Pin
+from messenger.db.models import ChannelPost, Chat, Envelope, Message, Pin
 from messenger.db.models.media import MediaShare
 from messenger.media.metrics import RETAINED
 from messenger.media.service import Media, delete_objects

@@ -2,7 +2,8 @@
 
 ``MSGFLEET_RETENTION_RULES`` is a JSON object mapping a chat kind to the age in seconds after which its
 messages lose their envelopes (tombstoned) and its shared media is removed, e.g.
-``{"group": 2592000, "private": 31536000}``; kinds not named (or 0) keep everything.
+``{"group": 2592000, "private": 31536000}``; the kind ``channel`` is the age after which channel posts are
+deleted; kinds not named (or 0) keep everything.
 """
 
 from __future__ import annotations
