@@ -9,6 +9,7 @@ sender's order: the hosting node sends one transaction at a time per destination
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.db.base import now
 from messenger.db.models import Chat, Device, Envelope, Member, Message, Pin
-from messenger.federation.models import ChatHost, ReceivedTxn
+from messenger.federation.models import ChatHost, PendingOp, ReceivedTxn
+from messenger.federation.ops import OPS
 from messenger.federation.outbox import HOST_ONLY, enqueue
 from messenger.realtime.events import emit_to_devices, emit_to_users
 from messenger.services.ids import home_state, new_id
 
 log = logging.getLogger("messenger.federation.inbox")
+OPS_PENDING = "msgfleet.federation.ops"  # session.info flag: run ``ops.run_pending`` after the commit
 
 
 class PduRejected(Exception):
@@ -64,6 +67,8 @@ async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[st
         await _message_submit(session, local, origin, pdu)
     elif kind == "chat.event":
         await _chat_event(session, local, origin, pdu)
+    elif kind == "chat.op":
+        await _chat_op(session, local, origin, pdu)
     else:
         raise PduRejected(f"unknown pdu type {kind!r}")
 
@@ -265,3 +270,15 @@ async def _apply_effect(
             session.add(Pin(chat_id=chat.id, seq=seq, pinned_by=str(payload["by"]), pinned_at=now()))
     elif kind == "pin.removed":
         await session.execute(delete(Pin).where(Pin.chat_id == chat.id, Pin.seq == int(payload["seq"])))
+
+
+async def _chat_op(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    """A change a member homed in ``origin`` asks of a chat hosted here: stored, run after the commit."""
+    chat_id, actor = str(pdu["chat_id"]), str(pdu["actor"])
+    if await session.get(Chat, chat_id) is None or await _host(session, chat_id, local) != local:
+        raise PduRejected(f"chat {chat_id} is not hosted here")
+    if home_state(actor) != origin or str(pdu["op"]) not in OPS:
+        raise PduRejected(f"{origin} cannot ask {pdu['op']!r} for {actor}")
+    op = {"chat_id": chat_id, "actor": actor, "op": str(pdu["op"]), "args": dict(pdu.get("args") or {})}
+    session.add(PendingOp(origin=origin, op=json.dumps(op)))
+    session.info[OPS_PENDING] = True

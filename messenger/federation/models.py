@@ -63,3 +63,14 @@ class ChatHost(Base):
 
     chat_id: Mapped[str] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), primary_key=True)
     host_state: Mapped[str] = mapped_column(String(8))
+
+
+class PendingOp(Base):
+    """A chat change a member state's node forwarded to this hosting node (``chat.op``), stored with the
+    transaction that brought it and carried out right after by the core service, as its actor."""
+
+    __tablename__ = "fed_pending_ops"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    origin: Mapped[str] = mapped_column(String(8))
+    op: Mapped[str] = mapped_column(Text)  # JSON: {chat_id, actor, op, args}

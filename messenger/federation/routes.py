@@ -18,8 +18,9 @@ from messenger.api.deps import NodeDep
 from messenger.errors import BadRequest
 from messenger.federation.directory import keys_to_wire
 from messenger.federation.errors import FederationForbidden, Refused
-from messenger.federation.inbox import apply_txn
+from messenger.federation.inbox import OPS_PENDING, apply_txn
 from messenger.federation.metrics import TXNS_RECEIVED
+from messenger.federation.ops import run_pending
 from messenger.federation.refusals import refuse
 from messenger.federation.service import FEATURE, Federation, federation_of, well_known
 from messenger.federation.signing import ORIGIN, SignatureRefused, verify_headers
@@ -34,6 +35,7 @@ async def startup(node: Node) -> None:
     fed = Federation.create(node)
     node.features[FEATURE] = fed
     node.chat_hooks.append(fed.relay)
+    await run_pending(node.sessions, node.settings.state)  # stored before a crash
     fed.sender.start()
 
 
@@ -131,11 +133,14 @@ async def send(txn_id: str, req: SignedDep, node: NodeDep) -> dict[str, Any]:
         applied = await apply_txn(
             session, local=node.settings.state, origin=req.origin, txn_id=txn_id, pdus=txn.pdus
         )
+        ops = session.info.pop(OPS_PENDING, False)
         try:
             await session.commit()
         except IntegrityError:  # the same transaction applied concurrently (a retry racing its original)
             await session.rollback()
-            applied = False
+            applied = ops = False
+    if ops:
+        await run_pending(node.sessions, node.settings.state)
     TXNS_RECEIVED.labels(req.origin, "applied" if applied else "duplicate").inc()
     return {"txn_id": txn_id, "applied": applied}
 

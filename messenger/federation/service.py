@@ -158,6 +158,17 @@ class Federation:
         await session.commit()
         return msg_id, ts
 
+    async def forward(self, session: AsyncSession, member: Member, op: str, **args: Any) -> bool:
+        """On a replica, queue ``op`` (see ``messenger.federation.ops``) for the chat's hosting node and
+        return ``True`` (the route answers 202); ``False`` when the chat is hosted here."""
+        host = await outbox.host_of(session, member.chat_id, self.state)
+        if host == self.state:
+            return False
+        pdu = {"type": "chat.op", "chat_id": member.chat_id, "actor": member.user_id, "op": op, "args": args}
+        await outbox.enqueue(session, [host], pdu)
+        await session.commit()
+        return True
+
     async def guard_local(self, session: AsyncSession, chat_id: str, what: str) -> None:
         """Refuse ``what`` (e.g. editing) in a chat with members in other states: not federated yet."""
         members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))

@@ -61,3 +61,40 @@ async def test_group_across_three_states(three_states: Nodes, login: Any) -> Non
         senders = zip("abc", (a, b1, c), strict=True)
         await asyncio.gather(*(client.send(chat_id, f"{who}{i}") for who, client in senders))
     await _assert_delivered([a, b1, c], chat_id, sent, len(sent))
+
+
+async def test_members_in_other_states_change_the_group_through_its_host(
+    three_states: Nodes, login: Any
+) -> None:
+    owner = await login(three_states["RU-SPE"])  # the group is hosted by RU-SPE
+    a = await login(three_states["RU-MOW"])
+    c = await login(three_states["RU-NVS"])
+    chat_id = await owner.create_group([a.user_id, c.user_id], "changes")
+    await _chat_visible(a, chat_id)
+    await _chat_visible(c, chat_id)
+
+    async def members(client: MessengerClient) -> set[str]:
+        chat = await client.request("GET", f"/v1/chats/{chat_id}")
+        return {m["user_id"] for m in chat["members"]}
+
+    # A plain member in RU-MOW may not remove the owner: the host refuses, nothing changes.
+    response = await a.http.delete(f"/v1/chats/{chat_id}/members/{owner.user_id}")
+    assert response.status_code == 202
+    # The member in RU-NVS leaves: the host removes them, every replica follows, RU-NVS drops its copy.
+    assert (await c.http.delete(f"/v1/chats/{chat_id}/members/me")).status_code == 202
+
+    async def left() -> bool:
+        return await members(owner) == {owner.user_id, a.user_id} and await members(a) == {
+            owner.user_id,
+            a.user_id,
+        }
+
+    await wait_for(left, what="the leave to reach the host and the other replica")
+
+    async def dropped() -> bool:
+        return all(ch["id"] != chat_id for ch in await c.request("GET", "/v1/chats"))
+
+    await wait_for(dropped, what="RU-NVS to drop its replica")
+    assert not await three_states["RU-NVS"].rows("SELECT id FROM chats WHERE id = :c", c=chat_id)
+    removed = [e for e in await c.sync() if e["kind"] == "member.removed"]
+    assert [e["data"]["user_id"] for e in removed] == [c.user_id]
