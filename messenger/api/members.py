@@ -28,6 +28,8 @@ async def add_member(body: MemberIn, member: ChatMember, session: SessionDep, no
     fed = federation_of(node)
     if fed is not None:
         await fed.check_users(session, [body.user_id])
+        if await fed.forward(session, member, "add", user_id=body.user_id, role=body.role):
+            return Response(status_code=202)  # the chat's hosting node in another state decides
     await chats.add_member(
         session, actor=member, user_id=body.user_id, role=body.role, state=node.settings.state
     )
@@ -35,15 +37,24 @@ async def add_member(body: MemberIn, member: ChatMember, session: SessionDep, no
 
 
 @router.delete("/{user_id}", status_code=204)
-async def remove_member(user_id: str, member: ChatMember, session: SessionDep) -> Response:
-    """Remove a member; a member removing themselves leaves (``/me`` works too)."""
+async def remove_member(user_id: str, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
+    """Remove a member; a member removing themselves leaves (``/me`` works too). 202 when the chat is
+    hosted in another state: its node carries it out."""
     target = member.user_id if user_id == "me" else user_id
+    fed = federation_of(node)
+    if fed is not None and await fed.forward(session, member, "remove", user_id=target):
+        return Response(status_code=202)
     await chats.remove_member(session, actor=member, user_id=target)
     return Response(status_code=204)
 
 
 @router.patch("/{user_id}", status_code=204)
-async def set_role(user_id: str, body: RoleIn, member: ChatMember, session: SessionDep) -> Response:
+async def set_role(
+    user_id: str, body: RoleIn, member: ChatMember, session: SessionDep, node: NodeDep
+) -> Response:
     """The owner changes a role; ``owner`` transfers ownership (the old owner becomes admin)."""
+    fed = federation_of(node)
+    if fed is not None and await fed.forward(session, member, "role", user_id=user_id, role=body.role):
+        return Response(status_code=202)
     await chats.set_role(session, actor=member, user_id=user_id, role=body.role)
     return Response(status_code=204)

@@ -135,7 +135,10 @@ async def edit(
 
 
 @router.delete("/messages/{seq}", status_code=204)
-async def delete(seq: int, member: ChatMember, session: SessionDep) -> Response:
+async def delete(seq: int, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
+    fed = federation_of(node)
+    if fed is not None and await fed.forward(session, member, "delete", seq=seq):
+        return Response(status_code=202)  # the chat's hosting node in another state decides
     chat = await chats.get_chat(session, member.chat_id)
     await messages.delete_message(session, member=member, chat=chat, seq=seq)
     return Response(status_code=204)
