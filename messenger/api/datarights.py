@@ -66,8 +66,11 @@ async def export_data(device: CurrentDevice, session: SessionDep, node: NodeDep)
     and ``media/<sha256>.<ext>`` for every upload."""
     user = await _user(session, device)
     media: Media = node.features["media"]
-    ctx = Context(session=session, subject=await erase.subject_of(session, user), media=media)
-    data = await export.collect(ctx)
+    async with node.read_session() as reader:  # one snapshot for every provider, no write lock held
+        if reader.get_bind().dialect.name == "postgresql":
+            await reader.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        ctx = Context(session=reader, subject=await erase.subject_of(reader, user), media=media)
+        data = await export.collect(ctx)
     sizes = {name: len(value) for name, value in data.items() if isinstance(value, list)}
     await audit.record(session, action="data.exported", actor=user.id, target=user.id, detail=sizes)
     await session.commit()
