@@ -152,7 +152,9 @@ async def test_edited_reordered_and_removed_entries_are_named(
     await db.commit()
     removed = await verify_line(audit_node)
     assert "broken at entry 4" in removed and "removed" in removed
-    await db.execute(text("UPDATE audit_log SET seq = seq - 1 WHERE seq > 4"))
+    # Renumber through negatives: PostgreSQL checks the primary key row by row.
+    await db.execute(text("UPDATE audit_log SET seq = -seq WHERE seq > 4"))
+    await db.execute(text("UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0"))
     await db.commit()
     assert "broken at entry 4" in await verify_line(audit_node)
 
