@@ -17,10 +17,6 @@ class HostedElsewhere(Conflict):
     code = "hosted_elsewhere"
 
 
-class NotFederated(Conflict):
-    code = "not_federated"
-
-
 class PeerUnavailable(ApiError):
     status, code = 503, "peer_unavailable"
 

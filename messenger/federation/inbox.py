@@ -67,6 +67,10 @@ async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[st
         await _message_submit(session, local, origin, pdu)
     elif kind == "chat.event":
         await _chat_event(session, local, origin, pdu)
+    elif kind == "message.edited":
+        await _message_edited(session, local, origin, pdu)
+    elif kind == "message.edit":
+        await _message_edit(session, local, origin, pdu)
     elif kind == "chat.op":
         await _chat_op(session, local, origin, pdu)
     else:
@@ -172,6 +176,75 @@ async def _message_submit(session: AsyncSession, local: str, origin: str, pdu: M
     for state in sorted({home_state(u) for u in members} - {local}):
         await enqueue(
             session, [state], {"type": "message.new", **message, "envelopes": dict(by_state.get(state, {}))}
+        )
+
+
+async def _replace_envelopes(
+    session: AsyncSession, msg: Message, pdu: Mapping[str, Any], envelopes: Mapping[str, str]
+) -> dict[str, Any]:
+    """An edit: the message's envelopes for this node's devices are replaced; they get ``message.edited``."""
+    msg.edited_at = float(pdu.get("ts") or now())
+    await session.execute(delete(Envelope).where(Envelope.message_id == msg.id))
+    mine = await _local_devices(session, list(envelopes))
+    event = {
+        "chat_id": msg.chat_id,
+        "seq": msg.seq,
+        "id": msg.id,
+        "sender": msg.sender_user_id,
+        "sender_device": str(pdu["sender_device"]),
+        "ts": msg.edited_at,
+    }
+    if mine:
+        await session.execute(
+            insert(Envelope),
+            [{"message_id": msg.id, "device_id": d, "ciphertext": str(envelopes[d])} for d in mine],
+        )
+        await emit_to_devices(
+            session,
+            device_ids=mine,
+            kind="message.edited",
+            payload=lambda device_id: {**event, "ciphertext": str(envelopes[device_id])},
+        )
+    return event
+
+
+async def _edited_message(session: AsyncSession, pdu: Mapping[str, Any], origin: str) -> Message | None:
+    msg = await session.scalar(
+        select(Message).where(Message.chat_id == str(pdu["chat_id"]), Message.seq == int(pdu["seq"]))
+    )
+    if msg is not None and msg.sender_user_id != str(pdu["sender"]):
+        raise PduRejected(f"{pdu['sender']} did not send message {pdu['seq']} of {pdu['chat_id']}")
+    return msg if msg is not None and msg.deleted_at is None else None
+
+
+async def _message_edited(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    """An edit, applied by the hosting node (the origin), for this replica's devices."""
+    if (
+        await session.get(Chat, str(pdu["chat_id"])) is None
+        or await _host(session, str(pdu["chat_id"]), local) != origin
+    ):
+        raise PduRejected(f"{origin} does not host a chat {pdu['chat_id']} replicated here")
+    msg = await _edited_message(session, pdu, origin)
+    if msg is not None:  # else deleted, or older than this replica
+        await _replace_envelopes(session, msg, pdu, dict(pdu.get("envelopes") or {}))
+
+
+async def _message_edit(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    """A sender homed in ``origin`` edits a message of a chat hosted here: apply it and fan it out."""
+    chat_id, sender = str(pdu["chat_id"]), str(pdu["sender"])
+    if await session.get(Chat, chat_id) is None or await _host(session, chat_id, local) != local:
+        raise PduRejected(f"chat {chat_id} is not hosted here")
+    if home_state(sender) != origin:
+        raise PduRejected(f"{origin} cannot edit for {sender}")
+    msg = await _edited_message(session, pdu, origin)
+    if msg is None:
+        raise PduRejected(f"message {pdu['seq']} of {chat_id} is gone")
+    by_state: Mapping[str, Mapping[str, str]] = pdu.get("envelopes") or {}
+    event = await _replace_envelopes(session, msg, {**pdu, "ts": now()}, by_state.get(local, {}))
+    members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
+    for state in sorted({home_state(u) for u in members} - {local}):
+        await enqueue(
+            session, [state], {"type": "message.edited", **event, "envelopes": dict(by_state.get(state, {}))}
         )
 
 

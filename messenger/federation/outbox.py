@@ -6,7 +6,8 @@
   (read receipts, feature events), and is refused the rest (``409 hosted_elsewhere``).
 * ``MessageFanout`` carries a message posted on the hosting node to the member states, each with only
   the envelopes of its own devices.
-* ``submit`` forwards a message posted on a replica to the hosting node, which sequences it.
+* ``submit`` forwards a message posted (or edited) on a replica to the hosting node, which sequences
+  it (or applies the edit) and fans it out.
 """
 
 from __future__ import annotations
@@ -135,21 +136,24 @@ class MessageFanout:
         return out
 
     async def relay(
-        self, session: AsyncSession, *, message: Mapping[str, Any], envelopes: Mapping[str, str]
+        self, session: AsyncSession, *, kind: str, message: Mapping[str, Any], envelopes: Mapping[str, str]
     ) -> None:
-        """On the hosting node: queue the sequenced message for every member state."""
+        """On the hosting node: queue the sequenced (``message.new``) or edited (``message.edited``)
+        message for every member state."""
         split = self.split(envelopes)
         for state in sorted(self.states):
-            await enqueue(session, [state], {"type": "message.new", **message, "envelopes": split[state]})
+            await enqueue(session, [state], {"type": kind, **message, "envelopes": split[state]})
 
 
 async def submit(
     session: AsyncSession,
     fanout: MessageFanout,
     *,
+    kind: str,
     message: Mapping[str, Any],
     envelopes: Mapping[str, str],
 ) -> None:
-    """On a replica: queue a message for its hosting node, which assigns ``seq`` and fans it out."""
+    """On a replica: queue a new message (``message.submit``; the host assigns ``seq``) or an edit
+    (``message.edit``) for the hosting node, which fans it out."""
     split = fanout.split(envelopes)
-    await enqueue(session, [fanout.host], {"type": "message.submit", **message, "envelopes": split})
+    await enqueue(session, [fanout.host], {"type": kind, **message, "envelopes": split})

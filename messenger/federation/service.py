@@ -18,12 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from messenger.db.base import now
-from messenger.db.models import Device, Member
-from messenger.errors import NotFound
+from messenger.db.models import Device, Member, Message
+from messenger.errors import Forbidden, NotFound
 from messenger.federation import outbox
 from messenger.federation.client import PeerClient
 from messenger.federation.directory import Directory
-from messenger.federation.errors import NotFederated
 from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64, read_key
 from messenger.federation.outbox import ChatRelay, MessageFanout
 from messenger.federation.peers import FederationConfig, load_config
@@ -154,9 +153,44 @@ class Federation:
             "reply_to": reply_to,
             "ts": ts,
         }
-        await outbox.submit(session, fanout, message=message, envelopes=by_device)
+        await outbox.submit(session, fanout, kind="message.submit", message=message, envelopes=by_device)
         await session.commit()
         return msg_id, ts
+
+    async def submit_edit(
+        self,
+        session: AsyncSession,
+        fanout: MessageFanout,
+        *,
+        member: Member,
+        device: Device,
+        seq: int,
+        envelopes: Sequence[tuple[str, str]],
+    ) -> None:
+        """Queue an edit of the sender's own message for the chat's hosting node."""
+        by_device = check_envelopes(self.settings, envelopes)
+        msg = await session.scalar(
+            select(Message).where(Message.chat_id == member.chat_id, Message.seq == seq)
+        )
+        if msg is None or msg.deleted_at is not None:
+            raise NotFound(f"message {seq} not found", code="message_not_found")
+        if msg.sender_user_id != member.user_id:
+            raise Forbidden("only the sender may edit a message", code="not_allowed")
+        await check_recipients(
+            session,
+            chat_id=member.chat_id,
+            sender_device=device.id,
+            given=set(by_device),
+            extra=fanout.device_ids,
+        )
+        message = {
+            "chat_id": member.chat_id,
+            "seq": seq,
+            "sender": member.user_id,
+            "sender_device": device.id,
+        }
+        await outbox.submit(session, fanout, kind="message.edit", message=message, envelopes=by_device)
+        await session.commit()
 
     async def forward(self, session: AsyncSession, member: Member, op: str, **args: Any) -> bool:
         """On a replica, queue ``op`` (see ``messenger.federation.ops``) for the chat's hosting node and
@@ -168,12 +202,6 @@ class Federation:
         await outbox.enqueue(session, [host], pdu)
         await session.commit()
         return True
-
-    async def guard_local(self, session: AsyncSession, chat_id: str, what: str) -> None:
-        """Refuse ``what`` (e.g. editing) in a chat with members in other states: not federated yet."""
-        members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
-        if self._remote(members) or await outbox.host_of(session, chat_id, self.state) != self.state:
-            raise NotFederated(f"{what} is not supported yet in chats with members in other states")
 
 
 def prepare(settings: Settings) -> tuple[SigningKey, FederationConfig]:

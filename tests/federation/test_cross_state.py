@@ -98,3 +98,32 @@ async def test_members_in_other_states_change_the_group_through_its_host(
     assert not await three_states["RU-NVS"].rows("SELECT id FROM chats WHERE id = :c", c=chat_id)
     removed = [e for e in await c.sync() if e["kind"] == "member.removed"]
     assert [e["data"]["user_id"] for e in removed] == [c.user_id]
+
+
+async def _edited(client: MessengerClient, chat_id: str, seq: int) -> str:
+    async def check() -> str | None:
+        for event in await client.sync(timeout=1):
+            data = event["data"]
+            if event["kind"] == "message.edited" and data["chat_id"] == chat_id and data["seq"] == seq:
+                return await client.decrypt(data)
+        return None
+
+    return str(await wait_for(check, what=f"message.edited of {chat_id}#{seq} on {client.base_url}"))
+
+
+async def test_edits_reach_every_state(three_states: Nodes, login: Any) -> None:
+    a = await login(three_states["RU-MOW"])
+    b = await login(three_states["RU-SPE"])
+    chat_id = await a.open_private(b.user_id)  # hosted by RU-MOW
+    await _chat_visible(b, chat_id)
+    await a.send(chat_id, "from the host's side")
+    await b.send(chat_id, "from the replica's side")
+    assert len(await collect(a, chat_id, 2)) == 2 and len(await collect(b, chat_id, 2)) == 2
+
+    await a.edit(chat_id, 1, "host edit")  # applied at RU-MOW, relayed to RU-SPE
+    assert await _edited(b, chat_id, 1) == "host edit"
+    await b.edit(chat_id, 2, "replica edit")  # forwarded to RU-MOW (202), applied and relayed back
+    assert await _edited(a, chat_id, 2) == "replica edit"
+    assert await _edited(b, chat_id, 2) == "replica edit"
+    history = {m["seq"]: m["text"] for m in await b.history(chat_id)}
+    assert history == {1: "host edit", 2: "replica edit"}
