@@ -120,16 +120,16 @@ async def history(
 async def edit(
     seq: int, body: EditIn, member: ChatMember, device: ChatDevice, session: SessionDep, node: NodeDep
 ) -> Response:
+    """Replace the envelopes of one's own message. In a chat hosted by another state's node the edit is
+    forwarded there: 202; devices get ``message.edited`` once it is applied."""
+    envelopes = [(e.device_id, e.ciphertext) for e in body.envelopes]
     fed = federation_of(node)
-    if fed is not None:
-        await fed.guard_local(session, member.chat_id, "editing a message")
+    fanout = await fed.recipients(session, member.chat_id) if fed is not None else None
+    if fed is not None and fanout is not None and fanout.host != node.settings.state:
+        await fed.submit_edit(session, fanout, member=member, device=device, seq=seq, envelopes=envelopes)
+        return Response(status_code=202)
     await messages.edit_message(
-        session,
-        node.settings,
-        member=member,
-        device=device,
-        seq=seq,
-        envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
+        session, node.settings, member=member, device=device, seq=seq, envelopes=envelopes, remote=fanout
     )
     return Response(status_code=204)
 

@@ -28,13 +28,14 @@ from messenger.settings import Settings
 
 class Relay(Protocol):
     """Recipients on other states' nodes (``messenger.federation``): their device ids, and the hand-off of
-    a stored message with their envelopes, inside the posting transaction."""
+    a stored (``message.new``) or edited (``message.edited``) message with their envelopes, inside the
+    same transaction."""
 
     @property
     def device_ids(self) -> frozenset[str]: ...
 
     async def relay(
-        self, session: AsyncSession, *, message: Mapping[str, Any], envelopes: Mapping[str, str]
+        self, session: AsyncSession, *, kind: str, message: Mapping[str, Any], envelopes: Mapping[str, str]
     ) -> None: ...
 
 
@@ -147,7 +148,7 @@ async def post_message(
         session, device_ids=by_device, kind="message.new", payload=_message_event(event, by_device)
     )
     if remote is not None:
-        await remote.relay(session, message=event, envelopes=elsewhere)
+        await remote.relay(session, kind="message.new", message=event, envelopes=elsewhere)
     await session.commit()
     MESSAGES_STORED.inc()
     return Posted(msg_id, seq, ts, True)
@@ -181,13 +182,19 @@ async def edit_message(
     device: Device,
     seq: int,
     envelopes: Sequence[tuple[str, str]],
+    remote: Relay | None = None,
 ) -> None:
-    """Replace a message's envelopes (its sender only); devices get ``message.edited``."""
+    """Replace a message's envelopes (its sender only); devices get ``message.edited``. Envelopes of
+    ``remote`` devices are handed to ``remote.relay``."""
     by_device = check_envelopes(settings, envelopes)
     msg = await _message(session, member.chat_id, seq)
     if msg.sender_user_id != member.user_id:
         raise Forbidden("only the sender may edit a message", code="not_allowed")
-    await check_recipients(session, chat_id=member.chat_id, sender_device=device.id, given=set(by_device))
+    remote_ids = remote.device_ids if remote is not None else frozenset()
+    await check_recipients(
+        session, chat_id=member.chat_id, sender_device=device.id, given=set(by_device), extra=remote_ids
+    )
+    elsewhere = {d: by_device.pop(d) for d in remote_ids & by_device.keys()}
     msg.edited_at = now()
     await session.execute(delete(Envelope).where(Envelope.message_id == msg.id))
     if by_device:
@@ -206,6 +213,8 @@ async def edit_message(
     await emit_to_devices(
         session, device_ids=by_device, kind="message.edited", payload=_message_event(event, by_device)
     )
+    if remote is not None:
+        await remote.relay(session, kind="message.edited", message=event, envelopes=elsewhere)
     await session.commit()
 
 
