@@ -6,6 +6,7 @@ manifest is schema-validated for the plan's Kubernetes version and checked by ev
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,9 @@ def run_program(plan: Plan, stack: StackConfig) -> tuple[list[Recorded], dict[st
     from infra.program import provision
 
     mocks = RecordingMocks()
+    # Pulumi's mocks register the root stack on the current event loop; a caller that already ran
+    # asyncio.run() (the demo) has none left, so give this thread a fresh one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack.stack, preview=False)
     resolved: dict[str, Any] = {}
 

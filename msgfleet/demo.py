@@ -86,24 +86,46 @@ def _plaintexts_in_database(data_dir: Path, plaintexts: list[str]) -> list[str]:
     return [p for p in plaintexts if p.encode() in raw or p in rows]
 
 
+def stage_loadtest(console: Console, workdir: Path) -> None:
+    """A 2-state fleet under a short Locust knee search, then a calibrated plan from what it measured."""
+    from loadtests.demo import stage_loadtest as run
+    from msgfleet.calibration import calibrate
+
+    run(console, workdir, calibrate)
+
+
 def stage_simulation(console: Console, workdir: Path) -> None:
-    """Rollout, busy-hour latency and tariffs of the dev plan, then the planners' charts."""
+    """Rollout, latency and tariffs of the calibrated plan (the dev plan if none), charts, a sized plan."""
     from charts.render import render
+    from msgfleet.schema import dump_plan, load_plan
+    from sim.capacity import sized_plan
+    from sim.demo import DEV_PLAN
     from sim.demo import stage_simulation as simulate
 
-    out = simulate(console, workdir)
+    plan_path = _calibrated_or_dev(workdir, DEV_PLAN)
+    out = simulate(console, workdir, plan_path)
     charts = render(out)
     console.print(f"  {len(charts)} charts drawn in {out} (msgfleet charts {out})")
+    sized = workdir / "sized-plan.yaml"
+    header = f"{plan_path.name}, sized for phase 1 by sim/"
+    dump_plan(sized_plan(load_plan(plan_path), 1), sized, header=header)
+    console.print(f"  phase-1 site loads written to {sized} (infra sizes from them)")
 
 
 def stage_infra(console: Console, workdir: Path) -> None:
-    """Offline render of phase 1 of the dev plan under Pulumi's mocks, schema- and policy-checked."""
+    """Offline render of phase 1 under Pulumi's mocks, schema- and policy-checked, from the sized plan."""
     from infra.demo import stage_infra as render_infra
 
-    render_infra(console, workdir)
+    sized = workdir / "sized-plan.yaml"
+    render_infra(console, workdir, sized if sized.exists() else None)
 
 
-STAGES: list[Stage] = [stage_messenger, stage_simulation, stage_infra]
+def _calibrated_or_dev(workdir: Path, dev_plan: Path) -> Path:
+    calibrated = workdir / "calibrated-plan.yaml"
+    return calibrated if calibrated.exists() else dev_plan
+
+
+STAGES: list[Stage] = [stage_messenger, stage_loadtest, stage_simulation, stage_infra]
 
 
 def main() -> None:
