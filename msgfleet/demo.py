@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 Stage = Callable[[Console, Path], None]
+NATIONAL_PLAN = Path(__file__).resolve().parents[1] / "rollout_plans" / "ru-national.yaml"
 
 
 def stage_messenger(console: Console, workdir: Path) -> None:
@@ -101,6 +102,7 @@ def stage_simulation(console: Console, workdir: Path) -> None:
     from sim.capacity import sized_plan
     from sim.demo import DEV_PLAN
     from sim.demo import stage_simulation as simulate
+    from sim.rollout import run_rollout
 
     plan_path = _calibrated_or_dev(workdir, DEV_PLAN)
     out = simulate(console, workdir, plan_path)
@@ -110,6 +112,12 @@ def stage_simulation(console: Console, workdir: Path) -> None:
     header = f"{plan_path.name}, sized for phase 1 by sim/"
     dump_plan(sized_plan(load_plan(plan_path), 1), sized, header=header)
     console.print(f"  phase-1 site loads written to {sized} (infra sizes from them)")
+    national = load_plan(NATIONAL_PLAN)
+    result = run_rollout(national)
+    console.print(
+        f"  national plan {national.name}: {len(national.sites)} sites in {len(national.phases)} phases, "
+        f"{result.outcome} (msgfleet sim rollout --plan rollout_plans/{NATIONAL_PLAN.name})"
+    )
 
 
 def stage_infra(console: Console, workdir: Path) -> None:
