@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 log = logging.getLogger("messenger.realtime")
 
 
-PUSH_LIMIT = 1000  # pushed frames a slow listener may queue before it falls back to the database
+PUSH_LIMIT = 256  # pushed frames a slow listener may queue before it falls back to the database
+REDIS_PUSH_BYTES = 1_000_000  # larger deliveries cross Redis as plain wake-ups (readers use the database)
 
 
 class Waiter:
@@ -136,10 +137,11 @@ class RedisHub(Hub):
     async def deliver(
         self, frames: Mapping[str, Sequence[tuple[int, str]]], wake: Iterable[str] = ()
     ) -> None:
-        body = {
-            "push": {d: [list(item) for item in items] for d, items in frames.items()},
-            "wake": list(wake),
-        }
+        plain = list(wake)
+        if sum(len(text) for items in frames.values() for _, text in items) > REDIS_PUSH_BYTES:
+            plain.extend(frames)  # a big fan-out (large group, large envelopes): wake, let them read
+            frames = {}
+        body = {"push": {d: [list(item) for item in items] for d, items in frames.items()}, "wake": plain}
         await self._redis.publish(self._channel, json.dumps(body))
 
     async def _listen(self) -> None:
