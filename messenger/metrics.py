@@ -21,6 +21,7 @@ REQUEST_LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 MESSAGES_STORED = Counter("msgfleet_messages_stored_total", "Messages stored on this node")
+REPLIES_STORED = Counter("msgfleet_replies_stored_total", "Messages stored on this node with a reply_to")
 DELIVERIES = Counter("msgfleet_deliveries_total", "Events delivered to devices", ["transport"])
 SOCKETS = Gauge("msgfleet_websockets_connected", "Open device WebSockets", multiprocess_mode="livesum")
 

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messenger.db.base import now
 from messenger.db.models import Chat, Device, DeviceEvent, Envelope, Member, Message, Pin
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
-from messenger.metrics import MESSAGES_STORED
+from messenger.metrics import MESSAGES_STORED, REPLIES_STORED
 from messenger.realtime.events import emit_to_chat, emit_to_devices
 from messenger.services.chats import RANK, chat_device_ids
 from messenger.services.ids import new_id
@@ -151,6 +151,8 @@ async def post_message(
         await remote.relay(session, kind="message.new", message=event, envelopes=elsewhere)
     await session.commit()
     MESSAGES_STORED.inc()
+    if reply_to is not None:
+        REPLIES_STORED.inc()
     return Posted(msg_id, seq, ts, True)
 
 

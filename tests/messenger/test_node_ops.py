@@ -77,3 +77,25 @@ async def test_metrics_count_messages_deliveries_and_routes(signup: Signup, node
     assert samples['msgfleet_deliveries_total{transport="ws"}'] >= 1
     assert sum(v for k, v in samples.items() if k.startswith("msgfleet_websockets_connected")) >= 1
     assert any('route="/v1/chats/{chat_id}/messages"' in k for k in samples)
+
+
+async def test_metrics_count_replies_apart(signup: Signup, node: Any) -> None:
+    alice, bob = await signup(), await signup()
+    chat = await alice.open_private(bob.user_id)
+
+    async def counters() -> tuple[float, float]:
+        async with httpx.AsyncClient(base_url=node.url) as http:
+            text = (await http.get("/metrics")).text
+        samples = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+        return samples["msgfleet_messages_stored_total"], samples.get("msgfleet_replies_stored_total", 0.0)
+
+    first = await alice.send(chat, "question")
+    stored, replies = await counters()
+    await bob.send(chat, "answer", reply_to=first["seq"])
+    await bob.send(chat, "aside")
+    stored_after, replies_after = await counters()
+    assert (stored_after - stored, replies_after - replies) == (2, 1)
