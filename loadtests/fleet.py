@@ -9,6 +9,7 @@ demo. Each node runs ``python -m msgfleet.cli serve`` with its own data director
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import json
@@ -30,6 +31,7 @@ from loadtests.errors import FleetError
 
 FLEET_FILE = "fleet.json"
 PEERS_FILE = "peers.json"
+FEDERATION_KEY_FILE = "federation.key"  # the node's default key file in its data dir (docs/FEDERATION.md)
 HOST = "127.0.0.1"
 
 
@@ -98,6 +100,24 @@ def serve_options(python: str = sys.executable) -> str:
     return done.stdout
 
 
+def federation_public_key(path: Path) -> str:
+    """Base64 public key of the node key at ``path``, writing a new key there first if none exists.
+
+    The file format is the node's documented contract (docs/FEDERATION.md: base64 of the 32-byte
+    Ed25519 seed, mode 0600), written here with PyNaCl so that loadtests need not import messenger.
+    """
+    from nacl.signing import SigningKey
+
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        seed = base64.b64encode(bytes(SigningKey.generate())).decode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(seed + "\n")
+    key = SigningKey(base64.b64decode(path.read_text().strip()))
+    return base64.b64encode(bytes(key.verify_key)).decode()
+
+
 def wire_peers(data_dir: Path, urls: dict[str, str], python: str = sys.executable) -> dict[str, list[str]]:
     """Make the nodes peers: each gets an Ed25519 federation key in its data directory, and
     ``DIR/peers.json`` lists every node's state, URL and public key. Returns the extra ``serve``
@@ -105,12 +125,10 @@ def wire_peers(data_dir: Path, urls: dict[str, str], python: str = sys.executabl
 
     The federation engineer owns the peer protocol; this is the one place the fleet wires it.
     """
-    from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64
-
     peers = []
     for state, url in urls.items():
-        key = load_or_create(data_dir / state / KEY_FILE)  # the node's default key location and format
-        peers.append({"state": state, "url": url, "public_key": public_key_b64(key)})
+        public_key = federation_public_key(data_dir / state / FEDERATION_KEY_FILE)
+        peers.append({"state": state, "url": url, "public_key": public_key})
     path = data_dir / PEERS_FILE
     path.write_text(json.dumps(peers, indent=2) + "\n")
     options = serve_options(python)
