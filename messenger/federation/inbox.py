@@ -26,6 +26,7 @@ from messenger.realtime.events import emit_to_devices, emit_to_users
 from messenger.services.ids import home_state, new_id
 
 log = logging.getLogger("messenger.federation.inbox")
+ACTIVE_DEVICES = "msgfleet.federation.active"  # session.info: device id → active here, for one transaction
 OPS_PENDING = "msgfleet.federation.ops"  # session.info flag: run ``ops.run_pending`` after the commit
 
 
@@ -78,14 +79,22 @@ async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[st
 
 
 async def _host(session: AsyncSession, chat_id: str, local: str) -> str:
-    return await session.scalar(select(ChatHost.host_state).where(ChatHost.chat_id == chat_id)) or local
+    row = await session.get(ChatHost, chat_id)  # from the identity map after the first PDU of a chat
+    return row.host_state if row is not None else local
 
 
 async def _local_devices(session: AsyncSession, device_ids: Sequence[str]) -> set[str]:
-    rows = await session.scalars(
-        select(Device.id).where(Device.id.in_(sorted(device_ids)), Device.revoked_at.is_(None))
-    )
-    return set(rows)
+    """Which of ``device_ids`` are active devices of this node (remembered for the transaction)."""
+    known: dict[str, bool] = session.info.setdefault(ACTIVE_DEVICES, {})
+    unknown = sorted(set(device_ids) - known.keys())
+    if unknown:
+        active = set(
+            await session.scalars(
+                select(Device.id).where(Device.id.in_(unknown), Device.revoked_at.is_(None))
+            )
+        )
+        known.update({d: d in active for d in unknown})
+    return {d for d in device_ids if known[d]}
 
 
 async def _store(

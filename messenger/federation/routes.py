@@ -18,7 +18,7 @@ from messenger.api.deps import NodeDep
 from messenger.errors import BadRequest
 from messenger.federation.directory import keys_to_wire
 from messenger.federation.errors import FederationForbidden, Refused
-from messenger.federation.inbox import OPS_PENDING, apply_txn
+from messenger.federation.inbox import ACTIVE_DEVICES, OPS_PENDING, apply_txn
 from messenger.federation.metrics import TXNS_RECEIVED
 from messenger.federation.ops import run_pending
 from messenger.federation.refusals import refuse
@@ -134,6 +134,7 @@ async def send(txn_id: str, req: SignedDep, node: NodeDep) -> dict[str, Any]:
             session, local=node.settings.state, origin=req.origin, txn_id=txn_id, pdus=txn.pdus
         )
         ops = session.info.pop(OPS_PENDING, False)
+        session.info.pop(ACTIVE_DEVICES, None)
         try:
             await session.commit()
         except IntegrityError:  # the same transaction applied concurrently (a retry racing its original)
