@@ -41,10 +41,17 @@ async def apply_txn(
     if await session.get(ReceivedTxn, (origin, txn_id)) is not None:
         return False
     session.add(ReceivedTxn(origin=origin, txn_id=txn_id, received_at=now(), pdus=len(pdus)))
-    try:  # the common case: every PDU applies, one savepoint for all
+    try:  # the common case: every PDU applies, one savepoint for all, runs of messages stored together
         async with session.begin_nested():
+            run: list[Mapping[str, Any]] = []
             for pdu in pdus:
+                if pdu.get("type") == "message.new":
+                    run.append(pdu)
+                    continue
+                await _messages_new(session, local, origin, run)
+                run = []
                 await _apply(session, local, origin, pdu)
+            await _messages_new(session, local, origin, run)
         return True
     except (PduRejected, KeyError, TypeError, ValueError):
         pass  # some PDU does not apply: redo them one savepoint each, skipping the bad ones
@@ -63,7 +70,7 @@ async def apply_txn(
 async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
     kind = pdu.get("type")
     if kind == "message.new":
-        await _message_new(session, local, origin, pdu)
+        await _messages_new(session, local, origin, [pdu])
     elif kind == "message.submit":
         await _message_submit(session, local, origin, pdu)
     elif kind == "chat.event":
@@ -98,24 +105,31 @@ async def _local_devices(session: AsyncSession, device_ids: Sequence[str]) -> se
 
 
 async def _store(
-    session: AsyncSession, chat_id: str, seq: int, pdu: Mapping[str, Any], envelopes: Mapping[str, str]
-) -> dict[str, Any]:
-    """Insert the message and the envelopes of this node's devices; emit ``message.new`` to them."""
-    message = {
-        "chat_id": chat_id,
-        "seq": seq,
-        "id": str(pdu["id"]),
-        "sender": str(pdu["sender"]),
-        "sender_device": str(pdu["sender_device"]),
-        "client_msg_id": str(pdu["client_msg_id"]),
-        "reply_to": int(pdu["reply_to"]) if pdu.get("reply_to") is not None else None,
-        "ts": float(pdu["ts"]),
-    }
-    if await session.get(Message, message["id"]) is not None:
-        message["id"] = new_id("m")
-    await session.execute(
-        insert(Message),
-        [
+    session: AsyncSession, items: Sequence[tuple[str, int, Mapping[str, Any], Mapping[str, str]]]
+) -> list[dict[str, Any]]:
+    """Insert messages (chat id, seq, PDU, envelopes) and the envelopes of this node's devices, and emit
+    ``message.new`` to those devices in order: a few statements for the whole run, not per message."""
+    messages: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    envelope_rows: list[dict[str, str]] = []
+    per_device: dict[str, list[dict[str, Any]]] = {}
+    ids = [str(pdu["id"]) for _, _, pdu, _ in items]
+    taken = set(await session.scalars(select(Message.id).where(Message.id.in_(ids)))) if ids else set()
+    for chat_id, seq, pdu, envelopes in items:
+        msg_id = str(pdu["id"]) if str(pdu["id"]) not in taken else new_id("m")
+        taken.add(msg_id)
+        message: dict[str, Any] = {
+            "chat_id": chat_id,
+            "seq": seq,
+            "id": msg_id,
+            "sender": str(pdu["sender"]),
+            "sender_device": str(pdu["sender_device"]),
+            "client_msg_id": str(pdu["client_msg_id"]),
+            "reply_to": int(pdu["reply_to"]) if pdu.get("reply_to") is not None else None,
+            "ts": float(pdu["ts"]),
+        }
+        messages.append(message)
+        rows.append(
             {
                 "id": message["id"],
                 "chat_id": chat_id,
@@ -126,33 +140,44 @@ async def _store(
                 "reply_to": message["reply_to"],
                 "created_at": message["ts"],
             }
-        ],
-    )
-    mine = await _local_devices(session, list(envelopes))
-    if mine:
-        await session.execute(
-            insert(Envelope),
-            [{"message_id": message["id"], "device_id": d, "ciphertext": str(envelopes[d])} for d in mine],
         )
+        for device_id in sorted(await _local_devices(session, list(envelopes))):
+            ciphertext = str(envelopes[device_id])
+            envelope_rows.append(
+                {"message_id": message["id"], "device_id": device_id, "ciphertext": ciphertext}
+            )
+            per_device.setdefault(device_id, []).append({**message, "ciphertext": ciphertext})
+    if rows:
+        await session.execute(insert(Message), rows)
+    if envelope_rows:
+        await session.execute(insert(Envelope), envelope_rows)
+    # Round r carries each device's r-th message, so every device's log keeps the messages' order.
+    for r in range(max((len(v) for v in per_device.values()), default=0)):
         await emit_to_devices(
             session,
-            device_ids=mine,
+            device_ids=[d for d, events in per_device.items() if len(events) > r],
             kind="message.new",
-            payload=lambda device_id: {**message, "ciphertext": str(envelopes[device_id])},
+            payload=lambda device_id, r=r: per_device[device_id][r],  # type: ignore[misc]
         )
-    return message
+    return messages
 
 
-async def _message_new(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
-    """A message sequenced by its hosting node (the origin) for this replica."""
-    chat_id, seq = str(pdu["chat_id"]), int(pdu["seq"])
-    chat = await session.get(Chat, chat_id)
-    if chat is None or await _host(session, chat_id, local) != origin:
-        raise PduRejected(f"{origin} does not host a chat {chat_id} replicated here")
-    if seq <= chat.last_seq:
-        return  # already applied
-    await _store(session, chat_id, seq, pdu, dict(pdu.get("envelopes") or {}))
-    chat.last_seq = seq
+async def _messages_new(
+    session: AsyncSession, local: str, origin: str, pdus: Sequence[Mapping[str, Any]]
+) -> None:
+    """Messages sequenced by their hosting node (the origin) for this replica; at or below the
+    replica's ``last_seq`` they were applied before and are skipped."""
+    items = []
+    for pdu in pdus:
+        chat_id, seq = str(pdu["chat_id"]), int(pdu["seq"])
+        chat = await session.get(Chat, chat_id)
+        if chat is None or await _host(session, chat_id, local) != origin:
+            raise PduRejected(f"{origin} does not host a chat {chat_id} replicated here")
+        if seq <= chat.last_seq:
+            continue
+        chat.last_seq = seq
+        items.append((chat_id, seq, pdu, dict(pdu.get("envelopes") or {})))
+    await _store(session, items)
 
 
 async def _message_submit(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
@@ -180,7 +205,7 @@ async def _message_submit(session: AsyncSession, local: str, origin: str, pdu: M
     if reply_to is not None and not 0 < int(reply_to) < seq:
         raise PduRejected(f"reply_to {reply_to} is not an earlier message of {chat_id}")
     by_state: Mapping[str, Mapping[str, str]] = pdu.get("envelopes") or {}
-    message = await _store(session, chat_id, seq, pdu, by_state.get(local, {}))
+    [message] = await _store(session, [(chat_id, seq, pdu, by_state.get(local, {}))])
     members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
     for state in sorted({home_state(u) for u in members} - {local}):
         await enqueue(
