@@ -1,8 +1,9 @@
 """The inbound side: apply a peer's transaction once, in one database transaction.
 
 Each PDU is checked against the origin's authority first (a hosting node speaks for its chats, a node
-for its own users); a PDU that fails its checks is logged and skipped (the transaction is then redone
-with one savepoint per PDU) so one bad item cannot block the stream behind it. Order per chat is the
+for its own users); runs of ``message.new`` are stored together. A PDU that fails its checks is logged
+and skipped (the transaction is then redone with one savepoint per PDU) so one bad item cannot block
+the stream behind it. Order per chat is the
 sender's order: the hosting node sends one transaction at a time per destination, and a
 ``message.new`` at or below the replica's ``last_seq`` is a duplicate and ignored.
 """
