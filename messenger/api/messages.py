@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.api.deps import ChatDevice, ChatMember, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
+from messenger.db.models import Device, Member
+from messenger.federation.models import ChatHost
 from messenger.federation.service import federation_of
 from messenger.services import chats, messages
+from messenger.services.ids import home_state
 
 router = APIRouter(prefix="/v1/chats/{chat_id}", tags=["messages"])
 
@@ -60,6 +65,29 @@ class ReadOut(Out):
     last_read_seq: int
 
 
+async def local_recipients(
+    session: AsyncSession, chat_id: str, *, state: str, federated: bool
+) -> frozenset[str] | None:
+    """The chat's active devices in one query (members × devices × host), or ``None`` if the chat needs
+    federation (``federated`` and a member homed in another state or the chat hosted elsewhere)."""
+    query = (
+        select(Member.user_id, Device.id)
+        .outerjoin(Device, (Device.user_id == Member.user_id) & Device.revoked_at.is_(None))
+        .where(Member.chat_id == chat_id)
+    )
+    if federated:
+        query = query.add_columns(ChatHost.host_state).outerjoin(ChatHost, ChatHost.chat_id == Member.chat_id)
+    devices: set[str] = set()
+    rows: list[Any] = list((await session.execute(query)).all())  # 2 or 3 columns
+    for row in rows:
+        user_id, device_id, host = row[0], row[1], row[2] if federated else None
+        if federated and (home_state(user_id) != state or (host or state) != state):
+            return None
+        if device_id is not None:
+            devices.add(device_id)
+    return frozenset(devices)
+
+
 @router.post("/messages", status_code=201)
 async def post_message(
     body: MessageIn,
@@ -73,7 +101,10 @@ async def post_message(
     ``client_msg_id`` returns 200 with the stored message. In a chat hosted by another state's node the
     message is forwarded there: 202 with ``seq`` null; devices get ``message.new`` once it is ordered."""
     fed = federation_of(node)
-    fanout = await fed.recipients(session, member.chat_id) if fed is not None else None
+    local = await local_recipients(
+        session, member.chat_id, state=node.settings.state, federated=fed is not None
+    )
+    fanout = await fed.recipients(session, member.chat_id) if fed is not None and local is None else None
     if fed is not None and fanout is not None and fanout.host != node.settings.state:
         msg_id, ts = await fed.submit(
             session,
@@ -95,6 +126,7 @@ async def post_message(
         reply_to=body.reply_to,
         envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
         remote=fanout,
+        local=local,
     )
     if not posted.created:
         response.status_code = 200

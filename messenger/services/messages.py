@@ -69,10 +69,12 @@ async def check_recipients(
     sender_device: str,
     given: set[str],
     extra: frozenset[str] = frozenset(),
+    local: frozenset[str] | None = None,
 ) -> None:
     """Envelopes must go to exactly the chat's active devices (the sending device may be left out);
-    ``extra`` are the members' devices on other states' nodes."""
-    expected = await chat_device_ids(session, chat_id=chat_id) | extra
+    ``extra`` are the members' devices on other states' nodes; ``local`` the chat's active local devices
+    if the caller already read them in this transaction."""
+    expected = (await chat_device_ids(session, chat_id=chat_id) if local is None else local) | extra
     missing = sorted(expected - given - {sender_device})
     unknown = sorted(given - expected)
     if missing or unknown:
@@ -97,14 +99,16 @@ async def post_message(
     reply_to: int | None,
     envelopes: Sequence[tuple[str, str]],
     remote: Relay | None = None,
+    local: frozenset[str] | None = None,
 ) -> Posted:
     """Store a message and fan it out; a retried ``client_msg_id`` returns the stored one. Envelopes of
-    ``remote`` devices are not stored here but handed to ``remote.relay``."""
+    ``remote`` devices are not stored here but handed to ``remote.relay``; ``local``: the chat's active
+    local devices, if already read in this transaction (``local_recipients``)."""
     by_device = check_envelopes(settings, envelopes)
     chat_id, user_id, device_id = member.chat_id, member.user_id, device.id  # plain values survive a rollback
     remote_ids = remote.device_ids if remote is not None else frozenset()
     await check_recipients(
-        session, chat_id=chat_id, sender_device=device_id, given=set(by_device), extra=remote_ids
+        session, chat_id=chat_id, sender_device=device_id, given=set(by_device), extra=remote_ids, local=local
     )
     elsewhere = {d: by_device.pop(d) for d in remote_ids & by_device.keys()}
     seq = await session.scalar(
