@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.api.deps import ChatDevice, ChatMember, NodeDep, SessionDep
@@ -65,20 +65,24 @@ class ReadOut(Out):
     last_read_seq: int
 
 
+_RECIPIENTS = (
+    select(Member.user_id, Device.id)
+    .outerjoin(Device, (Device.user_id == Member.user_id) & Device.revoked_at.is_(None))
+    .where(Member.chat_id == bindparam("chat_id"))
+)
+_RECIPIENTS_AND_HOST = _RECIPIENTS.add_columns(ChatHost.host_state).outerjoin(
+    ChatHost, ChatHost.chat_id == Member.chat_id
+)
+
+
 async def local_recipients(
     session: AsyncSession, chat_id: str, *, state: str, federated: bool
 ) -> frozenset[str] | None:
     """The chat's active devices in one query (members × devices × host), or ``None`` if the chat needs
     federation (``federated`` and a member homed in another state or the chat hosted elsewhere)."""
-    query = (
-        select(Member.user_id, Device.id)
-        .outerjoin(Device, (Device.user_id == Member.user_id) & Device.revoked_at.is_(None))
-        .where(Member.chat_id == chat_id)
-    )
-    if federated:
-        query = query.add_columns(ChatHost.host_state).outerjoin(ChatHost, ChatHost.chat_id == Member.chat_id)
+    query = _RECIPIENTS_AND_HOST if federated else _RECIPIENTS
     devices: set[str] = set()
-    rows: list[Any] = list((await session.execute(query)).all())  # 2 or 3 columns
+    rows: list[Any] = list((await session.execute(query, {"chat_id": chat_id})).all())  # 2 or 3 columns
     for row in rows:
         user_id, device_id, host = row[0], row[1], row[2] if federated else None
         if federated and (home_state(user_id) != state or (host or state) != state):

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,6 +89,17 @@ def _message_event(msg: dict[str, object], by_device: dict[str, str]) -> Callabl
     return lambda device_id: {**msg, "ciphertext": by_device[device_id]}
 
 
+# The post path's statements, built once (building them per request showed in the profile).
+_NEXT_SEQ = (
+    update(Chat)
+    .where(Chat.id == bindparam("chat_id"))
+    .values(last_seq=Chat.last_seq + 1)
+    .returning(Chat.last_seq)
+)
+_INSERT_MESSAGE = insert(Message)
+_INSERT_ENVELOPE = insert(Envelope)
+
+
 async def post_message(
     session: AsyncSession,
     settings: Settings,
@@ -111,9 +122,7 @@ async def post_message(
         session, chat_id=chat_id, sender_device=device_id, given=set(by_device), extra=remote_ids, local=local
     )
     elsewhere = {d: by_device.pop(d) for d in remote_ids & by_device.keys()}
-    seq = await session.scalar(
-        update(Chat).where(Chat.id == chat_id).values(last_seq=Chat.last_seq + 1).returning(Chat.last_seq)
-    )
+    seq = await session.scalar(_NEXT_SEQ, {"chat_id": chat_id})
     assert seq is not None  # the membership row implies the chat
     if reply_to is not None and not 0 < reply_to < seq:
         raise BadRequest(f"reply_to {reply_to} is not an earlier message of this chat", code="invalid_reply")
@@ -129,13 +138,13 @@ async def post_message(
         "created_at": ts,
     }
     try:
-        await session.execute(insert(Message), [row])
+        await session.execute(_INSERT_MESSAGE, [row])
     except IntegrityError:
         await session.rollback()
         return await _existing(session, chat_id=chat_id, device_id=device_id, client_msg_id=client_msg_id)
     if by_device:
         await session.execute(
-            insert(Envelope),
+            _INSERT_ENVELOPE,
             [{"message_id": msg_id, "device_id": d, "ciphertext": c} for d, c in by_device.items()],
         )
     event = {
