@@ -7,7 +7,7 @@ dropped afterwards). Bounded: ``--messages`` in total and ``--max-seconds`` of w
 Envelopes are 256 random bytes (base64) per recipient device instead of real sealed boxes: the node
 cannot tell the difference, and the load generator shares the CPU with the node on loopback.
 
-    python benchmarks/node_send.py [--senders 20] [--messages 4000] [--workers 1] [--database-url URL]
+    python benchmarks/node_send.py [--senders 20] [--messages 4000] [--repeat 3] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -123,7 +123,21 @@ async def run(node: NodeProcess, senders: int, messages: int, max_seconds: float
     }
 
 
-def bench(label: str, senders: int, messages: int, max_seconds: float, **node_kwargs: Any) -> None:
+def bench(
+    label: str, senders: int, messages: int, max_seconds: float, repeat: int = 1, **node_kwargs: Any
+) -> None:
+    """Run ``repeat`` times (a fresh node and database each) and print each run, then the medians."""
+    runs = []
+    for _ in range(repeat):
+        runs.append(bench_once(senders, messages, max_seconds, dict(node_kwargs)))
+        show(label, runs[-1])
+    if repeat > 1:
+        show(f"{label} (median of {repeat})", {k: statistics.median(r[k] for r in runs) for k in runs[0]})
+
+
+def bench_once(
+    senders: int, messages: int, max_seconds: float, node_kwargs: dict[str, Any]
+) -> dict[str, float]:
     drop = None
     if node_kwargs.get("database_url"):
         node_kwargs["database_url"], drop = scratch_database(node_kwargs["database_url"], "msgfleet_bench")
@@ -132,10 +146,13 @@ def bench(label: str, senders: int, messages: int, max_seconds: float, **node_kw
             tempfile.TemporaryDirectory() as tmp,
             start_node(Path(tmp) / "node", env=BENCH_ENV, **node_kwargs) as node,
         ):
-            r = asyncio.run(run(node, senders, messages, max_seconds))
+            return asyncio.run(run(node, senders, messages, max_seconds))
     finally:
         if drop:
             drop()
+
+
+def show(label: str, r: dict[str, float]) -> None:
     print(
         f"{label:<34} {r['delivered']:>6.0f} msgs in {r['seconds']:6.2f} s ="
         f" {r['rate']:7.0f} msg/s delivered;"
@@ -151,6 +168,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--max-seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=2, help="worker processes on PostgreSQL")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per database; medians are printed too")
     parser.add_argument("--database-url", default=os.environ.get("MSGFLEET_TEST_DATABASE_URL"))
     parser.add_argument(
         "--redis-url", default=os.environ.get("MSGFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -160,13 +178,14 @@ def main() -> None:
         f"node_send: {args.senders} senders → {args.senders} receiver sockets,"
         f" {args.messages} messages, loopback"
     )
-    bench("SQLite, 1 worker", args.senders, args.messages, args.max_seconds)
+    bench("SQLite, 1 worker", args.senders, args.messages, args.max_seconds, args.repeat)
     if args.database_url:
         bench(
             f"PostgreSQL, {args.workers} workers + Redis",
             args.senders,
             args.messages,
             args.max_seconds,
+            args.repeat,
             database_url=args.database_url,
             redis_url=args.redis_url,
             workers=args.workers,
