@@ -127,3 +127,23 @@ async def test_edits_reach_every_state(three_states: Nodes, login: Any) -> None:
     assert await _edited(b, chat_id, 2) == "replica edit"
     history = {m["seq"]: m["text"] for m in await b.history(chat_id)}
     assert history == {1: "host edit", 2: "replica edit"}
+
+
+async def test_read_receipts_cross_states(three_states: Nodes, login: Any) -> None:
+    a = await login(three_states["RU-MOW"])
+    b = await login(three_states["RU-NVS"])
+    chat_id = await a.open_private(b.user_id)  # hosted by RU-MOW
+    await _chat_visible(b, chat_id)
+    await a.send(chat_id, "read me")
+    assert len(await collect(b, chat_id, 1)) == 1
+    await b.read(chat_id, 1)  # on the replica: relayed to the host directly
+
+    async def receipt() -> bool:
+        events = await a.sync(timeout=1)
+        return any(e["kind"] == "receipt" and e["data"]["user_id"] == b.user_id for e in events)
+
+    await wait_for(receipt, what="b's read receipt at RU-MOW")
+    rows = await three_states["RU-MOW"].rows(
+        "SELECT last_read_seq FROM members WHERE chat_id = :c AND user_id = :u", c=chat_id, u=b.user_id
+    )
+    assert rows[0][0] == 1
