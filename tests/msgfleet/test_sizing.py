@@ -3,6 +3,7 @@ invariants recomputed from the plan's own figures."""
 
 from __future__ import annotations
 
+import csv
 import math
 from pathlib import Path
 
@@ -27,19 +28,14 @@ from msgfleet.sizing import (
 
 DEV = Path(__file__).resolve().parents[2] / "rollout_plans" / "dev-3-states.yaml"
 
-# Offered traffic (Erlang) that N channels carry at blocking B, from the Erlang B table in
-# Iversen, "Teletraffic Engineering and Network Planning" (DTU, 2015), as reproduced in every
-# Erlang B table (docs/SOURCES.md). Printed to 2-3 significant digits.
 ERLANG_B_TABLE = [
-    (1, 0.01, 0.0101),
-    (5, 0.01, 1.36),
-    (10, 0.01, 4.46),
-    (20, 0.01, 12.0),
-    (50, 0.01, 37.9),
-    (100, 0.01, 84.1),
-    (10, 0.02, 5.08),
-    (10, 0.05, 6.22),
-]
+    (int(row["channels"]), float(row["blocking"]), float(row["traffic"]))
+    for row in csv.DictReader(
+        line
+        for line in (Path(__file__).resolve().parents[1] / "data" / "erlang_b_table.csv").open()
+        if not line.startswith("#")
+    )
+]  # Iversen's Erlang B table (source in the file)
 
 
 @pytest.fixture(scope="module")
