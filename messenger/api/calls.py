@@ -10,6 +10,7 @@ import contextlib
 from typing import Any, Literal
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from messenger.api.schemas import Body, Out
 from messenger.billing.tariffs import node_tariffs
 from messenger.calls import records, service, signalling, turn
 from messenger.calls.metrics import CALL_SIGNALS
+from messenger.calls.peers import peers_of
 from messenger.calls.sweep import run_sweeper
 from messenger.db.base import now
 from messenger.db.models.calls import Call
@@ -25,6 +27,9 @@ from messenger.errors import Conflict
 from messenger.node import Node
 
 router = APIRouter(tags=["calls"])
+FORWARDED: dict[int | str, dict[str, Any]] = {
+    202: {"description": "the call is hosted in another state: forwarded there; the outcome comes as events"}
+}
 
 
 class CallIn(Body):
@@ -98,54 +103,81 @@ async def get_call(call_id: str, session: SessionDep, device: CurrentDevice) -> 
     return await call_record(session, await service.find_call(session, call_id, device.user_id))
 
 
-@router.post("/v1/calls/{call_id}/ring")
-async def ring(call_id: str, session: SessionDep, device: CurrentDevice) -> CallRecordOut:
+async def _forwarded(
+    session: SessionDep, call_id: str, device: CurrentDevice, op: str, **args: Any
+) -> JSONResponse | None:
+    """For a call hosted in another state: forward ``op`` to its hosting node and answer 202 (the outcome
+    arrives as ``call.*`` events); ``None`` for a call hosted here."""
+    peers = peers_of(session)
+    if peers is None or not await peers.forward(session, call_id=call_id, device=device, op=op, args=args):
+        return None
+    return JSONResponse({"call_id": call_id, "op": op, "forwarded": True}, status_code=202)
+
+
+@router.post("/v1/calls/{call_id}/ring", response_model=CallRecordOut, responses=FORWARDED)
+async def ring(call_id: str, session: SessionDep, device: CurrentDevice) -> Any:
+    if (forwarded := await _forwarded(session, call_id, device, "ring")) is not None:
+        return forwarded
     return await call_record(session, await service.ring(session, call_id=call_id, device=device))
 
 
-@router.post("/v1/calls/{call_id}/accept")
-@router.post("/v1/calls/{call_id}/join")
-async def join(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
+@router.post("/v1/calls/{call_id}/accept", response_model=CallRecordOut, responses=FORWARDED)
+@router.post("/v1/calls/{call_id}/join", response_model=CallRecordOut, responses=FORWARDED)
+async def join(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
     """Answer a ringing call or join a running group call with this device."""
+    if (forwarded := await _forwarded(session, call_id, device, "join")) is not None:
+        return forwarded
     rounding = node_tariffs(node).minute_rounding
     return await call_record(
         session, await service.join(session, call_id=call_id, device=device, rounding=rounding)
     )
 
 
-@router.post("/v1/calls/{call_id}/decline")
-async def decline(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
+@router.post("/v1/calls/{call_id}/decline", response_model=CallRecordOut, responses=FORWARDED)
+async def decline(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
+    if (forwarded := await _forwarded(session, call_id, device, "decline")) is not None:
+        return forwarded
     rounding = node_tariffs(node).minute_rounding
     call = await service.decline(session, call_id=call_id, device=device, rounding=rounding)
     return await call_record(session, call)
 
 
-@router.post("/v1/calls/{call_id}/leave")
-async def leave(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
+@router.post("/v1/calls/{call_id}/leave", response_model=CallRecordOut, responses=FORWARDED)
+async def leave(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
+    if (forwarded := await _forwarded(session, call_id, device, "leave")) is not None:
+        return forwarded
     rounding = node_tariffs(node).minute_rounding
     return await call_record(
         session, await service.leave(session, call_id=call_id, device=device, rounding=rounding)
     )
 
 
-@router.post("/v1/calls/{call_id}/hangup")
-async def hangup(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> CallRecordOut:
+@router.post("/v1/calls/{call_id}/hangup", response_model=CallRecordOut, responses=FORWARDED)
+async def hangup(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
+    if (forwarded := await _forwarded(session, call_id, device, "hangup")) is not None:
+        return forwarded
     rounding = node_tariffs(node).minute_rounding
     return await call_record(
         session, await service.hangup(session, call_id=call_id, device=device, rounding=rounding)
     )
 
 
-@router.post("/v1/calls/{call_id}/heartbeat")
-async def heartbeat(call_id: str, session: SessionDep, device: CurrentDevice) -> dict[str, int]:
+@router.post("/v1/calls/{call_id}/heartbeat", responses=FORWARDED)
+async def heartbeat(call_id: str, session: SessionDep, device: CurrentDevice) -> Any:
     """Keep this device's leg alive (also sent as a ``call.heartbeat`` WebSocket frame)."""
+    if (forwarded := await _forwarded(session, call_id, device, "heartbeat")) is not None:
+        return forwarded
     await service.find_call(session, call_id, device.user_id)
     return {"legs": await service.heartbeat(session, call_id=call_id, device=device)}
 
 
-@router.post("/v1/calls/{call_id}/signal")
-async def signal(call_id: str, body: SignalIn, session: SessionDep, device: CurrentDevice) -> dict[str, int]:
+@router.post("/v1/calls/{call_id}/signal", responses=FORWARDED)
+async def signal(call_id: str, body: SignalIn, session: SessionDep, device: CurrentDevice) -> Any:
     """Relay SDP/ICE ``data`` (the WebSocket ``call.signal`` frame does the same)."""
+    signalling.check_data(body.data)
+    to = {"to_user": body.to_user, "to_device": body.to_device}
+    if (forwarded := await _forwarded(session, call_id, device, "signal", data=body.data, **to)) is not None:
+        return forwarded
     delivered = await signalling.relay(
         session,
         call_id=call_id,
@@ -162,10 +194,13 @@ async def signal(call_id: str, body: SignalIn, session: SessionDep, device: Curr
 async def turn_credentials(
     call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice
 ) -> TurnOut:
-    """Time-limited TURN credentials for a participant of a call that has not ended."""
-    call = await service.find_call(session, call_id, device.user_id)
-    if call.state == "ended":
-        raise Conflict(f"call {call.id} has ended", code="call_ended")
+    """Time-limited TURN credentials for a participant of a call that has not ended. Each user gets them
+    from their home node (its state's coturn), also for a call hosted in another state."""
+    peers = peers_of(session)
+    if peers is None or not await peers.rang_here(session, call_id=call_id, user_id=device.user_id):
+        call = await service.find_call(session, call_id, device.user_id)
+        if call.state == "ended":
+            raise Conflict(f"call {call.id} has ended", code="call_ended")
     settings = node.settings
     creds = turn.issue(
         turn.turn_secret(settings.turn_secret, node.secret),

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from messenger.billing.tariffs import Rounding
 from messenger.calls.metering import split_leg
 from messenger.calls.metrics import CALL_MINUTES, CALL_SECONDS
+from messenger.calls.peers import peers_of
 from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
 
 
@@ -36,7 +37,12 @@ async def close_legs(
     reason: str,
     rounding: Rounding,
 ) -> None:
-    """Close open ``legs`` at ``at`` (None: each at its last heartbeat) and meter them."""
+    """Close open ``legs`` at ``at`` (None: each at its last heartbeat) and meter them.
+
+    A leg of a user homed in another state is handed to that user's home node (which meters it and keeps
+    the record) and deleted here: the hosting node keeps the call with participant ids only.
+    """
+    peers = peers_of(session)
     for leg in legs:
         end = leg.last_seen_at if at is None else max(at, leg.joined_at)
         closed = await session.execute(
@@ -48,15 +54,19 @@ async def close_legs(
             continue
         leg.left_at, leg.end_reason = end, reason
         span = billable_span(call, leg)
-        if span is not None:
-            await _meter(
+        if peers is not None and peers.remote(leg.user_id):
+            await peers.usage(session, call=call, leg=leg, span=span)
+            await session.delete(leg)
+        elif span is not None:
+            await meter(
                 session, user_id=leg.user_id, start=span[0], end=span[1], rounding=rounding, media=call.media
             )
 
 
-async def _meter(
+async def meter(
     session: AsyncSession, *, user_id: str, start: float, end: float, rounding: Rounding, media: str
 ) -> None:
+    """Add ``user_id``'s talk from ``start`` to ``end`` to ``call_usage`` (split by billing period)."""
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     for index, (period, seconds, minutes) in enumerate(split_leg(start, end, rounding)):

@@ -15,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.billing.tariffs import Rounding
 from messenger.calls.metrics import CALLS_ENDED, CALLS_STARTED
+from messenger.calls.peers import DeviceRef, peers_of
 from messenger.calls.records import close_legs
 from messenger.db.base import now
-from messenger.db.models import Chat, Device, Member
+from messenger.db.models import Chat, Member
 from messenger.db.models.calls import Call, CallLeg, CallParticipant
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
 from messenger.realtime.events import emit_to_users
@@ -65,10 +66,14 @@ async def open_legs(session: AsyncSession, call_id: str, user_id: str | None = N
 
 
 async def notify(session: AsyncSession, call: Call, event: str, **data: Any) -> None:
-    """Push ``call.<kind>`` to every device of every participant (local users; federation relays others)."""
+    """Push ``call.<kind>`` to every device of every participant: this node's users here, the others
+    through their home nodes (``messenger.calls.peers``)."""
     users = [p.user_id for p in await participants(session, call.id)]
     payload = {"call_id": call.id, "chat_id": call.chat_id, "state": call.state, **data}
     await emit_to_users(session, user_ids=users, kind=f"call.{event}", payload=payload)
+    peers = peers_of(session)
+    if peers is not None:
+        await peers.event(session, call_id=call.id, kind=f"call.{event}", payload=payload, users=users)
 
 
 def _not_ended(call: Call) -> None:
@@ -102,7 +107,7 @@ async def _chat_invitees(
 async def start_call(
     session: AsyncSession,
     *,
-    device: Device,
+    device: DeviceRef,
     media: str,
     chat_id: str | None = None,
     invitees: Sequence[str] | None = None,
@@ -147,7 +152,7 @@ async def start_call(
     return call
 
 
-async def ring(session: AsyncSession, *, call_id: str, device: Device) -> Call:
+async def ring(session: AsyncSession, *, call_id: str, device: DeviceRef) -> Call:
     """An invitee's device is ringing (like SIP 180): the caller sees ``call.ringing``."""
     call = await lock_call(session, call_id)
     part = await participant(session, call, device.user_id)
@@ -159,7 +164,7 @@ async def ring(session: AsyncSession, *, call_id: str, device: Device) -> Call:
     return call
 
 
-async def join(session: AsyncSession, *, call_id: str, device: Device, rounding: Rounding) -> Call:
+async def join(session: AsyncSession, *, call_id: str, device: DeviceRef, rounding: Rounding) -> Call:
     """Accept (or join a running group call): open this device's leg; the first answer starts the meter.
 
     A member of the call's chat who was not invited may join a group call; a user's leg on another
@@ -190,7 +195,7 @@ async def join(session: AsyncSession, *, call_id: str, device: Device, rounding:
     return call
 
 
-async def decline(session: AsyncSession, *, call_id: str, device: Device, rounding: Rounding) -> Call:
+async def decline(session: AsyncSession, *, call_id: str, device: DeviceRef, rounding: Rounding) -> Call:
     """Refuse to answer; a direct call ends (``declined``), a group call ends once nobody can still answer."""
     call = await lock_call(session, call_id)
     part = await participant(session, call, device.user_id)
@@ -209,7 +214,7 @@ async def decline(session: AsyncSession, *, call_id: str, device: Device, roundi
     return call
 
 
-async def leave(session: AsyncSession, *, call_id: str, device: Device, rounding: Rounding) -> Call:
+async def leave(session: AsyncSession, *, call_id: str, device: DeviceRef, rounding: Rounding) -> Call:
     """Leave: a direct call ends for both (hang-up); a group call ends when its last participant leaves."""
     call = await lock_call(session, call_id)
     part = await participant(session, call, device.user_id)
@@ -225,7 +230,7 @@ async def leave(session: AsyncSession, *, call_id: str, device: Device, rounding
     return call
 
 
-async def hangup(session: AsyncSession, *, call_id: str, device: Device, rounding: Rounding) -> Call:
+async def hangup(session: AsyncSession, *, call_id: str, device: DeviceRef, rounding: Rounding) -> Call:
     """End the call for everyone: either side of a direct call, or the creator of a group call."""
     call = await lock_call(session, call_id)
     await participant(session, call, device.user_id)
@@ -238,7 +243,7 @@ async def hangup(session: AsyncSession, *, call_id: str, device: Device, roundin
     return call
 
 
-async def heartbeat(session: AsyncSession, *, call_id: str, device: Device) -> int:
+async def heartbeat(session: AsyncSession, *, call_id: str, device: DeviceRef) -> int:
     """Refresh this device's open leg; returns how many legs were refreshed (0: not connected)."""
     legs = [leg for leg in await open_legs(session, call_id, device.user_id) if leg.device_id == device.id]
     ts = now()

@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.db.base import now
 from messenger.db.models import Chat, Device, Envelope, Member, Message, Pin
-from messenger.federation.models import ChatHost, PendingOp, ReceivedTxn
+from messenger.federation import calls
+from messenger.federation.models import OPS_PENDING, ChatHost, PendingOp, ReceivedTxn
 from messenger.federation.ops import OPS
 from messenger.federation.outbox import HOST_ONLY, enqueue
 from messenger.realtime.events import emit_to_devices, emit_to_users
@@ -28,7 +29,6 @@ from messenger.services.ids import home_state, new_id
 
 log = logging.getLogger("messenger.federation.inbox")
 ACTIVE_DEVICES = "msgfleet.federation.active"  # session.info: device id → active here, for one transaction
-OPS_PENDING = "msgfleet.federation.ops"  # session.info flag: run ``ops.run_pending`` after the commit
 
 
 class PduRejected(Exception):
@@ -82,6 +82,14 @@ async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[st
         await _message_edit(session, local, origin, pdu)
     elif kind == "chat.op":
         await _chat_op(session, local, origin, pdu)
+    elif kind == "call.event":
+        await calls.apply_event(session, local, origin, pdu)
+    elif kind == "call.signal":
+        await calls.apply_signal(session, local, origin, pdu)
+    elif kind == "call.op":
+        await calls.apply_op(session, local, origin, pdu)
+    elif kind == "call.usage":
+        await calls.apply_usage(session, local, origin, pdu)
     else:
         raise PduRejected(f"unknown pdu type {kind!r}")
 

@@ -65,6 +65,9 @@ class ChatHost(Base):
     host_state: Mapped[str] = mapped_column(String(8))
 
 
+OPS_PENDING = "msgfleet.federation.ops"  # session.info flag: run ``ops.run_pending`` after the commit
+
+
 class PendingOp(Base):
     """A chat change a member state's node forwarded to this hosting node (``chat.op``), stored with the
     transaction that brought it and carried out right after by the core service, as its actor."""
@@ -74,3 +77,33 @@ class PendingOp(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     origin: Mapped[str] = mapped_column(String(8))
     op: Mapped[str] = mapped_column(Text)  # JSON: {chat_id, actor, op, args}
+
+
+class CallHost(Base):
+    """Calls hosted by another state's node that ring users of this node (learnt from ``call.incoming``):
+    their devices' answers and signals are forwarded there (``call.op``)."""
+
+    __tablename__ = "fed_call_hosts"
+
+    call_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host_state: Mapped[str] = mapped_column(String(8))
+    chat_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[float] = mapped_column(Float, default=now)
+
+
+class RemoteCallLeg(Base):
+    """The call detail record of this node's user's leg in a call hosted in another state (``call.usage``):
+    kept here, at the user's home node, which also meters it into ``call_usage``."""
+
+    __tablename__ = "fed_call_legs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[str] = mapped_column(String(40), index=True)
+    host_state: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    device_id: Mapped[str] = mapped_column(String(40))
+    media: Mapped[str] = mapped_column(String(8))
+    joined_at: Mapped[float] = mapped_column(Float)
+    left_at: Mapped[float] = mapped_column(Float)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    seconds: Mapped[float] = mapped_column(Float)  # billable: from the answer (or join) to leaving

@@ -17,8 +17,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from messenger.billing.tariffs import Rounding
 from messenger.db.models import Member
 from messenger.errors import ApiError
+from messenger.federation import calls
 from messenger.federation.models import PendingOp
 from messenger.services import chats, messages
 from messenger.services.ids import home_state
@@ -28,8 +30,9 @@ log = logging.getLogger("messenger.federation.ops")
 OPS = frozenset({"add", "remove", "role", "pin", "unpin", "delete"})
 
 
-async def run_pending(sessions: async_sessionmaker[AsyncSession], local: str) -> None:
-    """Carry out the stored ops in arrival order, each in its own transaction (services commit)."""
+async def run_pending(sessions: async_sessionmaker[AsyncSession], local: str, rounding: Rounding) -> None:
+    """Carry out the stored ops in arrival order, each in its own transaction (services commit); call
+    ops (``messenger.federation.calls``) meter with the node's minute ``rounding``."""
     async with sessions() as session:
         ids = list(await session.scalars(select(PendingOp.id).order_by(PendingOp.id)))
         await session.commit()
@@ -41,16 +44,19 @@ async def run_pending(sessions: async_sessionmaker[AsyncSession], local: str) ->
             origin, op = row.origin, json.loads(row.op)
             await session.execute(delete(PendingOp).where(PendingOp.id == op_id))
             try:
-                await _run(session, local, origin, op)  # commits the deletion with the change
+                if str(op["op"]).startswith("call."):
+                    await calls.run_op(session, origin, op, rounding)  # commits the deletion with it
+                else:
+                    await _run(session, local, origin, op)  # commits the deletion with the change
             except (ApiError, KeyError, TypeError, ValueError) as exc:
                 await session.rollback()
                 await session.execute(delete(PendingOp).where(PendingOp.id == op_id))
                 await session.commit()
                 log.warning(
-                    "forwarded chat change refused",
+                    "forwarded change refused",
                     extra={
                         "origin": origin,
-                        "chat_id": op.get("chat_id"),
+                        "chat_id": op.get("chat_id") or op.get("call_id"),
                         "op": op.get("op"),
                         "reason": str(exc),
                     },

@@ -15,11 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from messenger.api.deps import NodeDep
+from messenger.billing.tariffs import node_tariffs
+from messenger.calls.peers import CALL_PEERS
 from messenger.errors import BadRequest
+from messenger.federation.calls import ROUNDING, CallRelay
 from messenger.federation.directory import keys_to_wire
 from messenger.federation.errors import FederationForbidden, Refused
-from messenger.federation.inbox import ACTIVE_DEVICES, OPS_PENDING, apply_txn
+from messenger.federation.inbox import ACTIVE_DEVICES, apply_txn
 from messenger.federation.metrics import TXNS_RECEIVED
+from messenger.federation.models import OPS_PENDING
 from messenger.federation.ops import run_pending
 from messenger.federation.refusals import refuse
 from messenger.federation.service import FEATURE, Federation, federation_of, well_known
@@ -35,7 +39,9 @@ async def startup(node: Node) -> None:
     fed = Federation.create(node)
     node.features[FEATURE] = fed
     node.chat_hooks.append(fed.relay)
-    await run_pending(node.sessions, node.settings.state)  # stored before a crash
+    # Every session of the node gets the call hook (``messenger.calls.peers``), like the chat hooks.
+    node.sessions.kw.setdefault("info", {})[CALL_PEERS] = CallRelay(node.settings.state)
+    await run_pending(node.sessions, node.settings.state, node_tariffs(node).minute_rounding)
     fed.sender.start()
 
 
@@ -129,19 +135,22 @@ async def send(txn_id: str, req: SignedDep, node: NodeDep) -> dict[str, Any]:
     if not 0 < len(txn_id) <= 40:
         raise BadRequest("txn_id must be 1..40 characters", code="invalid_txn")
     txn = _parse(TxnIn, req.body)
+    rounding = node_tariffs(node).minute_rounding
     async with node.sessions() as session:
+        session.info[ROUNDING] = rounding
         applied = await apply_txn(
             session, local=node.settings.state, origin=req.origin, txn_id=txn_id, pdus=txn.pdus
         )
         ops = session.info.pop(OPS_PENDING, False)
         session.info.pop(ACTIVE_DEVICES, None)
+        session.info.pop(ROUNDING, None)
         try:
             await session.commit()
         except IntegrityError:  # the same transaction applied concurrently (a retry racing its original)
             await session.rollback()
             applied = ops = False
     if ops:
-        await run_pending(node.sessions, node.settings.state)
+        await run_pending(node.sessions, node.settings.state, rounding)
     TXNS_RECEIVED.labels(req.origin, "applied" if applied else "duplicate").inc()
     return {"txn_id": txn_id, "applied": applied}
 
