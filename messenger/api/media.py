@@ -14,6 +14,8 @@ from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
 from messenger.db.models.media import MediaObject
 from messenger.errors import NotFound, Unprocessable
+from messenger.federation.media import fetch as fetch_remote
+from messenger.federation.service import federation_of
 from messenger.media import service
 from messenger.media.crypto import KeyWrapper
 from messenger.media.service import Media, Meta
@@ -124,9 +126,44 @@ async def upload(
     return _out(obj)
 
 
+ChatHint = Annotated[
+    str | None,
+    Query(
+        max_length=40, description="a chat it was shared in: media of other states' users is fetched via it"
+    ),
+]
+
+
+async def _readable(
+    session: SessionDep, node: Node, media: Media, media_id: str, user_id: str, chat_id: str | None
+) -> MediaObject:
+    """``service.readable``; for media shared in ``chat_id`` by a user of another state, this node first
+    fetches a copy from that state's node (``messenger.federation.media``)."""
+    try:
+        return await service.readable(session, media_id, user_id)
+    except NotFound:
+        fed = federation_of(node)
+        if chat_id is None or fed is None:
+            raise
+        await session.rollback()
+        fetched = await fetch_remote(
+            fed.client, session, media, local=fed.state, media_id=media_id, chat_id=chat_id, user_id=user_id
+        )
+        if not fetched:
+            raise
+    return await service.readable(session, media_id, user_id)
+
+
 @router.get("/v1/media/{media_id}/meta")
-async def meta(media_id: str, device: CurrentDevice, session: SessionDep) -> MediaOut:
-    return _out(await service.readable(session, media_id, device.user_id))
+async def meta(
+    media_id: str,
+    device: CurrentDevice,
+    session: SessionDep,
+    node: NodeDep,
+    media: MediaDep,
+    chat_id: ChatHint = None,
+) -> MediaOut:
+    return _out(await _readable(session, node, media, media_id, device.user_id, chat_id))
 
 
 @router.get("/v1/media/{media_id}", response_class=StreamingResponse)
@@ -135,10 +172,12 @@ async def download(
     device: CurrentDevice,
     session: SessionDep,
     media: MediaDep,
+    node: NodeDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
+    chat_id: ChatHint = None,
 ) -> StreamingResponse:
     """The bytes with their sniffed type; ``Range: bytes=a-b`` gives 206 with ``Content-Range``."""
-    obj = await service.readable(session, media_id, device.user_id)
+    obj = await _readable(session, node, media, media_id, device.user_id, chat_id)
     await session.commit()  # release the read transaction before streaming
     return _stream(media, obj, range_, thumbnail=False)
 
@@ -149,10 +188,12 @@ async def thumbnail(
     device: CurrentDevice,
     session: SessionDep,
     media: MediaDep,
+    node: NodeDep,
     range_: Annotated[str | None, Header(alias="range")] = None,
+    chat_id: ChatHint = None,
 ) -> StreamingResponse:
     """A JPEG thumbnail of a photo (404 ``no_thumbnail`` for other kinds)."""
-    obj = await service.readable(session, media_id, device.user_id)
+    obj = await _readable(session, node, media, media_id, device.user_id, chat_id)
     await session.commit()  # release the read transaction before streaming
     if obj.thumb_size is None:
         raise NotFound(f"media {media_id} has no thumbnail", code="no_thumbnail")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -35,17 +37,34 @@ class PeerClient:
         if state not in self.config.peers:
             raise UnknownState(f"no peer node is configured for state {state}")
 
-    async def call(self, state: str, method: str, path: str, payload: Any) -> Any:
-        """Send a signed request; ``PeerError`` on a transport failure or a non-2xx answer."""
+    def _signed(self, state: str, method: str, path: str, payload: Any) -> tuple[str, bytes, dict[str, str]]:
         self.check_state(state)
-        peer = self.config.peers[state]
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = sign_headers(
             self.key, method=method, target=path, body=body, origin=self.config.state, destination=state
         )
         headers["Content-Type"] = "application/json"
+        return self.config.peers[state].url + path, body, headers
+
+    @contextlib.asynccontextmanager
+    async def stream(self, state: str, path: str, payload: Any) -> AsyncIterator[httpx.Response]:
+        """A signed POST whose answer body is read as a stream (``response.aiter_bytes()``); ``PeerError``
+        on a transport failure or a non-2xx answer."""
+        url, body, headers = self._signed(state, "POST", path, payload)
         try:
-            response = await self.http.request(method, peer.url + path, content=body, headers=headers)
+            async with self.http.stream("POST", url, content=body, headers=headers) as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                    raise PeerError(state, response.status_code, response.text[:300])
+                yield response
+        except httpx.HTTPError as exc:
+            raise PeerError(state, 0, f"{type(exc).__name__}: {exc}") from None
+
+    async def call(self, state: str, method: str, path: str, payload: Any) -> Any:
+        """Send a signed request; ``PeerError`` on a transport failure or a non-2xx answer."""
+        url, body, headers = self._signed(state, method, path, payload)
+        try:
+            response = await self.http.request(method, url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise PeerError(state, 0, f"{type(exc).__name__}: {exc}") from None
         if response.status_code >= 300:

@@ -11,23 +11,26 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from messenger.api.deps import NodeDep
 from messenger.billing.tariffs import node_tariffs
 from messenger.calls.peers import CALL_PEERS
-from messenger.errors import BadRequest
+from messenger.errors import BadRequest, NotFound
 from messenger.federation.calls import ROUNDING, CallRelay
 from messenger.federation.directory import keys_to_wire
 from messenger.federation.errors import FederationForbidden, Refused
 from messenger.federation.inbox import ACTIVE_DEVICES, apply_txn
+from messenger.federation.media import FETCH_PATH, FetchIn, serve
 from messenger.federation.metrics import TXNS_RECEIVED
 from messenger.federation.models import OPS_PENDING
 from messenger.federation.ops import run_pending
 from messenger.federation.refusals import refuse
 from messenger.federation.service import FEATURE, Federation, federation_of, well_known
 from messenger.federation.signing import ORIGIN, SignatureRefused, verify_headers
+from messenger.media.service import Media
 from messenger.node import Node
 from messenger.services.ids import home_state
 from messenger.services.keys import user_devices
@@ -164,6 +167,17 @@ async def query_devices(req: SignedDep, node: NodeDep) -> list[dict[str, object]
         found = await user_devices(session, user_ids=local, claim=query.claim)
         await session.commit()
     return keys_to_wire(found)
+
+
+@router.post(FETCH_PATH, response_class=StreamingResponse)
+async def media_fetch(req: SignedDep, node: NodeDep) -> StreamingResponse:
+    """Media shared in a chat where the asking state has a member (``messenger.federation.media``)."""
+    body: FetchIn = _parse(FetchIn, req.body)
+    media: Media | None = node.features.get("media")
+    if media is None:
+        raise NotFound(f"media {body.media_id} not found", code="media_not_found")
+    async with node.sessions() as session:
+        return await serve(session, media, origin=req.origin, media_id=body.media_id, chat_id=body.chat_id)
 
 
 @router.post("/_federation/v1/query/users")

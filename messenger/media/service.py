@@ -143,6 +143,23 @@ async def store_upload(
     return obj, created
 
 
+async def store_fetched(
+    session: AsyncSession, media: Media, up: Spooled, *, chat_id: str, shared_by: str, meta: Meta
+) -> MediaObject:
+    """Keep a copy of media shared in ``chat_id`` fetched from another state's node (sealed with this
+    node's own key), shared into the chat's replica for this node's members; no upload row."""
+    try:
+        attrs = await _attributes(session, media, up, user_id=shared_by, meta=meta)
+        obj = await session.get(MediaObject, up.id)
+        if obj is None:
+            obj = await _put_object(session, media, up, attrs)
+    finally:
+        up.path.unlink(missing_ok=True)
+    await _share(session, obj, chat_id=chat_id, user_id=shared_by)
+    await session.commit()
+    return obj
+
+
 async def _attributes(
     session: AsyncSession, media: Media, up: Spooled, *, user_id: str, meta: Meta
 ) -> dict[str, object]:
