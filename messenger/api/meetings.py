@@ -9,9 +9,10 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from messenger.api.calls import CallRecordOut, call_record
@@ -21,6 +22,7 @@ from messenger.billing.tariffs import node_tariffs
 from messenger.db.models.meetings import Meeting
 from messenger.meetings import service
 from messenger.meetings.ics import meeting_ics
+from messenger.meetings.peers import peers_of
 from messenger.node import Node
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
@@ -107,8 +109,17 @@ async def export_ics(meeting_id: str, session: SessionDep, node: NodeDep, device
     )
 
 
-@router.post("/{meeting_id}/rsvp")
-async def rsvp(meeting_id: str, body: RsvpIn, session: SessionDep, device: CurrentDevice) -> MeetingOut:
+@router.post(
+    "/{meeting_id}/rsvp",
+    response_model=MeetingOut,
+    responses={202: {"description": "organized in another state: forwarded there; `meeting.rsvp` follows"}},
+)
+async def rsvp(meeting_id: str, body: RsvpIn, session: SessionDep, device: CurrentDevice) -> Any:
+    peers = peers_of(session)
+    if peers is not None and await peers.forward_rsvp(
+        session, meeting_id=meeting_id, user_id=device.user_id, response=body.response
+    ):
+        return JSONResponse({"meeting_id": meeting_id, "forwarded": True}, status_code=202)
     meeting = await service.rsvp(
         session, meeting_id=meeting_id, user_id=device.user_id, response=body.response
     )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.db.base import now
 from messenger.db.models import Chat, Device, Envelope, Member, Message, Pin
-from messenger.federation import calls
+from messenger.federation import calls, meetings
 from messenger.federation.models import OPS_PENDING, ChatHost, PendingOp, ReceivedTxn
 from messenger.federation.ops import OPS
 from messenger.federation.outbox import HOST_ONLY, enqueue
@@ -90,6 +90,10 @@ async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[st
         await calls.apply_op(session, local, origin, pdu)
     elif kind == "call.usage":
         await calls.apply_usage(session, local, origin, pdu)
+    elif kind == "meeting.event":
+        await meetings.apply_event(session, local, origin, pdu)
+    elif kind == "meeting.op":
+        await meetings.apply_op(session, local, origin, pdu)
     else:
         raise PduRejected(f"unknown pdu type {kind!r}")
 

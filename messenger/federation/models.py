@@ -107,3 +107,14 @@ class RemoteCallLeg(Base):
     left_at: Mapped[float] = mapped_column(Float)
     end_reason: Mapped[str | None] = mapped_column(String(16))
     seconds: Mapped[float] = mapped_column(Float)  # billable: from the answer (or join) to leaving
+
+
+class MeetingHost(Base):
+    """Meetings organized in another state that invite users of this node (learnt from
+    ``meeting.invited``): their RSVPs are forwarded there (``meeting.op``)."""
+
+    __tablename__ = "fed_meeting_hosts"
+
+    meeting_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host_state: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[float] = mapped_column(Float, default=now)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from messenger.billing.tariffs import Rounding
 from messenger.db.models import Member
 from messenger.errors import ApiError
-from messenger.federation import calls
+from messenger.federation import calls, meetings
 from messenger.federation.models import PendingOp
 from messenger.services import chats, messages
 from messenger.services.ids import home_state
@@ -32,7 +32,8 @@ OPS = frozenset({"add", "remove", "role", "pin", "unpin", "delete"})
 
 async def run_pending(sessions: async_sessionmaker[AsyncSession], local: str, rounding: Rounding) -> None:
     """Carry out the stored ops in arrival order, each in its own transaction (services commit); call
-    ops (``messenger.federation.calls``) meter with the node's minute ``rounding``."""
+    ops (``messenger.federation.calls``) meter with the node's minute ``rounding``; meeting RSVPs come
+    from ``messenger.federation.meetings``."""
     async with sessions() as session:
         ids = list(await session.scalars(select(PendingOp.id).order_by(PendingOp.id)))
         await session.commit()
@@ -46,6 +47,8 @@ async def run_pending(sessions: async_sessionmaker[AsyncSession], local: str, ro
             try:
                 if str(op["op"]).startswith("call."):
                     await calls.run_op(session, origin, op, rounding)  # commits the deletion with it
+                elif str(op["op"]).startswith("meeting."):
+                    await meetings.run_op(session, origin, op)
                 else:
                     await _run(session, local, origin, op)  # commits the deletion with the change
             except (ApiError, KeyError, TypeError, ValueError) as exc:
@@ -56,7 +59,7 @@ async def run_pending(sessions: async_sessionmaker[AsyncSession], local: str, ro
                     "forwarded change refused",
                     extra={
                         "origin": origin,
-                        "chat_id": op.get("chat_id") or op.get("call_id"),
+                        "chat_id": op.get("chat_id") or op.get("call_id") or op.get("meeting_id"),
                         "op": op.get("op"),
                         "reason": str(exc),
                     },

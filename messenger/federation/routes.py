@@ -24,6 +24,7 @@ from messenger.federation.directory import keys_to_wire
 from messenger.federation.errors import FederationForbidden, Refused
 from messenger.federation.inbox import ACTIVE_DEVICES, apply_txn
 from messenger.federation.media import FETCH_PATH, FetchIn, serve
+from messenger.federation.meetings import MeetingRelay
 from messenger.federation.metrics import TXNS_RECEIVED
 from messenger.federation.models import OPS_PENDING
 from messenger.federation.ops import run_pending
@@ -31,6 +32,7 @@ from messenger.federation.refusals import refuse
 from messenger.federation.service import FEATURE, Federation, federation_of, well_known
 from messenger.federation.signing import ORIGIN, SignatureRefused, verify_headers
 from messenger.media.service import Media
+from messenger.meetings.peers import MEETING_PEERS
 from messenger.node import Node
 from messenger.services.ids import home_state
 from messenger.services.keys import user_devices
@@ -42,8 +44,11 @@ async def startup(node: Node) -> None:
     fed = Federation.create(node)
     node.features[FEATURE] = fed
     node.chat_hooks.append(fed.relay)
-    # Every session of the node gets the call hook (``messenger.calls.peers``), like the chat hooks.
-    node.sessions.kw.setdefault("info", {})[CALL_PEERS] = CallRelay(node.settings.state)
+    # Every session gets the call and meeting hooks (``messenger.{calls,meetings}.peers``), like chat hooks.
+    info = node.sessions.kw.setdefault("info", {})
+    reachable = frozenset(s for s in fed.config.peers if fed.config.allowed(s))
+    info[CALL_PEERS] = CallRelay(node.settings.state)
+    info[MEETING_PEERS] = MeetingRelay(node.settings.state, reachable)
     await run_pending(node.sessions, node.settings.state, node_tariffs(node).minute_rounding)
     fed.sender.start()
 

@@ -21,6 +21,7 @@ from messenger.db.models import Device
 from messenger.db.models.calls import Call
 from messenger.db.models.meetings import Meeting, MeetingInvitee
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
+from messenger.meetings.peers import peers_of
 from messenger.realtime.events import emit_to_users
 from messenger.services.chats import check_users
 from messenger.services.ids import new_id
@@ -77,6 +78,16 @@ async def get_for(session: AsyncSession, meeting_id: str, user_id: str) -> Meeti
     raise NotFound(f"meeting {meeting_id} not found", code="meeting_not_found")
 
 
+async def _emit(
+    session: AsyncSession, *, meeting_id: str, user_ids: Sequence[str], kind: str, payload: dict[str, Any]
+) -> None:
+    """Push ``kind`` to this node's users' devices and, through federation, to the others' home nodes."""
+    await emit_to_users(session, user_ids=user_ids, kind=kind, payload=payload)
+    peers = peers_of(session)
+    if peers is not None:
+        await peers.event(session, meeting_id=meeting_id, kind=kind, payload=payload, users=user_ids)
+
+
 async def _people(session: AsyncSession, meeting: Meeting, *, skip_declined: bool = False) -> list[str]:
     invited = [
         i.user_id
@@ -120,8 +131,12 @@ async def schedule(
     session.add(meeting)
     session.add_all(MeetingInvitee(meeting_id=meeting.id, user_id=u, rsvp="needs-action") for u in people)
     await session.flush()
-    await emit_to_users(
-        session, user_ids=[organizer, *people], kind="meeting.invited", payload=await view(session, meeting)
+    await _emit(
+        session,
+        meeting_id=meeting.id,
+        user_ids=[organizer, *people],
+        kind="meeting.invited",
+        payload=await view(session, meeting),
     )
     await session.commit()
     return meeting
@@ -146,8 +161,9 @@ async def rsvp(session: AsyncSession, *, meeting_id: str, user_id: str, response
     invitee = await session.get(MeetingInvitee, (meeting.id, user_id))
     assert invitee is not None
     invitee.rsvp, invitee.responded_at = response, now()
-    await emit_to_users(
+    await _emit(
         session,
+        meeting_id=meeting.id,
         user_ids=[meeting.organizer, user_id],
         kind="meeting.rsvp",
         payload={"meeting_id": meeting.id, "user_id": user_id, "rsvp": response},
@@ -162,8 +178,9 @@ async def cancel(session: AsyncSession, *, meeting_id: str, user_id: str) -> Non
         raise Forbidden("only the organizer cancels a meeting", code="not_allowed")
     if meeting.cancelled_at is None:
         meeting.cancelled_at, meeting.sequence = now(), meeting.sequence + 1
-        await emit_to_users(
+        await _emit(
             session,
+            meeting_id=meeting.id,
             user_ids=await _people(session, meeting),
             kind="meeting.cancelled",
             payload={"meeting_id": meeting.id, "by": user_id},
@@ -224,8 +241,9 @@ async def send_due_reminders(session: AsyncSession) -> int:
             "starts_at": meeting.starts_at,
             "starts_in": round(meeting.starts_at - ts),
         }
-        await emit_to_users(
+        await _emit(
             session,
+            meeting_id=meeting.id,
             user_ids=await _people(session, meeting, skip_declined=True),
             kind="meeting.reminder",
             payload=payload,
