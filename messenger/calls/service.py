@@ -145,7 +145,9 @@ async def start_call(
     )
     session.add(CallLeg(call_id=call.id, user_id=user_id, device_id=device_id, joined_at=ts, last_seen_at=ts))
     await session.flush()
-    await notify(session, call, "incoming", kind=kind, media=media, by=user_id, invitees=chosen)
+    await notify(
+        session, call, "incoming", kind=kind, media=media, by=user_id, invitees=chosen, meeting_id=meeting_id
+    )
     if commit:
         await session.commit()
     CALLS_STARTED.labels(kind, media).inc()

@@ -27,7 +27,7 @@ from messenger.calls import records, service, signalling
 from messenger.calls.peers import DeviceRef, RemoteDevice
 from messenger.db.models import Chat, Device, Member
 from messenger.db.models.calls import Call, CallLeg
-from messenger.federation.models import OPS_PENDING, CallHost, PendingOp, RemoteCallLeg
+from messenger.federation.models import OPS_PENDING, CallHost, MeetingHost, PendingOp, RemoteCallLeg
 from messenger.federation.outbox import enqueue
 from messenger.realtime.events import emit_to_devices, emit_to_users
 from messenger.services.ids import home_state
@@ -168,6 +168,10 @@ async def apply_event(session: AsyncSession, local: str, origin: str, pdu: Mappi
             creator = await session.get(Member, (str(chat_id), str(payload["by"])))
             if chat is None or creator is None:
                 raise CallPduRejected(f"{payload['by']} is not in a chat {chat_id} replicated here")
+        else:  # a meeting's call: the meeting must have invited users here from the same state
+            meeting = await session.get(MeetingHost, str(payload.get("meeting_id")))
+            if meeting is None or meeting.host_state != origin:
+                raise CallPduRejected(f"call {call_id} is of no meeting of {origin} known here")
         row = CallHost(call_id=call_id, host_state=origin, chat_id=str(chat_id) if chat_id else None)
         session.add(row)
     elif row.host_state != origin:

@@ -65,3 +65,38 @@ async def test_meeting_invite_reminder_and_rsvp_across_states(three_states: Node
     assert await spe.rows("SELECT id FROM meetings") == []
     hosts = await spe.rows("SELECT host_state FROM fed_meeting_hosts WHERE meeting_id = :m", m=meeting_id)
     assert hosts == [("RU-MOW",)]
+
+
+async def _call_event(client: MessengerClient, kind: str, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in await client.sync(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
+            if event["kind"] == kind:
+                return dict(event["data"])
+    raise AssertionError(f"{client.user_id} got no {kind}")
+
+
+async def test_meeting_call_rings_an_invitee_in_another_state(three_states: Nodes, login: Any) -> None:
+    mow, spe = three_states["RU-MOW"], three_states["RU-SPE"]
+    organizer = await login(mow)
+    guest = await login(spe)
+    start = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+    body = {
+        "title": "call",
+        "start": start.isoformat(),
+        "timezone": "UTC",
+        "duration_minutes": 30,
+        "invitees": [guest.user_id],
+        "reminder_minutes": 0,
+    }
+    meeting_id = (await organizer.request("POST", "/v1/meetings", json=body))["id"]
+    await _event(guest, "meeting.invited", meeting_id)
+
+    call = await organizer.request("POST", f"/v1/meetings/{meeting_id}/start")
+    incoming = await _call_event(guest, "call.incoming")
+    assert incoming["call_id"] == call["id"] and incoming["meeting_id"] == meeting_id
+    assert (await guest.http.post(f"/v1/calls/{call['id']}/accept")).status_code == 202
+    joined = await _call_event(organizer, "call.joined")
+    assert joined["user_id"] == guest.user_id
+    assert (await organizer.request("POST", f"/v1/calls/{call['id']}/hangup"))["state"] == "ended"
+    await _call_event(guest, "call.ended")
