@@ -60,6 +60,9 @@ class Measurement:
     messages_per_s_at_slo: float
     delivery_p95_ms_at_slo: float | None
     messages_per_s_per_cpu: float | None
+    saturated: bool
+    """The load reached the SLO's limit (a knee was bracketed, or some step broke the SLO); if not,
+    the rate at SLO is only a lower bound of what a node sustains."""
     active_user_hours: float
     messages_stored: float
     replies_stored: float | None  # None: the node does not meter it
@@ -68,6 +71,21 @@ class Measurement:
     @property
     def messages_per_s_per_pod(self) -> float:
         return self.messages_per_s_at_slo / self.nodes
+
+    def pod_capacity(self, pod_cpu: float) -> tuple[float, str]:
+        """Messages/s one pod of ``pod_cpu`` cores sustains, and what that figure rests on.
+
+        A run that never reached the SLO's limit only bounds capacity from below; then the node's
+        own CPU cost per message (messages stored per CPU-second, scraped from the nodes) scaled to
+        the pod's cores is the better estimate when it is higher. Sizing adds the plan's headroom.
+        """
+        at_slo = self.messages_per_s_per_pod
+        if self.saturated or not self.messages_per_s_per_cpu:
+            return at_slo, "rate at the SLO"
+        by_cpu = self.messages_per_s_per_cpu * pod_cpu
+        if by_cpu > at_slo:
+            return by_cpu, "node CPU per message (the load never reached the SLO)"
+        return at_slo, "rate at the SLO (a lower bound: the load never reached the SLO)"
 
     def per_user_hour(self, amount: float | None) -> float | None:
         if amount is None or self.active_user_hours <= 0:
@@ -169,6 +187,7 @@ def measure(run_dir: str | Path, slo: SLO) -> Measurement:
         messages_per_s_at_slo=rate,
         delivery_p95_ms_at_slo=p95,
         messages_per_s_per_cpu=round(stored / cpu, 3) if cpu > 0 and stored > 0 else None,
+        saturated=bool(knee and knee.get("converged")) or any(not lv.passed for lv in levels),
         active_user_hours=float(summary["active_user_hours"]),
         messages_stored=stored,
         replies_stored=None if replies is None else float(replies),
@@ -184,12 +203,13 @@ def calibrated_plan(
 ) -> Plan:
     """``plan`` with measured capacity, service time and reply ratio, and a ``calibration`` record."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    per_pod, basis = m.pod_capacity(plan.capacity.pod_cpu)
     capacity = plan.capacity.model_copy(
         update={
-            "messages_per_s_per_pod": round(max(m.messages_per_s_per_pod, 1e-6), 3),
+            "messages_per_s_per_pod": round(max(per_pod, 1e-6), 3),
             "service_time_ms_mean": max(m.service_time.mean_ms, 1e-3),
             "service_time_cv": m.service_time.cv,
-            "source": f"msgfleet calibrate, {m.run_dir}, {when}",
+            "source": f"msgfleet calibrate, {m.run_dir}, {when}; per-pod capacity from {basis}",
         }
     )
     demand = plan.demand

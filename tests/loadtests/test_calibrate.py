@@ -105,7 +105,10 @@ def test_calibrated_plan_is_valid_and_traceable(tmp_path: Path) -> None:
     plan = load_plan(PLAN)
     m = measure(RUN, SLO(delivery_p95_ms=10_000, error_rate=0.5))
     calibrated = calibrated_plan(plan, m, reserved_pods={"RU-NVS": 3}, sim_p95_max_error=0.1)
-    assert calibrated.capacity.messages_per_s_per_pod == pytest.approx(m.messages_per_s_per_pod, rel=1e-3)
+    assert not m.saturated  # with this SLO every recorded step passed: the rate is a lower bound
+    assert m.messages_per_s_per_cpu is not None
+    expected = max(m.messages_per_s_per_pod, m.messages_per_s_per_cpu * plan.capacity.pod_cpu)
+    assert calibrated.capacity.messages_per_s_per_pod == pytest.approx(expected, rel=1e-3)
     assert calibrated.capacity.service_time_ms_mean == m.service_time.mean_ms
     assert str(RUN) in calibrated.capacity.source or m.run_dir in calibrated.capacity.source
     assert calibrated.calibration is not None
@@ -115,6 +118,24 @@ def test_calibrated_plan_is_valid_and_traceable(tmp_path: Path) -> None:
     out = tmp_path / "calibrated.yaml"
     dump_plan(calibrated, out)
     assert load_plan(out) == calibrated
+
+
+def test_capacity_of_a_saturated_run_is_the_rate_at_slo(steps: pd.DataFrame) -> None:
+    # the strictest SLO that still lets one recorded step pass makes every slower step fail
+    p95s = sorted(lv.delivery_p95_ms for lv in levels_of(steps, SLO()) if lv.delivery_p95_ms is not None)
+    slo = SLO(delivery_p95_ms=p95s[0], error_rate=0.5)
+    m = measure(RUN, slo)
+    assert m.saturated
+    assert m.pod_capacity(pod_cpu=4.0) == (m.messages_per_s_per_pod, "rate at the SLO")
+
+
+def test_unsaturated_capacity_takes_the_higher_cpu_estimate() -> None:
+    m = measure(RUN, SLO(delivery_p95_ms=10_000, error_rate=0.5))
+    assert m.messages_per_s_per_cpu is not None
+    big, basis = m.pod_capacity(pod_cpu=1000.0)
+    assert big == pytest.approx(m.messages_per_s_per_cpu * 1000.0) and "CPU" in basis
+    small, basis = m.pod_capacity(pod_cpu=1e-6)
+    assert small == m.messages_per_s_per_pod and "lower bound" in basis
 
 
 def test_missing_run_files_are_named(tmp_path: Path) -> None:
