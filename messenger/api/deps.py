@@ -1,4 +1,5 @@
-"""Dependency aliases for short routes: ``NodeDep``, ``SessionDep``, ``CurrentDevice``, ``ChatMember``."""
+"""Dependency aliases for short routes: ``NodeDep``, ``SessionDep``, ``CurrentDevice``, ``ChatMember``,
+``ChatAccessDep`` (device and membership as one dependency, for the hot send route)."""
 
 from __future__ import annotations
 
@@ -97,5 +98,6 @@ async def chat_device(access: Annotated[ChatAccess, Depends(chat_access)]) -> De
     return access.device
 
 
+ChatAccessDep = Annotated[ChatAccess, Depends(chat_access)]
 ChatDevice = Annotated[Device, Depends(chat_device)]
 ChatMember = Annotated[Member, Depends(chat_member)]
