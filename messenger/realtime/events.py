@@ -79,7 +79,7 @@ async def emit_to_devices(
     ]
     if not bumped:
         return
-    await session.execute(
+    await (await session.connection()).execute(  # Core: an insert needs no ORM pipeline (profile)
         _INSERT_EVENT,
         [{"device_id": d, "seq": q, "kind": kind, "payload": p, "created_at": ts} for d, q, p in bumped],
     )
