@@ -25,6 +25,11 @@ class SyncOut(Out):
     gap: bool = False  # events after ``cursor`` were pruned (retention): re-read chat history
 
 
+# Cursors are event ids: signed 64-bit integers in both PostgreSQL (BIGINT) and SQLite (INTEGER); a larger
+# value cannot be bound as a query parameter (https://www.postgresql.org/docs/current/datatype-numeric.html).
+MAX_CURSOR = 2**63 - 1
+
+
 async def startup(node: Node) -> None:
     node.features["event_pruner"] = asyncio.create_task(pruner(node), name="event-pruner")
 
@@ -42,7 +47,7 @@ async def sync(
     device: CurrentDevice,
     session: SessionDep,
     node: NodeDep,
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: Annotated[int, Query(ge=0, le=MAX_CURSOR)] = 0,
     timeout: Annotated[float, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> SyncOut:
