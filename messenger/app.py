@@ -13,7 +13,7 @@ from types import ModuleType
 
 from fastapi import FastAPI
 
-from messenger.api.errors import install_error_handlers
+from messenger.api.errors import ERROR_RESPONSES, install_error_handlers
 from messenger.api.middleware import BodyLimit, Timing
 from messenger.node import Node
 from messenger.settings import Settings, load_settings
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, routers: Sequence[str] = ROUTERS) -> FastA
         title=f"msgfleet node {settings.state}",
         version="1",
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
         description='Messenger node API. Errors are {"error": code, "detail": sentence}. See docs/API.md.',
     )
     app.state.settings = settings

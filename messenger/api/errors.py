@@ -8,6 +8,7 @@ from http import HTTPStatus
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from messenger.errors import ApiError
@@ -15,6 +16,18 @@ from messenger.errors import ApiError
 log = logging.getLogger("messenger.api")
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
+
+
+class ErrorBody(BaseModel):
+    """The body of every 4xx response (documented once for all routes as OpenAPI ``4XX``)."""
+
+    error: str
+    detail: str
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    "4XX": {"model": ErrorBody, "description": 'Client error: {"error": code, "detail": sentence}'}
+}
 
 
 def error_response(
