@@ -25,9 +25,10 @@ class SyncOut(Out):
     gap: bool = False  # events after ``cursor`` were pruned (retention): re-read chat history
 
 
-# Cursors are event ids: signed 64-bit integers in both PostgreSQL (BIGINT) and SQLite (INTEGER); a larger
-# value cannot be bound as a query parameter (https://www.postgresql.org/docs/current/datatype-numeric.html).
-MAX_CURSOR = 2**63 - 1
+# Cursors are ``device_events.seq`` values, an ``Integer`` column: PostgreSQL ``integer`` is 4 bytes, so a
+# larger value cannot even be bound as a parameter there
+# (https://www.postgresql.org/docs/current/datatype-numeric.html). No real cursor exceeds it on any backend.
+MAX_CURSOR = 2**31 - 1
 
 
 async def startup(node: Node) -> None:
