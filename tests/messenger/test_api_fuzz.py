@@ -128,9 +128,10 @@ def test_every_operation_survives_fuzzing(api_schema: Any) -> None:
     assert not failures, f"{len(failures)} failing cases:\n" + "\n\n".join(failures[:40])
 
 
-@pytest.mark.parametrize("cursor", [2**63, 12577127081836799852544])
-def test_sync_cursor_beyond_64_bits_is_a_422(node: NodeProcess, device_token: str, cursor: int) -> None:
-    """Found by fuzzing: ``GET /v1/sync?cursor=12577127081836799852544`` was a 500 (DB integer overflow)."""
+@pytest.mark.parametrize("cursor", [2**31, 27657167757889, 12577127081836799852544])
+def test_sync_cursor_beyond_seq_column_is_422(node: NodeProcess, device_token: str, cursor: int) -> None:
+    """Found by fuzzing: ``GET /v1/sync?cursor=12577127081836799852544`` was a 500 (DB integer overflow),
+    and on PostgreSQL (4-byte ``integer`` seq) so was ``cursor=27657167757889``."""
     response = httpx.get(
         f"{node.url}/v1/sync",
         params={"cursor": cursor, "timeout": 0},
@@ -139,3 +140,15 @@ def test_sync_cursor_beyond_64_bits_is_a_422(node: NodeProcess, device_token: st
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "validation_error"
+
+
+def test_sync_largest_cursor_is_accepted(node: NodeProcess, device_token: str) -> None:
+    """The bound is the column's own maximum: ``cursor=2**31 - 1`` is still an ordinary (empty) sync."""
+    response = httpx.get(
+        f"{node.url}/v1/sync",
+        params={"cursor": 2**31 - 1, "timeout": 0},
+        headers={"Authorization": f"Bearer {device_token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["events"] == []
