@@ -371,22 +371,27 @@ class MessengerUser(FastHttpUser):
             self._post(self.rng.choice(self.groups), "msg:group")
 
     def read_sync(self) -> None:
-        resp = self.client.get("/v1/chats", headers=self.headers, name="chats:list")
+        self._read_unread("/v1/chats", "messages", "chats:list", "chat:history", "chat:read")
+
+    def _read_unread(
+        self, listing: str, items: str, list_name: str, read_name: str, receipt_name: str
+    ) -> None:
+        """Open one conversation (chat or channel) with unread items: fetch them, then mark them read."""
+        resp = self.client.get(listing, headers=self.headers, name=list_name)
         if resp.status_code != 200:
             return
         unread = [c for c in resp.json() if c["last_seq"] > c["last_read_seq"]]
         if not unread:
             return
-        chat = self.rng.choice(unread)
-        base, after = f"/v1/chats/{chat['id']}", chat["last_read_seq"]
-        self.client.get(f"{base}/messages?after={after}&limit=50", headers=self.headers, name="chat:history")
-        receipt = {"seq": chat["last_seq"]}
-        self.client.post(f"{base}/read", json=receipt, headers=self.headers, name="chat:read")
+        chosen = self.rng.choice(unread)
+        base, after = f"{listing}/{chosen['id']}", chosen["last_read_seq"]
+        self.client.get(f"{base}/{items}?after={after}&limit=50", headers=self.headers, name=read_name)
+        receipt = {"seq": chosen["last_seq"]}
+        self.client.post(f"{base}/read", json=receipt, headers=self.headers, name=receipt_name)
 
     def call(self) -> None:
         """Call a partner for a duration drawn from the plan; the node meters the minutes."""
-        partner = self._partner()
-        chat_id = self._private_chat(partner) if partner and partner.state == self.state else None
+        chat_id = self._same_state_chat()
         if not chat_id:
             return
         body = {"chat_id": chat_id}
@@ -408,10 +413,14 @@ class MessengerUser(FastHttpUser):
                 self.client.post(f"{base}/heartbeat", headers=self.headers, name="call:heartbeat")
         self.client.post(f"{base}/hangup", headers=self.headers, name="call:hangup")
 
+    def _same_state_chat(self) -> str | None:
+        """A private chat with a partner homed in this user's state (calls and media stay local)."""
+        partner = self._partner()
+        return self._private_chat(partner) if partner and partner.state == self.state else None
+
     def media_send(self) -> None:
         """Send a photo: upload it shared into a private chat, then a message that refers to it."""
-        partner = self._partner()
-        chat_id = self._private_chat(partner) if partner and partner.state == self.state else None
+        chat_id = self._same_state_chat()
         if not chat_id:
             return
         path = f"/v1/media?kind=photo&chat_id={chat_id}&filename=photo.jpg"
@@ -436,17 +445,7 @@ class MessengerUser(FastHttpUser):
     def channel_read(self) -> None:
         if not self.subscribed:  # channels created while this user was signing up
             self._subscribe()
-        resp = self.client.get("/v1/channels", headers=self.headers, name="channels:list")
-        if resp.status_code != 200:
-            return
-        unread = [c for c in resp.json() if c["last_seq"] > c["last_read_seq"]]
-        if not unread:
-            return
-        channel = self.rng.choice(unread)
-        base, after = f"/v1/channels/{channel['id']}", channel["last_read_seq"]
-        self.client.get(f"{base}/posts?after={after}&limit=50", headers=self.headers, name="channel:posts")
-        receipt = {"seq": channel["last_seq"]}
-        self.client.post(f"{base}/read", json=receipt, headers=self.headers, name="channel:read")
+        self._read_unread("/v1/channels", "posts", "channels:list", "channel:posts", "channel:read")
 
     def idle(self) -> None:
         """A connected device that does nothing this turn (its socket stays open)."""
