@@ -114,6 +114,18 @@ async def _forwarded(
     return JSONResponse({"call_id": call_id, "op": op, "forwarded": True}, status_code=202)
 
 
+async def _metered(
+    op: str, action: Any, call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice
+) -> Any:
+    """Run a metered step (``action``: a service function taking the tariff's rounding) on a call hosted
+    here, or forward ``op`` to the call's hosting node (202); answer the call record."""
+    if (forwarded := await _forwarded(session, call_id, device, op)) is not None:
+        return forwarded
+    rounding = node_tariffs(node).minute_rounding
+    call = await action(session, call_id=call_id, device=device, rounding=rounding)
+    return await call_record(session, call)
+
+
 @router.post("/v1/calls/{call_id}/ring", response_model=CallRecordOut, responses=FORWARDED)
 async def ring(call_id: str, session: SessionDep, device: CurrentDevice) -> Any:
     if (forwarded := await _forwarded(session, call_id, device, "ring")) is not None:
@@ -125,41 +137,22 @@ async def ring(call_id: str, session: SessionDep, device: CurrentDevice) -> Any:
 @router.post("/v1/calls/{call_id}/join", response_model=CallRecordOut, responses=FORWARDED)
 async def join(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
     """Answer a ringing call or join a running group call with this device."""
-    if (forwarded := await _forwarded(session, call_id, device, "join")) is not None:
-        return forwarded
-    rounding = node_tariffs(node).minute_rounding
-    return await call_record(
-        session, await service.join(session, call_id=call_id, device=device, rounding=rounding)
-    )
+    return await _metered("join", service.join, call_id, session, node, device)
 
 
 @router.post("/v1/calls/{call_id}/decline", response_model=CallRecordOut, responses=FORWARDED)
 async def decline(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
-    if (forwarded := await _forwarded(session, call_id, device, "decline")) is not None:
-        return forwarded
-    rounding = node_tariffs(node).minute_rounding
-    call = await service.decline(session, call_id=call_id, device=device, rounding=rounding)
-    return await call_record(session, call)
+    return await _metered("decline", service.decline, call_id, session, node, device)
 
 
 @router.post("/v1/calls/{call_id}/leave", response_model=CallRecordOut, responses=FORWARDED)
 async def leave(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
-    if (forwarded := await _forwarded(session, call_id, device, "leave")) is not None:
-        return forwarded
-    rounding = node_tariffs(node).minute_rounding
-    return await call_record(
-        session, await service.leave(session, call_id=call_id, device=device, rounding=rounding)
-    )
+    return await _metered("leave", service.leave, call_id, session, node, device)
 
 
 @router.post("/v1/calls/{call_id}/hangup", response_model=CallRecordOut, responses=FORWARDED)
 async def hangup(call_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Any:
-    if (forwarded := await _forwarded(session, call_id, device, "hangup")) is not None:
-        return forwarded
-    rounding = node_tariffs(node).minute_rounding
-    return await call_record(
-        session, await service.hangup(session, call_id=call_id, device=device, rounding=rounding)
-    )
+    return await _metered("hangup", service.hangup, call_id, session, node, device)
 
 
 @router.post("/v1/calls/{call_id}/heartbeat", responses=FORWARDED)
