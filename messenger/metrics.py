@@ -22,6 +22,11 @@ REQUEST_LATENCY = Histogram(
 )
 MESSAGES_STORED = Counter("msgfleet_messages_stored_total", "Messages stored on this node")
 REPLIES_STORED = Counter("msgfleet_replies_stored_total", "Messages stored on this node with a reply_to")
+POST_BATCH_SIZE = Histogram(
+    "msgfleet_post_batch_size",
+    "Messages stored per send-path transaction (group commit, messenger.services.postbatch)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 DELIVERIES = Counter("msgfleet_deliveries_total", "Events delivered to devices", ["transport"])
 SOCKETS = Gauge("msgfleet_websockets_connected", "Open device WebSockets", multiprocess_mode="livesum")
 

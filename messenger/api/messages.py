@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import Field, ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messenger.api.deps import ChatAccessDep, ChatDevice, ChatMember, NodeDep, SessionDep
+from messenger.api.deps import ChatDevice, ChatMember, NodeDep, SessionDep, bearer_token
 from messenger.api.schemas import Body, Out
 from messenger.db.models import Device, Member
+from messenger.errors import ApiError, NotFound, Unauthorized
 from messenger.federation.models import ChatHost
 from messenger.federation.service import federation_of
+from messenger.node import Node
+from messenger.security import token_hash
 from messenger.services import chats, messages
 from messenger.services.ids import home_state
+from messenger.services.postbatch import Post, PostAlone, PostBatcher
 
 router = APIRouter(prefix="/v1/chats/{chat_id}", tags=["messages"])
 
@@ -93,48 +97,137 @@ async def local_recipients(
     return frozenset(devices)
 
 
-def _posted(status: int, msg_id: str, seq: int | None, ts: float) -> JSONResponse:
+async def startup(node: Node) -> None:
+    batcher = PostBatcher(node.sessions, node.settings)
+    batcher.start()
+    node.features[BATCHER] = batcher
+
+
+async def shutdown(node: Node) -> None:
+    await node.features.pop(BATCHER).stop()
+
+
+BATCHER = "posts"
+
+
+async def send(node: Node, post: Post) -> tuple[int, str, int | None, float]:
+    """Store ``post`` (HTTP or WebSocket): status (201 new, 200 retried, 202 forwarded), id, seq, ts."""
+    batcher: PostBatcher | None = node.features.get(BATCHER)
+    try:
+        if batcher is None:
+            raise PostAlone()
+        posted = await batcher.submit(post)
+    except PostAlone:
+        return await _send_alone(node, post)
+    return 201 if posted.created else 200, posted.id, posted.seq, posted.ts
+
+
+async def _send_alone(node: Node, post: Post) -> tuple[int, str, int | None, float]:
+    """The reference path, one transaction per post; the only one for chats spanning states: in a chat
+    hosted by another state's node the message is forwarded there (202, seq null)."""
+    async with node.sessions() as session:
+        device, member = await _access(session, post)
+        fed = federation_of(node)
+        local = await local_recipients(
+            session, member.chat_id, state=node.settings.state, federated=fed is not None
+        )
+        fanout = await fed.recipients(session, member.chat_id) if fed is not None and local is None else None
+        if fed is not None and fanout is not None and fanout.host != node.settings.state:
+            msg_id, ts = await fed.submit(
+                session,
+                fanout,
+                member=member,
+                device=device,
+                client_msg_id=post.client_msg_id,
+                reply_to=post.reply_to,
+                envelopes=post.envelopes,
+            )
+            return 202, msg_id, None, ts
+        posted = await messages.post_message(
+            session,
+            node.settings,
+            member=member,
+            device=device,
+            client_msg_id=post.client_msg_id,
+            reply_to=post.reply_to,
+            envelopes=post.envelopes,
+            remote=fanout,
+            local=local,
+        )
+        return 201 if posted.created else 200, posted.id, posted.seq, posted.ts
+
+
+async def _access(session: AsyncSession, post: Post) -> tuple[Device, Member]:
+    """The sender's device and membership; 401 for a bad token or revoked device, 404 for non-members."""
+    sender = Device.token_hash == post.token_hash if post.token_hash else Device.id == post.device_id
+    row = (
+        await session.execute(
+            select(Device, Member)
+            .join(Member, (Member.user_id == Device.user_id) & (Member.chat_id == post.chat_id))
+            .where(sender, Device.revoked_at.is_(None))
+        )
+    ).first()
+    if row is not None:
+        return row[0], row[1]
+    if await session.scalar(select(Device.id).where(sender, Device.revoked_at.is_(None))) is None:
+        raise Unauthorized("token is invalid or its device was revoked", code="invalid_token")
+    raise NotFound(f"chat {post.chat_id} not found", code="chat_not_found")
+
+
+@router.post("/messages", status_code=201, response_model=PostedOut)
+async def post_message(
+    chat_id: Annotated[str, Path(max_length=40)],
+    body: MessageIn,
+    node: NodeDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> JSONResponse:
+    """Store and deliver a message. 409 ``stale_devices`` if the envelopes miss or add a device; a retried
+    ``client_msg_id`` returns 200 with the stored message. In a chat hosted by another state's node the
+    message is forwarded there: 202 with ``seq`` null; devices get ``message.new`` once it is ordered."""
+    post = Post(
+        chat_id,
+        body.client_msg_id,
+        body.reply_to,
+        [(e.device_id, e.ciphertext) for e in body.envelopes],
+        token_hash=token_hash(bearer_token(authorization)),
+    )
+    status, msg_id, seq, ts = await send(node, post)
     # The hot route returns the body itself: FastAPI's validation and encoding of a returned model cost more
     # than the rest of the response (profile, benchmarks/node_send.py); the bytes are the same (JSONResponse).
     return JSONResponse({"id": msg_id, "seq": seq, "ts": ts}, status_code=status)
 
 
-@router.post("/messages", status_code=201, response_model=PostedOut)
-async def post_message(
-    body: MessageIn, access: ChatAccessDep, session: SessionDep, node: NodeDep
-) -> JSONResponse:
-    """Store and deliver a message. 409 ``stale_devices`` if the envelopes miss or add a device; a retried
-    ``client_msg_id`` returns 200 with the stored message. In a chat hosted by another state's node the
-    message is forwarded there: 202 with ``seq`` null; devices get ``message.new`` once it is ordered."""
-    member, device = access.member, access.device
-    fed = federation_of(node)
-    local = await local_recipients(
-        session, member.chat_id, state=node.settings.state, federated=fed is not None
+class SendFrame(MessageIn):
+    """``{"type": "message.send", "chat_id", "client_msg_id", "reply_to"?, "envelopes", "id"?}`` on the
+    device's WebSocket: the same post as ``POST /v1/chats/{chat_id}/messages``, without a request."""
+
+    type: Literal["message.send"]
+    chat_id: str = Field(max_length=40)
+    id: str | int | None = None
+
+
+async def on_frame(node: Node, device_id: str, frame: dict[str, Any]) -> dict[str, Any]:
+    """Handle a ``message.*`` WebSocket frame. ``message.send`` → ``{"type": "message.send.ok", "status",
+    "message_id", "seq", "ts", "id"}``, status as the HTTP route's (201, 200 for a retry, 202 forwarded);
+    errors → ``{"type": "error", "error", "detail", "status", "id"}``."""
+    reply: dict[str, Any] = {"id": frame.get("id")} if "id" in frame else {}
+    try:
+        body = SendFrame.model_validate(frame)
+    except ValidationError as exc:
+        where = ", ".join(".".join(map(str, e["loc"])) or "frame" for e in exc.errors()[:3])
+        return {"type": "error", "error": "bad_frame", "detail": f"invalid {where}", "status": 422, **reply}
+    post = Post(
+        body.chat_id,
+        body.client_msg_id,
+        body.reply_to,
+        [(e.device_id, e.ciphertext) for e in body.envelopes],
+        device_id=device_id,
     )
-    fanout = await fed.recipients(session, member.chat_id) if fed is not None and local is None else None
-    if fed is not None and fanout is not None and fanout.host != node.settings.state:
-        msg_id, ts = await fed.submit(
-            session,
-            fanout,
-            member=member,
-            device=device,
-            client_msg_id=body.client_msg_id,
-            reply_to=body.reply_to,
-            envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
-        )
-        return _posted(202, msg_id, None, ts)
-    posted = await messages.post_message(
-        session,
-        node.settings,
-        member=member,
-        device=device,
-        client_msg_id=body.client_msg_id,
-        reply_to=body.reply_to,
-        envelopes=[(e.device_id, e.ciphertext) for e in body.envelopes],
-        remote=fanout,
-        local=local,
-    )
-    return _posted(201 if posted.created else 200, posted.id, posted.seq, posted.ts)
+    try:
+        status, msg_id, seq, ts = await send(node, post)
+    except ApiError as exc:
+        return {"type": "error", "error": exc.code, "detail": exc.detail, "status": exc.status, **reply}
+    return {"type": "message.send.ok", "status": status, "message_id": msg_id, "seq": seq, "ts": ts, **reply}
 
 
 @router.get("/messages")

@@ -30,7 +30,10 @@ AUTH_TIMEOUT = 10.0  # seconds to wait for the auth frame
 BATCH = 500
 # Client frames other features handle: type prefix -> "module:function", awaited as
 # ``function(node, device_id, frame) -> reply frame`` (e.g. call signalling, docs/API.md "Calls").
-FRAME_HANDLERS: dict[str, str] = {"call.": "messenger.calls.signalling:on_frame"}
+FRAME_HANDLERS: dict[str, str] = {
+    "call.": "messenger.calls.signalling:on_frame",
+    "message.": "messenger.api.messages:on_frame",
+}
 
 
 def _int(value: Any) -> int | None:

@@ -73,22 +73,29 @@ async def emit_to_devices(
     rows = await session.execute(_BUMP_SQLITE if sqlite else _BUMP_LOCKED, {"ids": ids})
     ts = now()
     fixed = None if callable(payload) else json.dumps(payload)
-    bumped = [
-        (device_id, seq, fixed if fixed is not None else json.dumps(payload(device_id)))  # type: ignore[operator]
-        for device_id, seq in rows.all()
-    ]
-    if not bumped:
+    events = []
+    for device_id, seq in rows.all():
+        body = fixed if fixed is not None else json.dumps(payload(device_id))  # type: ignore[operator]
+        events.append((device_id, seq, kind, ts, body))
+    await append_events(session, events)
+
+
+async def append_events(session: AsyncSession, rows: Sequence[tuple[str, int, str, float, str]]) -> None:
+    """Insert events (device id, cursor, kind, ts, payload JSON) whose cursors the caller has already taken
+    (locked and bumped) in this transaction, and stage their frames for the push after the commit. Each
+    device's rows must come in cursor order."""
+    if not rows:
         return
     await (await session.connection()).execute(  # Core: an insert needs no ORM pipeline (profile)
         _INSERT_EVENT,
-        [{"device_id": d, "seq": q, "kind": kind, "payload": p, "created_at": ts} for d, q, p in bumped],
+        [{"device_id": d, "seq": q, "kind": k, "payload": p, "created_at": t} for d, q, k, t, p in rows],
     )
-    session.info.setdefault(_WAKE, set()).update(d for d, _, _ in bumped)
+    session.info.setdefault(_WAKE, set()).update(row[0] for row in rows)
     if session.in_nested_transaction():  # a SAVEPOINT may still roll back: these devices read the database
-        session.info.setdefault(_UNPUSHED, set()).update(d for d, _, _ in bumped)
+        session.info.setdefault(_UNPUSHED, set()).update(row[0] for row in rows)
         return
     push = session.info.setdefault(_PUSH, {})
-    for device_id, seq, payload_json in bumped:
+    for device_id, seq, kind, ts, payload_json in rows:
         push.setdefault(device_id, []).append((seq, frame_text(seq, kind, ts, payload_json)))
 
 
