@@ -11,12 +11,12 @@ import time
 _MS = float(os.environ.get("MSGFLEET_TEST_THROTTLE_MS", "0"))
 
 if _MS > 0:
-    import messenger.services.messages as _messages
+    import messenger.api.messages as _messages
 
-    _post = _messages.post_message
+    _send = _messages.send  # what the HTTP route and the WebSocket's message.send call
 
     async def _throttled(*args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(_MS / 1000)  # deliberately blocking: one message per _MS at most
-        return await _post(*args, **kwargs)
+        return await _send(*args, **kwargs)
 
-    _messages.post_message = _throttled
+    _messages.send = _throttled
