@@ -26,17 +26,26 @@ QUANTILES = {0.50: "p50_ms", 0.95: "p95_ms", 0.99: "p99_ms"}
 
 @dataclass(frozen=True)
 class ServiceTime:
-    """The service-time distribution the simulator uses, fitted (lognormal, mean and cv) to the
-    quantiles of delivery latency (send → recipient's socket) at the lowest load, where messages
-    barely queue; message sends' latency if nothing was delivered at that load."""
+    """The node as the simulator's queue sees it. Every request the node serves (a message or any other
+    request of the mix) occupies it for a service time whose mean is the node's CPU time per request:
+    the slope of a least-squares fit of each level's node CPU seconds on its requests and its duration
+    (the intercept per second is the idle work: timers, pollers). Other requests per message come from
+    the run itself. Without node CPU (remote targets) it falls back to a lognormal through the delivery
+    latency quantiles at the lowest load (``basis`` says which)."""
 
     mean_ms: float
     cv: float
-    median_ms: float
-    sigma: float
+    requests_per_message: float
+    basis: str
     users: int
     samples: int
-    basis: str
+    median_ms: float | None = None
+    sigma: float | None = None
+
+
+# No load test measures the spread of per-request CPU time; exponential (cv 1) is the textbook
+# assumption for request service times (Kleinrock, Queueing Systems vol. 1, ch. 3; docs/SOURCES.md).
+SERVICE_CV = 1.0
 
 
 @dataclass(frozen=True)
@@ -133,28 +142,52 @@ def levels_of(steps: pd.DataFrame, slo: SLO) -> list[Level]:
     return levels
 
 
+def _served(step: pd.DataFrame) -> tuple[float, float, float]:
+    """(requests the nodes served, messages sent, seconds) in one step; deliveries are not requests."""
+    own = step[(step["type"] != "ALL") & ~((step["type"] == DELIVERY[0]) & (step["name"] == DELIVERY[1]))]
+    sends = own[own["name"].astype(str).str.startswith(MESSAGE_PREFIX)]
+    seconds = float(step["end_s"].iloc[0] - step["start_s"].iloc[0])
+    return float(own["requests"].sum()), float(sends["requests"].sum()), seconds
+
+
 def service_time_of(steps: pd.DataFrame) -> ServiceTime:
-    """Fit :class:`ServiceTime` on the lowest-load step that delivered (or sent) messages."""
-    bases = (
-        ((DELIVERY[0], DELIVERY[1]), "delivery latency at low load"),
-        (("ALL", MESSAGE_PREFIX + "*"), "send latency at low load"),
-    )
-    for (kind, name), basis in bases:
-        rows = steps[(steps["type"] == kind) & (steps["name"] == name) & (steps["requests"] > 0)]
-        if rows.empty:
-            continue
-        row = rows.sort_values(["users", "step"]).iloc[0]
-        mu, sigma = fit_lognormal({p: float(row[c]) for p, c in QUANTILES.items() if pd.notna(row[c])})
+    """:class:`ServiceTime` from the steps' node CPU, or from low-load latency without it."""
+    rows = []
+    for _, step in steps.groupby("step", sort=True):
+        cpu = step["node_cpu_s"].iloc[0] if "node_cpu_s" in step else None
+        if cpu is not None and pd.notna(cpu):
+            rows.append((*_served(step), float(cpu), float(step["users"].iloc[0])))
+    table = np.array([r for r in rows if r[0] > 0], dtype=float).reshape(-1, 5)
+    if len(table):
+        requests, messages, seconds, cpu_s, users = table.T
+        per_request = float(cpu_s.sum() / requests.sum())
+        if len(table) >= 2:
+            (slope, _idle), *_ = np.linalg.lstsq(np.column_stack([requests, seconds]), cpu_s)
+            per_request = float(slope) if slope > 0 else per_request
+        others = float(requests.sum() / max(messages.sum(), 1.0) - 1)
         return ServiceTime(
-            mean_ms=round(math.exp(mu + sigma**2 / 2), 4),
-            cv=round(math.sqrt(math.expm1(sigma**2)), 4),
-            median_ms=round(math.exp(mu), 4),
-            sigma=round(sigma, 4),
-            users=int(row["users"]),
-            samples=int(row["requests"]),
-            basis=basis,
+            mean_ms=round(1000 * per_request, 4),
+            cv=SERVICE_CV,
+            requests_per_message=round(max(others, 0.0), 4),
+            basis="node CPU per request",
+            users=int(users.min()),
+            samples=int(requests.sum()),
         )
-    raise LoadTestError("steps.csv has no delivered or sent messages to fit a service time on")
+    low = steps[(steps["type"] == DELIVERY[0]) & (steps["name"] == DELIVERY[1]) & (steps["requests"] > 0)]
+    if low.empty:
+        raise LoadTestError("steps.csv has neither node CPU nor delivered messages to fit a service time on")
+    row = low.sort_values(["users", "step"]).iloc[0]
+    mu, sigma = fit_lognormal({p: float(row[c]) for p, c in QUANTILES.items() if pd.notna(row[c])})
+    return ServiceTime(
+        mean_ms=round(math.exp(mu + sigma**2 / 2), 4),
+        cv=round(math.sqrt(math.expm1(sigma**2)), 4),
+        requests_per_message=0.0,
+        basis="delivery latency at low load (no node CPU measured)",
+        users=int(row["users"]),
+        samples=int(row["requests"]),
+        median_ms=round(math.exp(mu), 4),
+        sigma=round(sigma, 4),
+    )
 
 
 def measure(run_dir: str | Path, slo: SLO) -> Measurement:
@@ -209,6 +242,7 @@ def calibrated_plan(
             "messages_per_s_per_pod": round(max(per_pod, 1e-6), 3),
             "service_time_ms_mean": max(m.service_time.mean_ms, 1e-3),
             "service_time_cv": m.service_time.cv,
+            "requests_per_message": m.service_time.requests_per_message,
             "source": f"msgfleet calibrate, {m.run_dir}, {when}; per-pod capacity from {basis}",
         }
     )

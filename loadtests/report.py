@@ -69,9 +69,10 @@ def write_report(
     lines = [
         f"# Calibration of {before.name}",
         "",
-        f"Run: `{m.run_dir}`, {m.nodes} node process(es). Service time: lognormal fitted to the "
-        f"{m.service_time.basis} ({m.service_time.users} users, {m.service_time.samples} samples): "
-        f"mean {m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}. Capacity per pod: "
+        f"Run: `{m.run_dir}`, {m.nodes} node process(es). Service time from the "
+        f"{m.service_time.basis} ({m.service_time.samples} requests from {m.service_time.users} users up): "
+        f"mean {m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}, with "
+        f"{m.service_time.requests_per_message:.2f} other requests per message. Capacity per pod: "
         f"{m.messages_per_s_per_pod:.2f} messages/s at SLO"
         + (
             f" ({m.supported_users} users, knee search)."
@@ -105,18 +106,19 @@ def write_report(
     ]
     if comparison:
         lines += [
-            "| users | messages/s | measured ms | predicted ms | error |",
-            "|---:|---:|---:|---:|---:|",
+            "| users | messages/s | measured ms | simulated ms | error | role |",
+            "|---:|---:|---:|---:|---:|---|",
             *(
                 f"| {r['users']} | {r['messages_per_s']:.1f} | {r['measured_p95_ms']:.0f} | "
-                f"{r['predicted_p95_ms']:.0f} | {r['error']:+.1%} |"
+                f"{r['predicted_p95_ms']:.0f} | {r['error']:+.1%} | {r['role']} |"
                 for r in comparison
             ),
             "",
-            "The bar: every level within ±15%.",
+            "The lowest level (base) sets the latency outside the nodes' queues; the levels above it are "
+            "predictions. The bar: every predicted level within ±15%.",
         ]
     else:
-        lines.append("No comparison (fewer than one measured level with deliveries).")
+        lines.append("No comparison (fewer than two measured levels with deliveries).")
     lines += [
         "",
         "## What changed in the plan",

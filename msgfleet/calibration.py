@@ -31,7 +31,7 @@ class CalibrationResult:
 
     @property
     def max_error(self) -> float | None:
-        errors = [abs(row["error"]) for row in self.comparison]
+        errors = [abs(row["error"]) for row in self.comparison if row["role"] == "predicted"]
         return max(errors) if errors else None
 
 
@@ -57,7 +57,7 @@ def calibrate(run_dir: str | Path, plan_path: str | Path, out: str | Path) -> Ca
     before, _ = _tariff_rows(plan)
     after, reserved = _tariff_rows(draft)
     comparison = compare_latency(draft, m, summary_phase)
-    errors = [abs(row["error"]) for row in comparison]
+    errors = [abs(row["error"]) for row in comparison if row["role"] == "predicted"]
     phase_tariff = after[min(summary_phase, len(after)) - 1] if after else None
     worst = max(errors) if errors else None
     final = calibrated_plan(plan, m, reserved_pods=reserved.get(summary_phase, {}), sim_p95_max_error=worst)
@@ -100,10 +100,11 @@ def _run_phase(run_dir: str | Path) -> int:
     return int(read_summary(run_dir).get("phase") or 1)
 
 
-def loopback_plan(plan: Plan, nodes: int) -> Plan:
-    """``plan`` as the load test ran it: one pod per site, and no network (all on loopback)."""
+def loopback_plan(plan: Plan, fixed_ms: float = 0.0) -> Plan:
+    """``plan`` as the load test ran it: one pod per site, no network (all on loopback) but a fixed
+    ``fixed_ms`` of latency outside the nodes' queues (load generator, HTTP, socket push)."""
     data = plan.model_dump()
-    data["network"].update(fiber_us_per_km=1e-9, per_hop_ms=0.0, access_rtt_ms=0.0)
+    data["network"].update(fiber_us_per_km=1e-9, per_hop_ms=0.0, access_rtt_ms=fixed_ms / 2)
     data["capacity"].update(min_pods=1, max_pods=1)
     return Plan.model_validate(data)
 
@@ -111,29 +112,42 @@ def loopback_plan(plan: Plan, nodes: int) -> Plan:
 def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
     """Predicted vs measured delivery p95 at (up to) three measured load levels.
 
-    The simulator runs the calibrated plan's phase as the load test ran it (:func:`loopback_plan`)
-    at the measured national messages/s of each level.
+    The simulator runs the calibrated plan's phase as the load test ran it (:func:`loopback_plan`) at
+    the measured messages/s of each level, the nodes' queues fed with the measured service time and
+    other requests per message. The lowest level calibrates the one constant the queue model lacks,
+    the latency outside the queues: its measured p95 minus the model's p95 there (the ``base`` row).
+    The levels above it are predictions and carry the error.
     """
     from sim.latency import predict_p95
 
-    measured = [lv for lv in m.levels if lv.delivery_p95_ms and lv.messages_per_s > 0]
-    if len(measured) > 3:
-        measured = [measured[0], measured[len(measured) // 2], measured[-1]]
-    model = loopback_plan(plan, m.nodes)
-    rows = []
-    for level in measured:
+    seen = [lv for lv in m.levels if lv.delivery_p95_ms and lv.messages_per_s > 0]
+    measured = sorted(seen, key=lambda lv: lv.messages_per_s)
+    if len(measured) < 2:
+        return []
+    base, above = measured[0], measured[1:]
+    if len(above) > 3:
+        above = [above[0], above[len(above) // 2], above[-1]]
+    queue_only = predict_p95(loopback_plan(plan), base.messages_per_s, phase_index=phase)
+    fixed = max(base.delivery_p95_ms - queue_only.p95_ms, 0.0)
+    model = loopback_plan(plan, fixed)
+    rows = [_row(base, queue_only.p95_ms + fixed, None, "base")]
+    for level in above:
         estimate = predict_p95(model, level.messages_per_s, phase_index=phase)
-        rows.append(
-            {
-                "users": level.users,
-                "messages_per_s": level.messages_per_s,
-                "measured_p95_ms": level.delivery_p95_ms,
-                "predicted_p95_ms": round(estimate.p95_ms, 2),
-                "predicted_ci_ms": [round(estimate.ci_low_ms, 2), round(estimate.ci_high_ms, 2)],
-                "error": round(estimate.p95_ms / level.delivery_p95_ms - 1, 4),
-            }
-        )
+        ci = [round(estimate.ci_low_ms, 2), round(estimate.ci_high_ms, 2)]
+        rows.append(_row(level, estimate.p95_ms, ci, "predicted"))
     return rows
+
+
+def _row(level: Any, predicted: float, ci: list[float] | None, role: str) -> dict[str, Any]:
+    return {
+        "role": role,
+        "users": level.users,
+        "messages_per_s": level.messages_per_s,
+        "measured_p95_ms": level.delivery_p95_ms,
+        "predicted_p95_ms": round(predicted, 2),
+        "predicted_ci_ms": ci,
+        "error": round(predicted / level.delivery_p95_ms - 1, 4),
+    }
 
 
 @calibrate_app.command("calibrate")

@@ -76,6 +76,7 @@ class Scenario:
     warmup_s: float
     slo_ms: float
     undeliverable_share: float = 0.0  # of messages, to recipients cut off by a partition
+    requests_per_message: float = 0.0  # other requests the home site serves per message (background)
 
     @property
     def scale(self) -> np.ndarray:
@@ -154,6 +155,7 @@ def scenario(
         warmup_s=plan.latency.warmup_s,
         slo_ms=plan.slo.delivery_p95_ms,
         undeliverable_share=lost,
+        requests_per_message=plan.capacity.requests_per_message,
     )
 
 
@@ -192,6 +194,14 @@ def _arrivals(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         kinds.append(np.full(origin.size, kind))
         origins.append(origin)
         dests.append(dest)
+    # Background: the other requests (reads, syncs, receipts) that users send their home site with
+    # each message; they occupy its pods like messages do but are not recorded.
+    counts = rng.poisson(sc.msg_rate * sc.requests_per_message * scale * horizon)
+    own = np.repeat(np.arange(len(sc.states)), counts)
+    times.append(rng.random(own.size) * horizon)
+    kinds.append(np.full(own.size, BACKGROUND))
+    origins.append(own)
+    dests.append(own)
     # Background: federated arrivals a pool must see beyond the continuing sampled ones.
     site_scale = sc.scale
     for kind, rate in ((BACKGROUND, sc.msg_rate + sc.call_rate),):

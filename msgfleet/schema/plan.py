@@ -89,6 +89,12 @@ class Capacity(StrictModel):
     messages_per_s_per_pod: float = Field(500.0, gt=0)
     service_time_ms_mean: float = Field(2.0, gt=0)
     service_time_cv: float = Field(1.0, ge=0, description="Coefficient of variation of service time.")
+    requests_per_message: float = Field(
+        0.0,
+        ge=0,
+        description="Other requests (reads, syncs, receipts, call signalling) a pod serves per message; "
+        "they share the pods' queue with messages (calibrated from the load test's mix).",
+    )
     pod_cpu: float = Field(1.0, gt=0, description="CPU cores requested per pod.")
     pod_memory_mib: int = Field(512, gt=0)
     min_pods: int = Field(2, ge=1)

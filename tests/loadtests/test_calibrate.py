@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy.stats import lognorm
 
-from loadtests.calibrate import calibrated_plan, fit_lognormal, levels_of, measure
+from loadtests.calibrate import calibrated_plan, fit_lognormal, levels_of, measure, service_time_of
 from loadtests.errors import LoadTestError
 from loadtests.summary import active_user_hours
 from msgfleet.schema import SLO, dump_plan, load_plan
@@ -76,15 +76,45 @@ def test_measure_takes_capacity_and_use_from_the_run(summary: dict, steps: pd.Da
     assert m.messages_per_s_per_cpu == pytest.approx(
         server["messages_stored"] / server["cpu_seconds"], rel=1e-3
     )
-    # service time: lognormal through the lowest-load step's delivery quantiles
-    deliver = steps[(steps["type"] == "WS") & (steps["name"] == "deliver")].sort_values("users").iloc[0]
-    assert m.service_time.basis == "delivery latency at low load"
-    assert m.service_time.users == deliver["users"]
-    fitted = lognorm(s=m.service_time.sigma, scale=m.service_time.median_ms)
-    for q, column in ((0.5, "p50_ms"), (0.95, "p95_ms"), (0.99, "p99_ms")):
-        assert fitted.ppf(q) == pytest.approx(deliver[column], rel=0.35), column
-    assert m.service_time.mean_ms == pytest.approx(fitted.mean(), rel=1e-3)
-    assert m.service_time.cv == pytest.approx(fitted.std() / fitted.mean(), rel=1e-3)
+    # service time from the nodes' CPU; other requests per message from the recorded mix
+    assert m.service_time.basis == "node CPU per request"
+    own = steps[(steps["type"] != "ALL") & ~((steps["type"] == "WS") & (steps["name"] == "deliver"))]
+    sends = own[own["name"].str.startswith("msg:")]
+    assert m.service_time.requests_per_message == pytest.approx(
+        own["requests"].sum() / sends["requests"].sum() - 1, rel=1e-3
+    )
+    assert 0 < m.service_time.mean_ms < 1000 * steps["node_cpu_s"].max()
+
+
+def _synthetic_steps(per_request_s: float, idle_per_s: float, others: int) -> pd.DataFrame:
+    """Three steps whose node CPU is exactly ``per_request_s`` per request plus ``idle_per_s`` per second."""
+    rows = []
+    for step, (messages, seconds) in enumerate([(20, 10.0), (50, 12.0), (140, 9.0)], start=1):
+        requests = messages * (1 + others)
+        cpu = per_request_s * requests + idle_per_s * seconds
+        base = {"step": step, "start_s": 0.0, "end_s": seconds, "users": 10 * step, "node_cpu_s": cpu}
+        rows += [
+            {**base, "type": "POST", "name": "msg:private", "requests": messages, "failures": 0},
+            {**base, "type": "GET", "name": "chat:history", "requests": requests - messages, "failures": 0},
+            {**base, "type": "WS", "name": "deliver", "requests": messages, "failures": 0, "p95_ms": 50.0},
+            {**base, "type": "ALL", "name": "msg:*", "requests": messages, "failures": 0},
+        ]
+    return pd.DataFrame(rows)
+
+
+def test_service_time_separates_per_request_cpu_from_idle_work() -> None:
+    fitted = service_time_of(_synthetic_steps(per_request_s=0.004, idle_per_s=0.05, others=3))
+    assert fitted.mean_ms == pytest.approx(4.0, rel=1e-6)  # not the 4 ms + idle share a plain ratio gives
+    assert fitted.requests_per_message == pytest.approx(3.0)
+    assert (fitted.cv, fitted.users, fitted.samples) == (1.0, 10, (20 + 50 + 140) * 4)
+
+
+def test_without_node_cpu_service_time_falls_back_to_low_load_latency() -> None:
+    steps = _synthetic_steps(0.004, 0.05, 3).drop(columns="node_cpu_s")
+    steps["p50_ms"], steps["p99_ms"] = 20.0, 90.0
+    fitted = service_time_of(steps)
+    assert fitted.basis.startswith("delivery latency at low load")
+    assert fitted.median_ms == pytest.approx(20.0, rel=0.2) and fitted.requests_per_message == 0.0
 
 
 def test_a_run_where_no_level_met_the_slo_is_refused() -> None:

@@ -39,7 +39,7 @@ def test_pool_mean_wait_matches_theory(lam: float, mu: float, servers: int, cust
     assert mean == pytest.approx(theory, rel=0.02)
 
 
-def _one_site(pods: int, rate: float, service_ms: float) -> Scenario:
+def _one_site(pods: int, rate: float, service_ms: float, requests_per_message: float = 0.0) -> Scenario:
     return Scenario(
         phase=1,
         phase_name="t",
@@ -58,6 +58,7 @@ def _one_site(pods: int, rate: float, service_ms: float) -> Scenario:
         duration_s=100.0,
         warmup_s=5.0,
         slo_ms=300.0,
+        requests_per_message=requests_per_message,
     )
 
 
@@ -70,6 +71,21 @@ def test_latency_model_sojourn_matches_mmc() -> None:
     theory = _mmc_wait(lam, mu, servers) + 1 / mu
     assert half < 0.02 * theory
     assert mean == pytest.approx(theory, rel=0.02)
+
+
+def test_other_requests_share_the_queue_with_messages() -> None:
+    """Messages at rate λ with r other requests each: one FCFS server sees M/M/1 at λ(1 + r), and a
+    message's sojourn is that queue's (PASTA), so it waits as if the other requests were messages."""
+    mu, lam, others = 500.0, 100.0, 2.0
+    sc = _one_site(1, lam, 1000 / mu, requests_per_message=others)
+    runs = [replicate(sc, seed) for seed in range(REPLICATIONS)]
+    means = np.array([r.latency_ms.mean() / 1000 for r in runs])
+    mean, half = _interval(means)
+    theory = _mmc_wait(lam * (1 + others), mu, 1) + 1 / mu
+    assert half < 0.02 * theory
+    assert mean == pytest.approx(theory, rel=0.02)
+    assert np.mean([r.utilisation[0] for r in runs]) == pytest.approx(lam * (1 + others) / mu, rel=0.02)
+    assert runs[0].latency_ms.size == pytest.approx(lam * sc.duration_s, rel=0.05)  # only messages recorded
 
 
 def test_sampled_sites_keep_each_pods_utilisation() -> None:
