@@ -100,11 +100,10 @@ def _run_phase(run_dir: str | Path) -> int:
     return int(read_summary(run_dir).get("phase") or 1)
 
 
-def loopback_plan(plan: Plan, fixed_ms: float = 0.0) -> Plan:
-    """``plan`` as the load test ran it: one pod per site, no network (all on loopback) but a fixed
-    ``fixed_ms`` of latency outside the nodes' queues (load generator, HTTP, socket push)."""
+def loopback_plan(plan: Plan) -> Plan:
+    """``plan`` as the load test ran it: one pod per site, and no network (all on loopback)."""
     data = plan.model_dump()
-    data["network"].update(fiber_us_per_km=1e-9, per_hop_ms=0.0, access_rtt_ms=fixed_ms / 2)
+    data["network"].update(fiber_us_per_km=1e-9, per_hop_ms=0.0, access_rtt_ms=0.0)
     data["capacity"].update(min_pods=1, max_pods=1)
     return Plan.model_validate(data)
 
@@ -115,8 +114,9 @@ def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
     The simulator runs the calibrated plan's phase as the load test ran it (:func:`loopback_plan`) at
     the measured messages/s of each level, the nodes' queues fed with the measured service time and
     other requests per message. The lowest level calibrates the one constant the queue model lacks,
-    the latency outside the queues: its measured p95 minus the model's p95 there (the ``base`` row).
-    The levels above it are predictions and carry the error.
+    the latency outside the queues (load generator, HTTP, socket push): its measured p95 minus the
+    model's p95 there (the ``base`` row). A constant shifts every quantile by itself, so each level's
+    prediction is the model's p95 plus it; the levels above the base carry the error.
     """
     from sim.latency import predict_p95
 
@@ -127,20 +127,21 @@ def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
     base, above = measured[0], measured[1:]
     if len(above) > 3:
         above = [above[0], above[len(above) // 2], above[-1]]
-    queue_only = predict_p95(loopback_plan(plan), base.messages_per_s, phase_index=phase)
-    fixed = max(base.delivery_p95_ms - queue_only.p95_ms, 0.0)
-    model = loopback_plan(plan, fixed)
-    rows = [_row(base, queue_only.p95_ms + fixed, None, "base")]
+    model = loopback_plan(plan)
+    queue_base = predict_p95(model, base.messages_per_s, phase_index=phase)
+    outside = max(base.delivery_p95_ms - queue_base.p95_ms, 0.0)
+    rows = [_row(base, queue_base.p95_ms + outside, None, "base", outside)]
     for level in above:
         estimate = predict_p95(model, level.messages_per_s, phase_index=phase)
-        ci = [round(estimate.ci_low_ms, 2), round(estimate.ci_high_ms, 2)]
-        rows.append(_row(level, estimate.p95_ms, ci, "predicted"))
+        ci = [round(estimate.ci_low_ms + outside, 2), round(estimate.ci_high_ms + outside, 2)]
+        rows.append(_row(level, estimate.p95_ms + outside, ci, "predicted", outside))
     return rows
 
 
-def _row(level: Any, predicted: float, ci: list[float] | None, role: str) -> dict[str, Any]:
+def _row(level: Any, predicted: float, ci: list[float] | None, role: str, outside: float) -> dict[str, Any]:
     return {
         "role": role,
+        "outside_queue_ms": round(outside, 2),
         "users": level.users,
         "messages_per_s": level.messages_per_s,
         "measured_p95_ms": level.delivery_p95_ms,
