@@ -113,10 +113,11 @@ def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
 
     The simulator runs the calibrated plan's phase as the load test ran it (:func:`loopback_plan`) at
     the measured messages/s of each level, the nodes' queues fed with the measured service time and
-    other requests per message. The lowest level calibrates the one constant the queue model lacks,
-    the latency outside the queues (load generator, HTTP, socket push): its measured p95 minus the
-    model's p95 there (the ``base`` row). A constant shifts every quantile by itself, so each level's
-    prediction is the model's p95 plus it; the levels above the base carry the error.
+    other requests per message. The lowest levels (two when there are four or more, else one; the
+    ``base`` rows) calibrate the one constant the queue model lacks, the latency outside the queues
+    (load generator, HTTP, socket push): the mean of their measured p95 minus the model's p95. A
+    constant shifts every quantile by itself, so each level's prediction is the model's p95 plus it;
+    up to three levels above the base are predictions and carry the error.
     """
     from sim.latency import predict_p95
 
@@ -124,15 +125,18 @@ def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
     measured = sorted(seen, key=lambda lv: lv.messages_per_s)
     if len(measured) < 2:
         return []
-    base, above = measured[0], measured[1:]
+    bases = 2 if len(measured) >= 4 else 1
+    base, above = measured[:bases], measured[bases:]
     if len(above) > 3:
         above = [above[0], above[len(above) // 2], above[-1]]
     model = loopback_plan(plan)
-    queue_base = predict_p95(model, base.messages_per_s, phase_index=phase)
-    outside = max(base.delivery_p95_ms - queue_base.p95_ms, 0.0)
-    rows = [_row(base, queue_base.p95_ms + outside, None, "base", outside)]
+    queue = {
+        lv.users: predict_p95(model, lv.messages_per_s, phase_index=phase) for lv in measured[:bases] + above
+    }
+    outside = max(sum(lv.delivery_p95_ms - queue[lv.users].p95_ms for lv in base) / bases, 0.0)
+    rows = [_row(lv, queue[lv.users].p95_ms + outside, None, "base", outside) for lv in base]
     for level in above:
-        estimate = predict_p95(model, level.messages_per_s, phase_index=phase)
+        estimate = queue[level.users]
         ci = [round(estimate.ci_low_ms + outside, 2), round(estimate.ci_high_ms + outside, 2)]
         rows.append(_row(level, estimate.p95_ms + outside, ci, "predicted", outside))
     return rows
