@@ -17,8 +17,8 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m msgfleet.demo
 
-test: $(STAMP)
-	$(BIN)/pytest -q
+test: $(STAMP)  # two workers: most tests wait on real nodes, so two share the 2 cores well
+	$(BIN)/pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
