@@ -57,6 +57,7 @@ class Level:
     delivery_p95_ms: float | None
     error_rate: float
     passed: bool
+    delivery_p95_ci_ms: tuple[float, float] | None = None  # distribution-free 95% interval of the p95
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,16 @@ def levels_of(steps: pd.DataFrame, slo: SLO) -> list[Level]:
         delivery = step[(step["type"] == DELIVERY[0]) & (step["name"] == DELIVERY[1])]
         seen = delivery["p95_ms"].dropna()
         p95 = float(seen.iloc[0]) if len(seen) else None
+        ci = None
+        if p95 is not None and {"p95_low_ms", "p95_high_ms"} <= set(delivery.columns):
+            low, high = delivery["p95_low_ms"].iloc[0], delivery["p95_high_ms"].iloc[0]
+            ci = (float(low), float(high)) if pd.notna(low) and pd.notna(high) else None
         own = step[step["type"] != "ALL"]
         done = float(own["requests"].sum())
         errors = float(own["failures"].sum()) / done if done else 0.0
         passed = p95 is not None and p95 <= slo.delivery_p95_ms and errors <= slo.error_rate
         users = int(step["users"].iloc[0])
-        levels.append(Level(users, round(sent / duration, 3), p95, round(errors, 6), passed))
+        levels.append(Level(users, round(sent / duration, 3), p95, round(errors, 6), passed, ci))
     return levels
 
 

@@ -45,6 +45,10 @@ def _changed(before: Plan, after: Plan) -> list[tuple[str, Any, Any]]:
     return rows
 
 
+def _interval(ci: list[float] | None) -> str:
+    return f"{ci[0]:.0f}–{ci[1]:.0f}" if ci else "n/a"
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"
@@ -106,16 +110,18 @@ def write_report(
     ]
     if comparison:
         lines += [
-            "| users | messages/s | measured ms | simulated ms | error | role |",
-            "|---:|---:|---:|---:|---:|---|",
+            "| users | messages/s | measured ms | measured 95% CI | simulated ms | error | role |",
+            "|---:|---:|---:|---:|---:|---:|---|",
             *(
                 f"| {r['users']} | {r['messages_per_s']:.1f} | {r['measured_p95_ms']:.0f} | "
-                f"{r['predicted_p95_ms']:.0f} | {r['error']:+.1%} | {r['role']} |"
+                f"{_interval(r.get('measured_ci_ms'))} | {r['predicted_p95_ms']:.0f} | {r['error']:+.1%} | "
+                f"{r['role']} |"
                 for r in comparison
             ),
             "",
-            "The lowest level (base) sets the latency outside the nodes' queues; the levels above it are "
-            "predictions. The bar: every predicted level within ±15%.",
+            "The lowest levels (base) set the latency outside the nodes' queues; the levels above them are "
+            "predictions. The bar: every predicted level within ±15%. The measured p95's own 95% interval "
+            "(order statistics of the step's deliveries) shows how much of an error is sampling.",
         ]
     else:
         lines.append("No comparison (fewer than two measured levels with deliveries).")

@@ -8,6 +8,7 @@ the difference of two snapshots is what happened in between (one load step). Loc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -71,6 +72,18 @@ def percentile(histogram: Mapping[int, int], q: float) -> float | None:
     return float(max(histogram))
 
 
+def quantile_interval(histogram: Mapping[int, int], q: float, z: float = 1.96) -> tuple[float, float] | None:
+    """A distribution-free ~95% confidence interval of the ``q`` quantile: the recorded values at the
+    order-statistic ranks n·q ∓ z·√(n·q·(1−q)) (normal approximation to the binomial; W. J. Conover,
+    *Practical Nonparametric Statistics*, 3rd ed., 1999, §3.2). ``None`` below 20 samples."""
+    n = sum(histogram.values())
+    if n < 20:
+        return None
+    half = z * math.sqrt(n * q * (1 - q))
+    low, high = max(n * q - half, 1.0), min(n * q + half, float(n))
+    return percentile(histogram, low / n), percentile(histogram, high / n)  # type: ignore[return-value]
+
+
 def mean(histogram: Mapping[int, int]) -> float | None:
     total = sum(histogram.values())
     return sum(ms * n for ms, n in histogram.items()) / total if total else None
@@ -122,10 +135,11 @@ class Window:
 
     ROW_FIELDS = (
         "start_s", "end_s", "users", "node_cpu_s", "type", "name", "requests", "failures", "rps",
-        "mean_ms", "p50_ms", "p95_ms", "p99_ms",
+        "mean_ms", "p50_ms", "p95_ms", "p99_ms", "p95_low_ms", "p95_high_ms",
     )  # fmt: skip
 
     def _row(self, kind: str, name: str, e: Entry) -> dict[str, object]:
+        p95_ci = quantile_interval(e.histogram, 0.95)
         return {
             "start_s": round(self.start, 3),
             "end_s": round(self.end, 3),
@@ -140,6 +154,8 @@ class Window:
             "p50_ms": percentile(e.histogram, 0.50),
             "p95_ms": percentile(e.histogram, 0.95),
             "p99_ms": percentile(e.histogram, 0.99),
+            "p95_low_ms": p95_ci[0] if p95_ci else None,
+            "p95_high_ms": p95_ci[1] if p95_ci else None,
         }
 
     def rows(self) -> list[dict[str, object]]:

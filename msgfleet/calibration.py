@@ -142,6 +142,11 @@ def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
     return rows
 
 
+def _inside(row: dict[str, Any]) -> bool:
+    low, high = row["measured_ci_ms"]
+    return bool(low <= row["predicted_p95_ms"] <= high)
+
+
 def _row(level: Any, predicted: float, ci: list[float] | None, role: str, outside: float) -> dict[str, Any]:
     return {
         "role": role,
@@ -149,6 +154,7 @@ def _row(level: Any, predicted: float, ci: list[float] | None, role: str, outsid
         "users": level.users,
         "messages_per_s": level.messages_per_s,
         "measured_p95_ms": level.delivery_p95_ms,
+        "measured_ci_ms": list(level.delivery_p95_ci_ms) if level.delivery_p95_ci_ms else None,
         "predicted_p95_ms": round(predicted, 2),
         "predicted_ci_ms": ci,
         "error": round(predicted / level.delivery_p95_ms - 1, 4),
@@ -172,5 +178,10 @@ def calibrate_command(
     if result.max_error is not None:
         verdict = "within" if result.max_error <= SIM_ERROR_BAR else "OUTSIDE"
         bar = f"{verdict} the {SIM_ERROR_BAR:.0%} bar"
-        typer.echo(f"sim vs measured p95: max error {result.max_error:.1%} ({bar})")
+        predicted = [r for r in result.comparison if r["role"] == "predicted"]
+        inside = sum(1 for r in predicted if r["measured_ci_ms"] and _inside(r))
+        typer.echo(
+            f"sim vs measured p95: max error {result.max_error:.1%} ({bar}); {inside} of {len(predicted)}"
+            " predictions inside the measured p95's 95% interval"
+        )
     typer.echo(f"wrote {out} and {out.with_suffix('.md')}")

@@ -63,6 +63,9 @@ def test_short_load_delivers_meters_and_calibrates(tmp_path: Path) -> None:
     assert server["cpu_seconds"] > 0
     steps = pd.read_csv(out / "steps.csv")
     assert sorted(steps["users"].unique()) == [4, 8]
+    bounded = steps.dropna(subset=["p95_low_ms", "p95_high_ms"])
+    assert (bounded["p95_low_ms"] <= bounded["p95_ms"]).all()
+    assert (bounded["p95_ms"] <= bounded["p95_high_ms"]).all()
 
     calibrated_path = tmp_path / "calibrated.yaml"
     result = calibrate(out, plan, calibrated_path)
