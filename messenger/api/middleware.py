@@ -25,7 +25,7 @@ class BodyLimit:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in STREAMED_PATHS:
             return await self.app(scope, receive, send)
-        length = dict(scope["headers"]).get(b"content-length")
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)  # no dict per request
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await _drain(receive, cap=DRAIN_FACTOR * self.limit)
             return await _reject(send, self.limit)
