@@ -2,9 +2,11 @@
 
 One file for both servers (``PEER_KIND`` = ``synapse`` or ``msgfleet``), so the workload is the
 same: closed-loop senders without think time, one room each, every other member of the room
-receiving (Synapse: ``/sync`` long-polls; msgfleet: the device's WebSocket). Delivery latency is
-send → arrival, reported as request type ``RECV``, name ``deliver``. ``PEER_SETUP`` is the JSON the
-benchmark wrote after registering the users and creating the rooms.
+receiving (Synapse: ``/sync`` long-polls; msgfleet: the device's WebSocket). Senders post over HTTP;
+with ``PEER_SEND=ws`` msgfleet senders post over their own device's WebSocket instead (``message.send``,
+the way its clients send; Synapse's client API has no such channel). Delivery latency is send → arrival,
+reported as request type ``RECV``, name ``deliver``. ``PEER_SETUP`` is the JSON the benchmark wrote after
+registering the users and creating the rooms.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from locust import FastHttpUser, constant, events, task
 from loadtests.behaviour import envelope, sent_at
 
 KIND = os.environ.get("PEER_KIND", "msgfleet")
+SEND = os.environ.get("PEER_SEND", "http")
 SETUP: dict[str, Any] = {}  # read at Locust's init event
 ROOMS = itertools.count()
 RECEIVERS: list[gevent.Greenlet] = []
@@ -55,8 +58,7 @@ def _synapse_receiver(env: Any, url: str, token: str, user: str) -> None:
 
 
 def _msgfleet_receiver(env: Any, url: str, token: str, device: str) -> None:
-    socket = websocket.create_connection(url.replace("http", "ws", 1) + f"/v1/ws?token={token}", timeout=30)
-    socket.recv()  # ready
+    socket = _msgfleet_socket(url, token)
     socket.settimeout(None)
     while True:
         try:
@@ -68,6 +70,15 @@ def _msgfleet_receiver(env: Any, url: str, token: str, device: str) -> None:
             started = sent_at(data.get("ciphertext") or "")
             if started is not None:
                 _fire(env, started)
+
+
+def _msgfleet_socket(url: str, token: str) -> websocket.WebSocket:
+    # The node sends valid UTF-8 JSON; websocket-client's pure-Python UTF-8 check was the load
+    # generator's largest cost (py-spy), so it is skipped.
+    ws_url = url.replace("http", "ws", 1) + f"/v1/ws?token={token}"
+    socket = websocket.create_connection(ws_url, timeout=30, skip_utf8_validation=True)
+    socket.recv()  # ready
+    return socket
 
 
 @events.init.add_listener
@@ -104,6 +115,13 @@ class Sender(FastHttpUser):
         self.room = SETUP["rooms"][next(ROOMS) % len(SETUP["rooms"])]
         self.headers = {"Authorization": f"Bearer {self.room['sender']['token']}"}
         self.serial = itertools.count()
+        self.socket = None
+        if KIND == "msgfleet" and SEND == "ws":
+            self.socket = _msgfleet_socket(SETUP["url"], self.room["sender"]["token"])
+
+    def on_stop(self) -> None:
+        if self.socket is not None:
+            self.socket.close()
 
     @task
     def send(self) -> None:
@@ -116,5 +134,24 @@ class Sender(FastHttpUser):
             devices = self.room["devices"]
             sealed = [{"device_id": d, "ciphertext": envelope("bench", size=120)} for d in devices]
             body = {"client_msg_id": f"{self.room['sender']['device']}-{n}", "envelopes": sealed}
+            if self.socket is not None:
+                self._send_frame({"type": "message.send", "chat_id": self.room["room"], "id": n, **body})
+                return
             path = f"/v1/chats/{self.room['room']}/messages"
             self.client.post(path, json=body, headers=self.headers, name="send")
+
+    def _send_frame(self, frame: dict[str, Any]) -> None:
+        """Post over the sender's WebSocket; wait for the reply with the frame's id (events are skipped)."""
+        assert self.socket is not None
+        started, error = time.perf_counter(), None
+        self.socket.send(json.dumps(frame))
+        while True:
+            reply = json.loads(self.socket.recv())
+            if reply.get("id") == frame["id"]:
+                break
+        if reply.get("type") != "message.send.ok":
+            error = RuntimeError(f"{reply.get('error')}: {reply.get('detail')}")
+        self.environment.events.request.fire(
+            request_type="WS", name="send", response_time=(time.perf_counter() - started) * 1000,
+            response_length=0, exception=error, context={},
+        )  # fmt: skip

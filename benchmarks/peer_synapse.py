@@ -6,9 +6,11 @@ disturb msgfleet's. Both servers run on loopback with SQLite; Synapse with its r
 and users registered through its shared-secret admin API, msgfleet through its real sign-up.
 ``SENDERS`` closed-loop senders each post into a room (group) of ``ROOM_SIZE`` members whose other
 members receive; the script prints both throughputs (messages/s sent), both p95 delivery
-latencies and the ratios. Figures and Locust CSVs go to ``out/peer_synapse/``.
+latencies and the ratios. msgfleet runs twice: senders posting over HTTP like Synapse's, and over
+their devices' WebSockets (``message.send``), the way msgfleet clients send. Figures and Locust CSVs go
+to ``out/peer_synapse/``.
 
-    python benchmarks/peer_synapse.py [--senders 20] [--room-size 3] [--duration 20]
+    python benchmarks/peer_synapse.py [--senders 20] [--room-size 3] [--duration 20] [--send http ws]
 """
 
 from __future__ import annotations
@@ -182,19 +184,28 @@ def msgfleet_rooms(url: str, senders: int, room_size: int) -> dict[str, Any]:
     return {"url": url, "rooms": rooms}
 
 
-def run_locust(kind: str, setup: dict[str, Any], out: Path, senders: int, duration: int) -> dict[str, float]:
+def run_locust(
+    kind: str, setup: dict[str, Any], out: Path, senders: int, duration: int, send: str = "http"
+) -> dict[str, float]:
     """Run the shared workload headless; return sent/s, delivered/s and the p95s."""
     setup_file = out / f"{kind}-setup.json"
     setup_file.write_text(json.dumps(setup))
-    env = {**os.environ, "PEER_KIND": kind, "PEER_SETUP": str(setup_file), "PYTHONPATH": str(ROOT)}
-    log = (out / f"{kind}-locust.log").open("w")
+    env = {
+        **os.environ,
+        "PEER_KIND": kind,
+        "PEER_SEND": send,
+        "PEER_SETUP": str(setup_file),
+        "PYTHONPATH": str(ROOT),
+    }
+    label = kind if send == "http" else f"{kind}-{send}"
+    log = (out / f"{label}-locust.log").open("w")
     subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(ROOT / "benchmarks" / "_peer_locustfile.py"), "--headless",
-         "-u", str(senders), "-r", str(senders), "-t", f"{duration}s", "--csv", str(out / kind),
+         "-u", str(senders), "-r", str(senders), "-t", f"{duration}s", "--csv", str(out / label),
          "--only-summary", "--stop-timeout", "5"],
         check=False, env=env, timeout=duration + 180, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
-    stats = pd.read_csv(out / f"{kind}_stats.csv").set_index("Name")
+    stats = pd.read_csv(out / f"{label}_stats.csv").set_index("Name")
     send, deliver = stats.loc["send"], stats.loc["deliver"]
     return {
         "sent_per_s": float(send["Requests/s"]),
@@ -210,6 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--senders", type=int, default=20)
     parser.add_argument("--room-size", type=int, default=3)
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per server")
+    parser.add_argument(
+        "--send", nargs="+", choices=("http", "ws"), default=["http", "ws"], help="how msgfleet senders post"
+    )
     args = parser.parse_args(argv)
     out = ROOT / "out" / "peer_synapse"  # /out/ is git-ignored
     out.mkdir(parents=True, exist_ok=True)
@@ -220,22 +234,26 @@ def main(argv: list[str] | None = None) -> int:
         with Synapse(work / "synapse") as synapse:
             setup = synapse_rooms(synapse, args.senders, args.room_size)
             results["synapse"] = run_locust("synapse", setup, out, args.senders, args.duration)
-        with Fleet(["RU-MOW"], work / "msgfleet", env=LOADTEST_NODE_ENV) as fleet:
-            setup = msgfleet_rooms(fleet.urls["RU-MOW"], args.senders, args.room_size)
-            results["msgfleet"] = run_locust("msgfleet", setup, out, args.senders, args.duration)
-    s, m = results["synapse"], results["msgfleet"]
-    ratio = m["sent_per_s"] / s["sent_per_s"] if s["sent_per_s"] else float("inf")
+        for send in args.send:
+            with Fleet(["RU-MOW"], work / f"msgfleet-{send}", env=LOADTEST_NODE_ENV) as fleet:
+                setup = msgfleet_rooms(fleet.urls["RU-MOW"], args.senders, args.room_size)
+                results[f"msgfleet {send}"] = run_locust(
+                    "msgfleet", setup, out, args.senders, args.duration, send
+                )
+    s = results["synapse"]
+    ratios = {
+        name: r["sent_per_s"] / s["sent_per_s"] if s["sent_per_s"] else float("inf")
+        for name, r in results.items()
+    }
     shape = f"{args.senders} senders, rooms of {args.room_size}, {args.duration} s each"
-    print(f"workload: {shape}, loopback, SQLite")
-    print(f"{'':10} {'sent/s':>9} {'delivered/s':>12} {'send p95 ms':>12} {'delivery p95 ms':>16}")
+    print(f"workload: {shape}, loopback, SQLite, one server process each")
+    head = f"{'sent/s':>9} {'delivered/s':>12} {'send p95 ms':>12} {'delivery p95 ms':>16} {'x synapse':>10}"
+    print(f"{'':14} {head}")
     for name, r in results.items():
-        print(f"{name:10} {r['sent_per_s']:9.1f} {r['delivered_per_s']:12.1f} {r['send_p95_ms']:12.0f} "
-              f"{r['delivery_p95_ms']:16.0f}")  # fmt: skip
-    print(
-        f"msgfleet / synapse throughput: {ratio:.2f}x (bar: >= 20x); "
-        f"delivery p95 ratio {m['delivery_p95_ms'] / max(s['delivery_p95_ms'], 1e-9):.2f}"
-    )
-    (out / "peer_synapse.json").write_text(json.dumps({**results, "ratio": ratio, **vars(args)}, indent=2))
+        print(f"{name:14} {r['sent_per_s']:9.1f} {r['delivered_per_s']:12.1f} {r['send_p95_ms']:12.0f} "
+              f"{r['delivery_p95_ms']:16.0f} {ratios[name]:10.2f}")  # fmt: skip
+    print("bar: msgfleet >= 20x synapse's throughput")
+    (out / "peer_synapse.json").write_text(json.dumps({**results, "ratios": ratios, **vars(args)}, indent=2))
     return 0
 
 
