@@ -8,7 +8,7 @@ recipient device (batched), commit. The recipient check is one query over member
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -75,6 +75,12 @@ async def check_recipients(
     ``extra`` are the members' devices on other states' nodes; ``local`` the chat's active local devices
     if the caller already read them in this transaction."""
     expected = (await chat_device_ids(session, chat_id=chat_id) if local is None else local) | extra
+    require_recipients(chat_id, expected=expected, given=given, sender_device=sender_device)
+
+
+def require_recipients(chat_id: str, *, expected: Set[str], given: Set[str], sender_device: str) -> None:
+    """409 ``stale_devices`` unless ``given`` are exactly the ``expected`` devices (the sender's own may
+    be left out)."""
     missing = sorted(expected - given - {sender_device})
     unknown = sorted(given - expected)
     if missing or unknown:

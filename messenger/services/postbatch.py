@@ -32,11 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from messenger.db.base import now
 from messenger.db.models import Chat, ChatHost, Device, Envelope, Member, Message
-from messenger.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
+from messenger.errors import ApiError, BadRequest, NotFound, Unauthorized
 from messenger.metrics import MESSAGES_STORED, POST_BATCH_SIZE, REPLIES_STORED
 from messenger.realtime.events import append_events
 from messenger.services.ids import home_state, new_id
-from messenger.services.messages import Posted, check_envelopes
+from messenger.services.messages import Posted, check_envelopes, require_recipients
 from messenger.settings import Settings
 
 log = logging.getLogger("messenger.postbatch")
@@ -220,15 +220,12 @@ class PostBatcher:
                 if post.chat_id in federated:
                     raise PostAlone()
                 post.by_device = check_envelopes(self.settings, post.envelopes)
-                expected, given = devices[post.chat_id], set(post.by_device)
-                missing = sorted(expected - given - {post.device_id})
-                unknown = sorted(given - expected)
-                if missing or unknown:
-                    raise Conflict(
-                        f"recipient devices changed; missing {missing}, unknown {unknown}; "
-                        f"refetch GET /v1/chats/{post.chat_id}/devices",
-                        code="stale_devices",
-                    )
+                require_recipients(
+                    post.chat_id,
+                    expected=devices[post.chat_id],
+                    given=post.by_device.keys(),
+                    sender_device=post.device_id or "",
+                )
             except (ApiError, PostAlone) as exc:
                 _fail(post, exc)
                 continue
