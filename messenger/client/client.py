@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import secrets
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -140,9 +142,17 @@ class MessengerClient:
         return [{"device_id": d, "ciphertext": c} for d, c in sealed.items()]
 
     async def send(
-        self, chat_id: str, text: str, *, reply_to: int | None = None, client_msg_id: str | None = None
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        client_msg_id: str | None = None,
+        via: EventSocket | None = None,
     ) -> dict[str, Any]:
-        """Encrypt ``text`` to every device of the chat (refetching them once on 409) and post it."""
+        """Encrypt ``text`` to every device of the chat (refetching them once on 409) and post it, over
+        HTTP or, given an open ``via`` socket of this device, as a ``message.send`` frame. Returns
+        ``{id, seq, ts}``."""
         msg_id = client_msg_id or secrets.token_hex(8)
         for attempt in (0, 1):
             body: dict[str, Any] = {
@@ -152,6 +162,8 @@ class MessengerClient:
             if reply_to is not None:
                 body["reply_to"] = reply_to
             try:
+                if via is not None:
+                    return await via.post(chat_id, body)
                 result: dict[str, Any] = await self.request(
                     "POST", f"/v1/chats/{chat_id}/messages", json=body
                 )
@@ -224,6 +236,23 @@ class EventSocket:
         self.client, self.start = client, cursor
         self.conn: ClientConnection | None = None
         self.ready: dict[str, Any] = {}
+        self._early: deque[dict[str, Any]] = deque()  # frames read while waiting for a reply
+        self._ids = itertools.count(1)
+
+    async def post(self, chat_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Send a ``message.send`` frame and wait for its reply (events meanwhile wait for ``next``):
+        ``{id, seq, ts}`` as the HTTP route answers, or :class:`ApiFailure`."""
+        assert self.conn is not None
+        ref = next(self._ids)
+        await self.conn.send(json.dumps({"type": "message.send", "chat_id": chat_id, "id": ref, **body}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(self.conn.recv(), 30))
+            if frame.get("id") != ref or frame.get("type") == "event":
+                self._early.append(frame)
+                continue
+            if frame.get("type") == "error":
+                raise ApiFailure(frame["status"], frame["error"], frame["detail"], httpx.Headers())
+            return {"id": frame["message_id"], "seq": frame["seq"], "ts": frame["ts"]}
 
     async def __aenter__(self) -> EventSocket:
         url = self.client.base_url.replace("http", "ws", 1) + "/v1/ws"
@@ -248,7 +277,10 @@ class EventSocket:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             remaining = deadline - asyncio.get_running_loop().time()
-            frame = json.loads(await asyncio.wait_for(self.conn.recv(), max(remaining, 0.001)))
+            if self._early:
+                frame = self._early.popleft()
+            else:
+                frame = json.loads(await asyncio.wait_for(self.conn.recv(), max(remaining, 0.001)))
             if frame.get("type") == "event":
                 self.client.cursor = frame["cursor"]
                 if not kinds or frame["kind"] in kinds:

@@ -180,3 +180,23 @@ async def test_posts_after_stop_are_handed_back(tmp_path: Path) -> None:
             await batcher.submit(Post("c1", "m2", None, [("db1", "x")], device_id="da1"))
     finally:
         await engine.dispose()
+
+
+async def test_the_reference_client_sends_over_its_socket_and_keeps_events(signup: Signup) -> None:
+    alice, bob = await signup(), await signup()
+    chat = await alice.open_private(bob.user_id)
+    async with alice.socket(resume=False) as mine, bob.socket(resume=False) as theirs:
+        first = await alice.send(chat, "over the socket", via=mine)
+        assert await bob.decrypt((await theirs.next("message.new"))["data"]) == "over the socket"
+        laptop = await signup(phone=bob.phone, device_name="laptop")  # alice's device list is now stale
+        second = await alice.send(chat, "to both of bob's devices", via=mine)  # 409, refetch, resend
+        assert second["seq"] == first["seq"] + 1
+        assert await bob.decrypt((await theirs.next("message.new"))["data"]) == "to both of bob's devices"
+        # the client encrypts to its own device too: that event came while the socket waited for the
+        # reply, and is still delivered, first and in order
+        own = await mine.next(timeout=2)
+        assert (own["kind"], own["data"]["seq"]) == ("message.new", first["seq"])
+        assert await alice.decrypt(own["data"]) == "over the socket"
+    events = await laptop.sync()
+    texts = [await laptop.decrypt(e["data"]) for e in events if e["kind"] == "message.new"]
+    assert texts == ["to both of bob's devices"]
