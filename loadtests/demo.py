@@ -32,7 +32,7 @@ def demo_plan(workdir: Path, plan: Path = PLAN) -> Path:
         "call_duration_s": [2.0, 4.0],
         "group_size": 3,
         "knee": {"start_users": 5, "step_users": 10, "resolution_users": 5, "max_users": 200,
-                 "spawn_rate": 10, "warmup_s": 2, "measure_s": 4, "max_steps": 3},
+                 "spawn_rate": 10, "warmup_s": 3, "measure_s": 6, "max_steps": 4},
     }  # fmt: skip
     path = workdir / "demo-plan.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -47,7 +47,7 @@ def stage_loadtest(
     workdir.mkdir(parents=True, exist_ok=True)
     plan_path = demo_plan(workdir)
     out = workdir / "loadtest"
-    console.rule("load test: 2-state fleet, a short knee search with Locust (~18 s)")
+    console.rule("load test: 2-state fleet, a short knee search with Locust (~40 s)")
     summary = run_loadtest(out, plan=str(plan_path), find_knee=True)
     calibrated = workdir / "calibrated-plan.yaml"
     if calibrate is not None:
