@@ -1,5 +1,5 @@
-"""Dependency aliases for short routes: ``NodeDep``, ``SessionDep``, ``CurrentDevice``, ``ChatMember``,
-``ChatAccessDep`` (device and membership as one dependency, for the hot send route)."""
+"""Dependency aliases for short routes: ``NodeDep``, ``SessionDep``, ``CurrentDevice``, and ``ChatDevice``
+with ``ChatMember`` (device and membership from one query, :func:`access_of`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from messenger.db.models import Device, Member
 from messenger.errors import NotFound, Unauthorized
@@ -67,12 +68,35 @@ class ChatAccess:
     member: Member
 
 
+def _access_query(sender: InstrumentedAttribute[str]) -> Select[Device, Member]:
+    return (
+        select(Device, Member)
+        .join(Member, (Member.user_id == Device.user_id) & (Member.chat_id == bindparam("chat_id")))
+        .where(sender == bindparam("sender"), Device.revoked_at.is_(None))
+    )
+
+
 # Built once: constructing the expression per request costs more than running it (profile, node_send).
-_ACCESS = (
-    select(Device, Member)
-    .join(Member, (Member.user_id == Device.user_id) & (Member.chat_id == bindparam("chat_id")))
-    .where(Device.token_hash == bindparam("token_hash"), Device.revoked_at.is_(None))
-)
+_ACCESS_BY_TOKEN = _access_query(Device.token_hash)
+_ACCESS_BY_DEVICE = _access_query(Device.id)
+
+
+async def access_of(
+    session: AsyncSession, chat_id: str, *, token_hash: str | None = None, device_id: str | None = None
+) -> ChatAccess:
+    """The sender's device (by token hash, else by device id) and its membership of ``chat_id`` in one
+    query; 401 for an unknown token or a revoked device, 404 for non-members (chat ids do not leak)."""
+    query, sender, column = (
+        (_ACCESS_BY_TOKEN, token_hash, Device.token_hash)
+        if token_hash is not None
+        else (_ACCESS_BY_DEVICE, device_id, Device.id)
+    )
+    row = (await session.execute(query, {"chat_id": chat_id, "sender": sender})).first()
+    if row is not None:
+        return ChatAccess(row[0], row[1])
+    if await session.scalar(select(Device.id).where(column == sender, Device.revoked_at.is_(None))) is None:
+        raise Unauthorized("token is invalid or its device was revoked", code="invalid_token")
+    raise NotFound(f"chat {chat_id} not found", code="chat_not_found")
 
 
 async def chat_access(
@@ -80,13 +104,8 @@ async def chat_access(
     chat_id: Annotated[str, Path(max_length=40)],
     authorization: Annotated[str | None, Header()] = None,
 ) -> ChatAccess:
-    """Token and membership in one query; 401 for a bad token, 404 for non-members (chat ids do not leak)."""
-    token = bearer_token(authorization)
-    row = (await session.execute(_ACCESS, {"chat_id": chat_id, "token_hash": token_hash(token)})).first()
-    if row is None:
-        await device_for_token(session, token)  # raises 401 if the token is the problem
-        raise NotFound(f"chat {chat_id} not found", code="chat_not_found")
-    return ChatAccess(row[0], row[1])
+    """Token and membership in one query (:func:`access_of`)."""
+    return await access_of(session, chat_id, token_hash=token_hash(bearer_token(authorization)))
 
 
 async def chat_member(access: Annotated[ChatAccess, Depends(chat_access)]) -> Member:
@@ -98,6 +117,5 @@ async def chat_device(access: Annotated[ChatAccess, Depends(chat_access)]) -> De
     return access.device
 
 
-ChatAccessDep = Annotated[ChatAccess, Depends(chat_access)]
 ChatDevice = Annotated[Device, Depends(chat_device)]
 ChatMember = Annotated[Member, Depends(chat_member)]

@@ -10,16 +10,16 @@ from pydantic import Field, ValidationError
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messenger.api.deps import ChatDevice, ChatMember, NodeDep, SessionDep, bearer_token
+from messenger.api.deps import ChatDevice, ChatMember, NodeDep, SessionDep, access_of, bearer_token
 from messenger.api.schemas import Body, Out, body_schema, parse_body
 from messenger.db.models import Device, Member
-from messenger.errors import ApiError, NotFound, Unauthorized
+from messenger.errors import ApiError
 from messenger.federation.models import ChatHost
 from messenger.federation.service import federation_of
 from messenger.node import Node
 from messenger.security import token_hash
 from messenger.services import chats, messages
-from messenger.services.ids import home_state
+from messenger.services.ids import spans_states
 from messenger.services.postbatch import Post, PostAlone, PostBatcher
 
 router = APIRouter(prefix="/v1/chats/{chat_id}", tags=["messages"])
@@ -90,11 +90,14 @@ async def local_recipients(
     rows: list[Any] = list((await session.execute(query, {"chat_id": chat_id})).all())  # 2 or 3 columns
     for row in rows:
         user_id, device_id, host = row[0], row[1], row[2] if federated else None
-        if federated and (home_state(user_id) != state or (host or state) != state):
+        if federated and spans_states(user_id, host, state):
             return None
         if device_id is not None:
             devices.add(device_id)
     return frozenset(devices)
+
+
+BATCHER = "posts"  # node.features key of this worker's PostBatcher
 
 
 async def startup(node: Node) -> None:
@@ -105,9 +108,6 @@ async def startup(node: Node) -> None:
 
 async def shutdown(node: Node) -> None:
     await node.features.pop(BATCHER).stop()
-
-
-BATCHER = "posts"
 
 
 async def send(node: Node, post: Post) -> tuple[int, str, int | None, float]:
@@ -126,7 +126,8 @@ async def _send_alone(node: Node, post: Post) -> tuple[int, str, int | None, flo
     """The reference path, one transaction per post; the only one for chats spanning states: in a chat
     hosted by another state's node the message is forwarded there (202, seq null)."""
     async with node.sessions() as session:
-        device, member = await _access(session, post)
+        access = await access_of(session, post.chat_id, token_hash=post.token_hash, device_id=post.device_id)
+        device, member = access.device, access.member
         fed = federation_of(node)
         local = await local_recipients(
             session, member.chat_id, state=node.settings.state, federated=fed is not None
@@ -155,23 +156,6 @@ async def _send_alone(node: Node, post: Post) -> tuple[int, str, int | None, flo
             local=local,
         )
         return 201 if posted.created else 200, posted.id, posted.seq, posted.ts
-
-
-async def _access(session: AsyncSession, post: Post) -> tuple[Device, Member]:
-    """The sender's device and membership; 401 for a bad token or revoked device, 404 for non-members."""
-    sender = Device.token_hash == post.token_hash if post.token_hash else Device.id == post.device_id
-    row = (
-        await session.execute(
-            select(Device, Member)
-            .join(Member, (Member.user_id == Device.user_id) & (Member.chat_id == post.chat_id))
-            .where(sender, Device.revoked_at.is_(None))
-        )
-    ).first()
-    if row is not None:
-        return row[0], row[1]
-    if await session.scalar(select(Device.id).where(sender, Device.revoked_at.is_(None))) is None:
-        raise Unauthorized("token is invalid or its device was revoked", code="invalid_token")
-    raise NotFound(f"chat {post.chat_id} not found", code="chat_not_found")
 
 
 @router.post(

@@ -17,3 +17,9 @@ def new_id(prefix: str) -> str:
 def home_state(user_id: str) -> str:
     """The state suffix of a user id (``RU-MOW`` for ``u…@RU-MOW``)."""
     return user_id.rpartition("@")[2]
+
+
+def spans_states(member_id: str, host_state: str | None, state: str) -> bool:
+    """Whether a chat roster row (a member, the chat's host: ``None`` for this node) takes the chat
+    beyond this node of ``state``: posts to it go through federation."""
+    return home_state(member_id) != state or (host_state or state) != state

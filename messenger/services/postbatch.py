@@ -35,7 +35,7 @@ from messenger.db.models import Chat, ChatHost, Device, Envelope, Member, Messag
 from messenger.errors import ApiError, BadRequest, NotFound, Unauthorized
 from messenger.metrics import MESSAGES_STORED, POST_BATCH_SIZE, REPLIES_STORED
 from messenger.realtime.events import append_events
-from messenger.services.ids import home_state, new_id
+from messenger.services.ids import new_id, spans_states
 from messenger.services.messages import Posted, check_envelopes, require_recipients
 from messenger.settings import Settings
 
@@ -210,7 +210,7 @@ class PostBatcher:
             members[chat_id].add(user_id)
             if device_id is not None:
                 devices[chat_id].add(device_id)
-            if home_state(user_id) != state or (row[3] or state) != state:
+            if spans_states(user_id, row[3], state):
                 federated.add(chat_id)
         checked = []
         for post in posts:
