@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-peer clean
+.PHONY: demo test lint bench bench-peer clean debs
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,13 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+debs:  # Debian packages the tests use as real parts (.ci/apt-packages)
+	bash .ci/apt-install
+
 demo: $(STAMP)
 	$(BIN)/python -m msgfleet.demo
 
-test: $(STAMP)  # two workers: most tests wait on real nodes, so two share the 2 cores well
+test: $(STAMP) debs  # two workers: most tests wait on real nodes, so two share the 2 cores well
 	$(BIN)/pytest -q -n 2
 
 lint: $(STAMP)
@@ -25,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check msgfleet
 	$(BIN)/mypy msgfleet messenger
 
-bench: $(STAMP)
+bench: $(STAMP) debs
 	$(BIN)/python benchmarks/run_all.py
 
 bench-peer: $(STAMP)  # installs pinned matrix-synapse into its own .venv/peer-synapse on first use
