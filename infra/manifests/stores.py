@@ -31,6 +31,11 @@ def database_host(site: SiteSpec) -> str:
     return f"{name}.{site.namespace}.svc"
 
 
+def database_url(site: SiteSpec) -> str:
+    """``MSGFLEET_DATABASE_URL`` without a password: asyncpg reads it from ``PGPASSWORD``."""
+    return f"postgresql+asyncpg://{DATABASE}@{database_host(site)}:{POSTGRES_PORT}/{DATABASE}"
+
+
 def redis_host(site: SiteSpec) -> str:
     return f"{REDIS}.{site.namespace}.svc"
 
@@ -85,6 +90,8 @@ def _stateful_set(site: SiteSpec, name: str, container: dict[str, Any], uid: int
                 ),
             },
             "volumeClaimTemplates": [_claim(site, gib)],
+            # The volumes outlive the StatefulSet, whether it is deleted or scaled down.
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         },
     }
 

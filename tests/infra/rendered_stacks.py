@@ -46,7 +46,7 @@ def stack_and_plan(name: str) -> tuple[StackConfig, Plan]:
     stack = load_stack_file(name)
     if name == "national":
         plan = Plan.model_validate(national_plan_data())
-        return replace(stack, plan_path=Path("<national-from-dev>")), plan
+        return replace(stack, plan_path=Path("<national-from-dev>"), sized_plan=None), plan
     return stack, load_plan(stack.plan_path)
 
 

@@ -38,8 +38,9 @@ def test_a_failing_manifest_fails_the_command_in_one_line(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "policy pinned-images" in lines[0] and "deployment-node.yaml" in lines[0], lines[0]
-    assert (out / "RU-MOW" / "06-deployment-node.yaml").exists(), "manifests are still written for inspection"
+    assert "policy pinned-images" in lines[0] and "node:latest" in lines[0], lines[0]
+    named = Path(lines[0].split(": ")[1])
+    assert named.exists() and "node:latest" in named.read_text(), "manifests are still written for inspection"
 
 
 def test_demo_stage_prints_the_table(tmp_path: Path) -> None:
