@@ -11,6 +11,9 @@ from infra.manifests.spec import Manifest, SiteSpec
 
 NODE = "node"
 TLS_SECRET = "node-tls"
+ISSUER = "cert-manager.io/cluster-issuer"
+TLS_PROVIDED = "msgfleet.io/tls-provided"
+"""Annotation naming a certificate Secret created out of band (``msgfleet:tlsSecret``)."""
 FEDERATION_PATHS = ("/_federation/", "/.well-known/msgfleet")
 WHITELIST = "nginx.ingress.kubernetes.io/whitelist-source-range"
 BODY_SIZE = "nginx.ingress.kubernetes.io/proxy-body-size"
@@ -20,8 +23,10 @@ CLOSED = "127.0.0.1/32"  # no client reaches an ingress from loopback: the path 
 def _ingress(site: SiteSpec, name: str, paths: list[str], annotations: dict[str, str]) -> Manifest:
     infra = site.plan.infra
     host = labels.host(site.plan, site.state)
-    if infra.tls_cluster_issuer:
-        annotations = {**annotations, "cert-manager.io/cluster-issuer": infra.tls_cluster_issuer}
+    if site.exposure.tls_secret:
+        annotations = {**annotations, TLS_PROVIDED: site.exposure.tls_secret}
+    elif infra.tls_cluster_issuer:
+        annotations = {**annotations, ISSUER: infra.tls_cluster_issuer}
     meta: dict[str, Any] = site.meta(name, NODE)
     if annotations:
         meta["annotations"] = annotations

@@ -21,6 +21,8 @@ from msgfleet.schema import Plan
 
 NODE = "node"
 DEFAULT_DENY = "default-deny"
+API_SERVER = "msgfleet.io/reaches-api-server"
+"""Annotation of a NetworkPolicy whose pods reach the Kubernetes API server (any address, 443/6443)."""
 NAMESPACE_NAME = "kubernetes.io/metadata.name"  # set by the API server on every namespace (k8s >= 1.22)
 
 
@@ -120,7 +122,9 @@ def policies(site: SiteSpec) -> list[Manifest]:
             {"from": [_pods(POSTGRES)], "ports": _tcp(POSTGRES_PORT)},
         ]
         api = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443, 6443)}
-        result.append(_egress(site, "postgres-egress", POSTGRES, [api, {"to": [_pods(POSTGRES)]}]))
+        egress = _egress(site, "postgres-egress", POSTGRES, [api, {"to": [_pods(POSTGRES)]}])
+        egress["metadata"]["annotations"] = {API_SERVER: "CloudNativePG instances"}
+        result.append(egress)
     result.append(_ingress(site, "postgres-ingress", POSTGRES, db_from))
     if infra.media_store == "minio":
         result.append(

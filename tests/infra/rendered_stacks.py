@@ -58,3 +58,21 @@ def rendered(name: str) -> Rendering:
         stack, plan = stack_and_plan(name)
         _CACHE[name] = render(stack, plan)
     return _CACHE[name]
+
+
+SHIPPED = ["dev", "national"]
+"""The stack files as shipped (their own plans and sized plans), rendered at every phase."""
+_PHASES: dict[tuple[str, int], Rendering] = {}
+
+
+def shipped_phases(name: str) -> list[int]:
+    stack = load_stack_file(name)
+    return list(range(1, len(load_plan(stack.plan_path).phases) + 1))
+
+
+def rendered_at(name: str, phase: int) -> Rendering:
+    """The shipped stack ``name`` at ``phase`` (cached; generated secrets from one fixed seed, so
+    that two phases can be compared as :mod:`infra.diff` does)."""
+    if (name, phase) not in _PHASES:
+        _PHASES[name, phase] = render(replace(load_stack_file(name), phase=phase), seed=b"tests")
+    return _PHASES[name, phase]
