@@ -183,7 +183,11 @@ class SiteSecrets(_Part):
                 "kubernetes.io/basic-auth",
             ),
             stores.credentials(
-                site, stores.REDIS_SECRET, stores.REDIS, {"password": redis_password}, "Opaque"
+                site,
+                stores.REDIS_SECRET,
+                stores.REDIS,
+                {"password": redis_password, "redis.conf": redis_password.apply(stores.redis_conf)},
+                "Opaque",
             ),
         ]
         if site.plan.infra.media_store == "minio":
