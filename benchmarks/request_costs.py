@@ -1,0 +1,272 @@
+"""Node CPU per request, for every request type of the mix, on SQLite and PostgreSQL (2 workers + Redis).
+
+The node's own CPU (utime+stime of the node process and its workers, from /proc via psutil) over a run
+of ``--requests`` requests of one type, minus the node's idle CPU over the same wall time, divided by
+the number of requests; the median of ``--repeat`` runs, beside ``GET /healthz`` (the framework floor)
+measured in the same process. ``--users`` signed-up users keep a WebSocket open throughout, so every
+message is pushed to its recipients' sockets as in production. Wall-clock figures are printed beside it
+but a shared machine moves them; the CPU per request stays steady.
+
+    python benchmarks/request_costs.py [--users 20] [--requests 200] [--repeat 3] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import os
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from node_send import BENCH_ENV, node_cpu_seconds
+from websockets.asyncio.client import ClientConnection, connect
+
+from messenger.client import MessengerClient, sms_file_reader
+from messenger.launch import NodeProcess, scratch_database, start_node
+
+IN_FLIGHT = 4  # requests in flight at once: enough to keep the node busy, too few to queue much
+IDLE_SECONDS = 1.0
+Call = Callable[[int], Awaitable[object]]
+
+
+class Fixture:
+    """Signed-up users with open sockets, their private chats, and one channel."""
+
+    def __init__(self, node: NodeProcess, users: list[MessengerClient]):
+        self.node, self.users = node, users
+        self.sockets: list[ClientConnection] = []
+        self.chats: list[str] = []
+        self.signed_up: list[dict[str, Any]] = []  # logins of the sign-up runs, opened chats with
+        self.drains: list[asyncio.Task[None]] = []
+        self.phones = (f"+7991{n:07d}" for n in itertools.count(secrets.randbelow(10**6) * 10))
+        self.ws_url = node.url.replace("http", "ws", 1) + "/v1/ws"
+
+    async def open_sockets(self) -> None:
+        for user in self.users:
+            ws = await connect(self.ws_url, additional_headers={"Authorization": f"Bearer {user.token}"})
+            await ws.recv()  # ready
+            self.sockets.append(ws)
+            self.drains.append(asyncio.create_task(_drain(ws)))
+
+    async def close(self) -> None:
+        for task in self.drains:
+            task.cancel()
+        for ws in self.sockets:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        for user in self.users:
+            await user.close()
+
+
+async def _drain(ws: ClientConnection) -> None:
+    with contextlib.suppress(Exception):
+        async for _ in ws:
+            pass
+
+
+def envelopes(a: MessengerClient, b: MessengerClient) -> list[dict[str, str]]:
+    """Two 256-byte envelopes (the node cannot tell them from sealed boxes), one per device of the chat."""
+    return [
+        {"device_id": d, "ciphertext": base64.b64encode(os.urandom(256)).decode()}
+        for d in (a.device_id, b.device_id)
+    ]
+
+
+async def sign_up(fix: Fixture, http: httpx.AsyncClient) -> None:
+    """The three requests of a sign-up: request a code, read it from the SMS sink, verify."""
+    phone = next(fix.phones)
+    (await http.post("/v1/auth/request-code", json={"phone": phone})).raise_for_status()
+    code = await sms_file_reader(fix.node.sms_path)(phone)
+    body = {"phone": phone, "code": code, "device_name": "bench", "platform": "python"}
+    answer = await http.post("/v1/auth/verify", json=body)
+    answer.raise_for_status()
+    fix.signed_up.append(answer.json())
+
+
+def request_types(
+    fix: Fixture,
+    http: httpx.AsyncClient,
+    ws_senders: asyncio.Queue[tuple[ClientConnection, str, MessengerClient, MessengerClient]],
+) -> dict[str, Call]:
+    """label → ``call(i)`` making the i-th request of that type (and checking its answer)."""
+    users, chats = fix.users, fix.chats
+    ids = itertools.count(1)
+
+    async def ok(response: Awaitable[httpx.Response]) -> None:
+        (await response).raise_for_status()
+
+    async def ws_send(i: int) -> None:
+        ws, chat, sender, receiver = await ws_senders.get()  # one frame in flight per socket
+        try:
+            ref = next(ids)
+            frame = {"type": "message.send", "chat_id": chat, "id": ref, "client_msg_id": f"w{ref}"}
+            await ws.send(json.dumps({**frame, "envelopes": envelopes(sender, receiver)}))
+            while (reply := json.loads(await ws.recv())).get("id") != ref or reply["type"] == "event":
+                pass
+            assert reply["type"] == "message.send.ok", reply
+        finally:
+            ws_senders.put_nowait((ws, chat, sender, receiver))
+
+    async def open_chat(i: int) -> None:
+        # The opener is a user the sign-up runs just made: opening an existing private chat is a read.
+        opener, other = fix.signed_up.pop(), users[i % len(users)]
+        body = {"kind": "private", "members": [other.user_id]}
+        await ok(http.post("/v1/chats", json=body, headers={"Authorization": f"Bearer {opener['token']}"}))
+
+    async def ws_connect(i: int) -> None:
+        user = users[i % len(users)]
+        async with connect(fix.ws_url, additional_headers={"Authorization": f"Bearer {user.token}"}) as ws:
+            assert json.loads(await ws.recv())["type"] == "ready"
+
+    def user_of(i: int) -> MessengerClient:
+        return users[2 * (i % (len(users) // 2))]
+
+    def chat_of(i: int) -> str:
+        return chats[i % len(chats)]
+
+    return {
+        "GET /healthz": lambda i: ok(http.get("/healthz")),
+        "POST /v1/chats/{id}/read": lambda i: ok(
+            user_of(i).http.post(f"/v1/chats/{chat_of(i)}/read", json={"seq": 1})
+        ),
+        "GET /v1/chats": lambda i: ok(user_of(i).http.get("/v1/chats")),
+        "chat history (limit 50)": lambda i: ok(
+            user_of(i).http.get(f"/v1/chats/{chat_of(i)}/messages", params={"limit": 50})
+        ),
+        "GET /v1/channels": lambda i: ok(user_of(i).http.get("/v1/channels")),
+        "GET /v1/chats/{id}/devices": lambda i: ok(user_of(i).http.get(f"/v1/chats/{chat_of(i)}/devices")),
+        "message over HTTP (2 envelopes, 2 sockets)": lambda i: ok(
+            user_of(i).http.post(
+                f"/v1/chats/{chat_of(i)}/messages",
+                json={
+                    "client_msg_id": secrets.token_hex(8),
+                    "envelopes": envelopes(user_of(i), users[2 * (i % (len(users) // 2)) + 1]),
+                },
+            )
+        ),
+        "message.send over the WebSocket": ws_send,
+        "sign-up (request-code + code + verify)": lambda i: sign_up(fix, http),
+        "POST /v1/chats (open private chat)": open_chat,
+        "WebSocket connect": ws_connect,
+    }
+
+
+async def login_new(fix: Fixture) -> MessengerClient:
+    return await MessengerClient.login(fix.node.url, next(fix.phones), sms_file_reader(fix.node.sms_path))
+
+
+async def idle_rate(node: NodeProcess) -> float:
+    """The node's CPU seconds per second while nothing is asked of it (sweeps, timers)."""
+    cpu, start = node_cpu_seconds(node), time.perf_counter()
+    await asyncio.sleep(IDLE_SECONDS)
+    return (node_cpu_seconds(node) - cpu) / (time.perf_counter() - start)
+
+
+async def cost(node: NodeProcess, call: Call, count: int, idle: float) -> tuple[float, float]:
+    """(ms of node CPU per request, idle subtracted; requests per wall-clock second)."""
+    numbers = iter(range(count))
+
+    async def lane() -> None:
+        for i in numbers:
+            await call(i)
+
+    start, cpu = time.perf_counter(), node_cpu_seconds(node)
+    await asyncio.gather(*(lane() for _ in range(IN_FLIGHT)))
+    elapsed = time.perf_counter() - start
+    used = node_cpu_seconds(node) - cpu - idle * elapsed
+    return 1000 * max(used, 0.0) / count, count / elapsed
+
+
+async def run(node: NodeProcess, users: int, count: int, repeat: int) -> dict[str, list[tuple[float, float]]]:
+    fix = Fixture(node, [await login_new(Fixture(node, [])) for _ in range(users)])
+    for x, y in zip(fix.users[::2], fix.users[1::2], strict=True):
+        fix.chats.append(await x.open_private(y.user_id))
+        body = {"client_msg_id": "first", "envelopes": envelopes(x, y)}
+        await x.request("POST", f"/v1/chats/{fix.chats[-1]}/messages", json=body)  # something to read
+    await fix.users[0].request("POST", "/v1/channels", json={"title": "bench"})
+    await fix.open_sockets()
+    results: dict[str, list[tuple[float, float]]] = {}
+    senders: asyncio.Queue[tuple[ClientConnection, str, MessengerClient, MessengerClient]] = asyncio.Queue()
+    for pair in range(min(IN_FLIGHT, len(fix.chats))):  # each lane posts over a socket of its own
+        sender, receiver = fix.users[2 * pair], fix.users[2 * pair + 1]
+        ws = await connect(fix.ws_url, additional_headers={"Authorization": f"Bearer {sender.token}"})
+        await ws.recv()  # ready
+        fix.sockets.append(ws)
+        senders.put_nowait((ws, fix.chats[pair], sender, receiver))
+    async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
+        calls = request_types(fix, http, senders)
+        for call in calls.values():  # warm up every route (imports, statement caches)
+            await call(0)
+        for _ in range(repeat):
+            for label, call in calls.items():
+                idle = await idle_rate(node)
+                results.setdefault(label, []).append(await cost(node, call, count, idle))
+    await fix.close()
+    return results
+
+
+def bench(label: str, users: int, count: int, repeat: int, **node_kwargs: Any) -> dict[str, float]:
+    drop = None
+    if node_kwargs.get("database_url"):
+        node_kwargs["database_url"], drop = scratch_database(node_kwargs["database_url"], "msgfleet_bench")
+    try:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            start_node(
+                Path(tmp) / "node", env={**BENCH_ENV, "MSGFLEET_DEV_SMS_ENDPOINT": "true"}, **node_kwargs
+            ) as node,
+        ):
+            results = asyncio.run(run(node, users, count, repeat))
+    finally:
+        if drop:
+            drop()
+    medians = {k: statistics.median(ms for ms, _ in runs) for k, runs in results.items()}
+    floor = medians["GET /healthz"]
+    print(f"\n{label}: node CPU per request, median of {repeat} runs of {count} (idle subtracted)")
+    print(f"{'request':<44} {'ms CPU':>8} {'× healthz':>10} {'req/s wall':>11}")
+    for name, runs in results.items():
+        rate = statistics.median(r for _, r in runs)
+        print(f"{name:<44} {medians[name]:>8.2f} {medians[name] / max(floor, 1e-9):>10.1f} {rate:>11.0f}")
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20, help="signed-up users with open sockets (even)")
+    parser.add_argument("--requests", type=int, default=200, help="requests per type and run")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes on PostgreSQL")
+    parser.add_argument("--database-url", default=os.environ.get("MSGFLEET_TEST_DATABASE_URL"))
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("MSGFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    args = parser.parse_args()
+    users = max(2, args.users - args.users % 2)
+    sqlite = bench("SQLite, 1 worker", users, args.requests, args.repeat)
+    if args.database_url:
+        pg = bench(
+            f"PostgreSQL, {args.workers} workers + Redis",
+            users,
+            args.requests,
+            args.repeat,
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            workers=args.workers,
+        )
+        print("\nPostgreSQL / SQLite per request:")
+        for name in sqlite:
+            print(f"{name:<44} {pg[name] / max(sqlite[name], 1e-9):>6.2f}×")
+
+
+if __name__ == "__main__":
+    main()
