@@ -8,6 +8,7 @@ message is pushed to its recipients' sockets as in production. Wall-clock figure
 but a shared machine moves them; the CPU per request stays steady.
 
     python benchmarks/request_costs.py [--users 20] [--requests 200] [--repeat 3] [--database-url URL]
+        [--py-spy DIR]   # also profile the node during the runs: DIR/<backend>.txt, collapsed stacks
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import itertools
 import json
 import os
 import secrets
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -215,21 +219,83 @@ async def run(node: NodeProcess, users: int, count: int, repeat: int) -> dict[st
     return results
 
 
-def bench(label: str, users: int, count: int, repeat: int, **node_kwargs: Any) -> dict[str, float]:
+@contextlib.contextmanager
+def profiled(node: NodeProcess, out: Path | None) -> Any:
+    """py-spy records the node (and its workers) while the block runs, into ``out`` (collapsed stacks)."""
+    if out is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [spy, "record", "--pid", str(node.process.pid), "--subprocesses", "--format", "raw"]
+    recorder = subprocess.Popen([*cmd, "--rate", "200", "--output", str(out)], stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        recorder.send_signal(2)  # SIGINT: py-spy writes what it has and exits
+        recorder.wait(60)
+
+
+PACKAGES = (
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "fastapi",
+    "starlette",
+    "pydantic",
+    "uvicorn",
+    "websockets",
+    "messenger",
+    "redis",
+    "asyncio",
+    "json",
+)
+
+
+def print_profile(path: Path) -> None:
+    """Share of samples per library: inclusive (anywhere on the stack) and as the leaf frame (py-spy
+    records busy samples only; its frames read ``function (package/module.py:line)``)."""
+    inclusive: dict[str, int] = dict.fromkeys(PACKAGES, 0)
+    leaf: dict[str, int] = dict.fromkeys(PACKAGES, 0)
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit() or "process " not in stack:
+            continue
+        n, frames = int(count), stack.split(";")
+        total += n
+        for package in PACKAGES:
+            if any(f"({package}/" in f for f in frames):
+                inclusive[package] += n
+        last = frames[-1]
+        for package in PACKAGES:
+            if f"({package}/" in last:
+                leaf[package] += n
+                break
+    print(f"py-spy {path.name}: {total} busy samples; share inclusive / as leaf")
+    for package in sorted(PACKAGES, key=lambda p: -inclusive[p]):
+        share, own = (100 * n / max(total, 1) for n in (inclusive[package], leaf[package]))
+        print(f"  {package:<12} {share:5.1f}%  {own:5.1f}%")
+
+
+def bench(
+    label: str, users: int, count: int, repeat: int, profile: Path | None = None, **node_kwargs: Any
+) -> dict[str, float]:
     drop = None
     if node_kwargs.get("database_url"):
         node_kwargs["database_url"], drop = scratch_database(node_kwargs["database_url"], "msgfleet_bench")
     try:
         with (
             tempfile.TemporaryDirectory() as tmp,
-            start_node(
-                Path(tmp) / "node", env={**BENCH_ENV, "MSGFLEET_DEV_SMS_ENDPOINT": "true"}, **node_kwargs
-            ) as node,
+            start_node(Path(tmp) / "node", env=BENCH_ENV, **node_kwargs) as node,
+            profiled(node, profile),
         ):
             results = asyncio.run(run(node, users, count, repeat))
     finally:
         if drop:
             drop()
+    if profile is not None:
+        print_profile(profile)
     medians = {k: statistics.median(ms for ms, _ in runs) for k, runs in results.items()}
     floor = medians["GET /healthz"]
     print(f"\n{label}: node CPU per request, median of {repeat} runs of {count} (idle subtracted)")
@@ -250,15 +316,18 @@ def main() -> None:
     parser.add_argument(
         "--redis-url", default=os.environ.get("MSGFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
+    parser.add_argument("--py-spy", type=Path, help="directory for py-spy profiles of the node")
     args = parser.parse_args()
     users = max(2, args.users - args.users % 2)
-    sqlite = bench("SQLite, 1 worker", users, args.requests, args.repeat)
+    spy = args.py_spy
+    sqlite = bench("SQLite, 1 worker", users, args.requests, args.repeat, spy and spy / "sqlite.txt")
     if args.database_url:
         pg = bench(
             f"PostgreSQL, {args.workers} workers + Redis",
             users,
             args.requests,
             args.repeat,
+            spy and spy / "postgresql.txt",
             database_url=args.database_url,
             redis_url=args.redis_url,
             workers=args.workers,
