@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +58,14 @@ class InlineConnection(aiosqlite.Connection):
     def __await__(self) -> Generator[Any, None, InlineConnection]:
         return self._connect().__await__()
 
-    def stop(self) -> None:  # type: ignore[override]
+    def stop(self) -> None:
         self._running = False
         if self._connection is not None:
             self._connection.close()
             self._connection = None
 
 
-def connector(path: Path, timeout: float) -> Callable[[], InlineConnection]:
+def connector(path: Path, timeout: float) -> Callable[[], Awaitable[InlineConnection]]:
     """``async_creator`` for ``create_async_engine``: a new inline connection to ``path``."""
 
     async def create() -> InlineConnection:
