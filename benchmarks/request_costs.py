@@ -8,6 +8,7 @@ message is pushed to its recipients' sockets as in production. Wall-clock figure
 but a shared machine moves them; the CPU per request stays steady.
 
     python benchmarks/request_costs.py [--users 20] [--requests 200] [--repeat 3] [--database-url URL]
+        [--against ../main]  # also run another checkout's node, interleaved, and print the ratio
         [--py-spy DIR]   # also profile the node during the runs: DIR/<backend>.txt, collapsed stacks
 """
 
@@ -191,7 +192,11 @@ async def cost(node: NodeProcess, call: Call, count: int, idle: float) -> tuple[
     return 1000 * max(used, 0.0) / count, count / elapsed
 
 
-async def run(node: NodeProcess, users: int, count: int, repeat: int) -> dict[str, list[tuple[float, float]]]:
+Prepared = tuple[Fixture, dict[str, Call], httpx.AsyncClient]
+
+
+async def prepare(node: NodeProcess, users: int) -> Prepared:
+    """Sign up ``users`` with open sockets and a chat per pair, a channel, a sender socket per lane."""
     fix = Fixture(node, [await login_new(Fixture(node, [])) for _ in range(users)])
     for x, y in zip(fix.users[::2], fix.users[1::2], strict=True):
         fix.chats.append(await x.open_private(y.user_id))
@@ -199,7 +204,6 @@ async def run(node: NodeProcess, users: int, count: int, repeat: int) -> dict[st
         await x.request("POST", f"/v1/chats/{fix.chats[-1]}/messages", json=body)  # something to read
     await fix.users[0].request("POST", "/v1/channels", json={"title": "bench"})
     await fix.open_sockets()
-    results: dict[str, list[tuple[float, float]]] = {}
     senders: asyncio.Queue[tuple[ClientConnection, str, MessengerClient, MessengerClient]] = asyncio.Queue()
     for pair in range(min(IN_FLIGHT, len(fix.chats))):  # each lane posts over a socket of its own
         sender, receiver = fix.users[2 * pair], fix.users[2 * pair + 1]
@@ -207,15 +211,32 @@ async def run(node: NodeProcess, users: int, count: int, repeat: int) -> dict[st
         await ws.recv()  # ready
         fix.sockets.append(ws)
         senders.put_nowait((ws, fix.chats[pair], sender, receiver))
-    async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
-        calls = request_types(fix, http, senders)
-        for call in calls.values():  # warm up every route (imports, statement caches)
-            await call(0)
-        for _ in range(repeat):
-            for label, call in calls.items():
-                idle = await idle_rate(node)
-                results.setdefault(label, []).append(await cost(node, call, count, idle))
-    await fix.close()
+    http = httpx.AsyncClient(base_url=node.url, timeout=30)
+    calls = request_types(fix, http, senders)
+    for call in calls.values():  # warm up every route (imports, statement caches)
+        await call(0)
+    return fix, calls, http
+
+
+Results = dict[str, list[tuple[float, float]]]
+
+
+async def run(nodes: list[NodeProcess], users: int, count: int, repeat: int) -> list[Results]:
+    """Every request type on every node, interleaved (the nodes' order alternates between repeats), so
+    that a busy spell of the machine falls on both alike."""
+    prepared = [await prepare(node, users) for node in nodes]
+    results: list[Results] = [{} for _ in nodes]
+    for r in range(repeat):
+        for label in prepared[0][1]:
+            order = list(range(len(nodes)))
+            for i in order if r % 2 == 0 else order[::-1]:
+                idle = await idle_rate(nodes[i])
+                results[i].setdefault(label, []).append(
+                    await cost(nodes[i], prepared[i][1][label], count, idle)
+                )
+    for fix, _, http in prepared:
+        await http.aclose()
+        await fix.close()
     return results
 
 
@@ -279,30 +300,56 @@ def print_profile(path: Path) -> None:
 
 
 def bench(
-    label: str, users: int, count: int, repeat: int, profile: Path | None = None, **node_kwargs: Any
-) -> dict[str, float]:
-    drop = None
-    if node_kwargs.get("database_url"):
-        node_kwargs["database_url"], drop = scratch_database(node_kwargs["database_url"], "msgfleet_bench")
+    label: str,
+    users: int,
+    count: int,
+    repeat: int,
+    profile: Path | None = None,
+    against: Path | None = None,
+    **node_kwargs: Any,
+) -> list[dict[str, float]]:
+    """Medians per request type: of this checkout's node, and of ``against``'s (another checkout's
+    ``messenger``, started the same way) when given."""
+    trees = [None] if against is None else [None, against]
+    drops = []
     try:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            start_node(Path(tmp) / "node", env=BENCH_ENV, **node_kwargs) as node,
-            profiled(node, profile),
-        ):
-            results = asyncio.run(run(node, users, count, repeat))
+        with contextlib.ExitStack() as stack:
+            nodes = []
+            for tree in trees:
+                kwargs = dict(node_kwargs)
+                if kwargs.get("database_url"):
+                    kwargs["database_url"], drop = scratch_database(kwargs["database_url"], "msgfleet_bench")
+                    drops.append(drop)
+                env = {**BENCH_ENV, **({"PYTHONPATH": str(tree.resolve())} if tree else {})}
+                tmp = stack.enter_context(tempfile.TemporaryDirectory())
+                nodes.append(stack.enter_context(start_node(Path(tmp) / "node", env=env, **kwargs)))
+            stack.enter_context(profiled(nodes[0], profile))
+            results = asyncio.run(run(nodes, users, count, repeat))
     finally:
-        if drop:
+        for drop in drops:
             drop()
     if profile is not None:
         print_profile(profile)
-    medians = {k: statistics.median(ms for ms, _ in runs) for k, runs in results.items()}
-    floor = medians["GET /healthz"]
-    print(f"\n{label}: node CPU per request, median of {repeat} runs of {count} (idle subtracted)")
-    print(f"{'request':<44} {'ms CPU':>8} {'× healthz':>10} {'req/s wall':>11}")
-    for name, runs in results.items():
+    medians = [{k: statistics.median(ms for ms, _ in runs) for k, runs in r.items()} for r in results]
+    print(f"\n{label}: node CPU per request (ms), median of {repeat} runs of {count} (idle subtracted)")
+    heads = ["this", f"{against}", "this/that"] if against else ["ms CPU"]
+    print(
+        f"{'request':<44}"
+        + "".join(f" {h[-12:]:>12}" for h in heads)
+        + f" {'× healthz':>10} {'req/s wall':>11}"
+    )
+    for name, runs in results[0].items():
         rate = statistics.median(r for _, r in runs)
-        print(f"{name:<44} {medians[name]:>8.2f} {medians[name] / max(floor, 1e-9):>10.1f} {rate:>11.0f}")
+        cells = [m[name] for m in medians] + (
+            [medians[0][name] / max(medians[1][name], 1e-9)] if against else []
+        )
+        floor = medians[0]["GET /healthz"]
+        print(
+            f"{name:<44}"
+            + "".join(f" {c:>12.2f}" for c in cells)
+            + (f" {medians[0][name] / floor:>10.1f}" if floor > 0 else f" {'-':>10}")
+            + f" {rate:>11.0f}"
+        )
     return medians
 
 
@@ -317,10 +364,15 @@ def main() -> None:
         "--redis-url", default=os.environ.get("MSGFLEET_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
     )
     parser.add_argument("--py-spy", type=Path, help="directory for py-spy profiles of the node")
+    parser.add_argument(
+        "--against", type=Path, help="another checkout (e.g. a worktree of main): its node runs interleaved"
+    )
     args = parser.parse_args()
     users = max(2, args.users - args.users % 2)
     spy = args.py_spy
-    sqlite = bench("SQLite, 1 worker", users, args.requests, args.repeat, spy and spy / "sqlite.txt")
+    sqlite = bench(
+        "SQLite, 1 worker", users, args.requests, args.repeat, spy and spy / "sqlite.txt", args.against
+    )[0]
     if args.database_url:
         pg = bench(
             f"PostgreSQL, {args.workers} workers + Redis",
@@ -328,10 +380,11 @@ def main() -> None:
             args.requests,
             args.repeat,
             spy and spy / "postgresql.txt",
+            args.against,
             database_url=args.database_url,
             redis_url=args.redis_url,
             workers=args.workers,
-        )
+        )[0]
         print("\nPostgreSQL / SQLite per request:")
         for name in sqlite:
             print(f"{name:<44} {pg[name] / max(sqlite[name], 1e-9):>6.2f}×")
