@@ -63,6 +63,7 @@ def diff(
     console = Console()
     console.print(diff_table(changes, f"stack {stack}: phase {from_phase} -> {to_phase}"))
     for change in changes:
-        if details or change.action in ("replace", "delete"):
+        if details or change.action in ("replace", "delete", "retain"):
             fields = f" ({', '.join(change.fields)})" if change.fields else ""
-            typer.echo(f"{change.action:8} {change.state:8} {change.target}{fields}")
+            refused = "  PROTECTED: pulumi up refuses this" if change.protected else ""
+            typer.echo(f"{change.action:8} {change.state:8} {change.target}{fields}{refused}")

@@ -46,6 +46,8 @@ class Change:
     """``Kind/namespace/name``."""
     fields: tuple[str, ...] = ()
     """Top-level paths that differ (``spec.replicas``), for updates and replacements."""
+    protected: bool = False
+    """A replacement or deletion of a ``protect``ed object: ``pulumi up`` refuses it."""
 
 
 def _paths(before: Any, after: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
@@ -79,10 +81,13 @@ def diff(before: Rendering, after: Rendering) -> list[Change]:
             continue
         immutable = IMMUTABLE.get(new.manifest["kind"], ())
         forced = any(path[: len(field)] == field for path in paths for field in immutable)
-        changes.append(
-            Change(new.state, "replace" if forced else "update", new.ident, tuple(".".join(p) for p in paths))
-        )
-    changes += [Change(m.state, "retain" if m.retain_on_delete else "delete", m.ident) for m in olds.values()]
+        fields = tuple(".".join(p) for p in paths)
+        action = "replace" if forced else "update"
+        changes.append(Change(new.state, action, new.ident, fields, forced and old.protect))
+    changes += [
+        Change(m.state, "retain" if m.retain_on_delete else "delete", m.ident, protected=m.protect)
+        for m in olds.values()
+    ]
     return changes
 
 

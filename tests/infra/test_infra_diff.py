@@ -39,12 +39,13 @@ def test_same_phase_changes_nothing() -> None:
 
 
 def test_an_immutable_field_is_a_replacement_and_a_dropped_data_object_is_retained() -> None:
-    before = rendered_at("dev", 2)
+    before = rendered_at("national", 2)
     items = list(copy.deepcopy(before.manifests))
     at = next(i for i, m in enumerate(items) if m.ident == "StatefulSet/msgfleet-ru-mow/postgres")
     claim = items[at].manifest["spec"]["volumeClaimTemplates"][0]
     claim["spec"]["resources"]["requests"]["storage"] = "40Gi"
     dropped = next(m for m in items if m.ident == "StatefulSet/msgfleet-ru-spe/redis")
+    assert items[at].protect and dropped.protect, "national protects its data"
     items.remove(dropped)
     changes = diff(before, replace(before, manifests=tuple(items)))
     assert [(c.action, c.target) for c in changes] == [
@@ -52,6 +53,7 @@ def test_an_immutable_field_is_a_replacement_and_a_dropped_data_object_is_retain
         ("retain", "StatefulSet/msgfleet-ru-spe/redis"),
     ]
     assert changes[0].fields == ("spec.volumeClaimTemplates",)
+    assert all(c.protected for c in changes), "pulumi up would refuse both: the diff says so"
 
 
 def test_cli_prints_the_table_and_the_deletions() -> None:
