@@ -6,15 +6,36 @@ Commands parse arguments, call library code and write files; heavy imports stay 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from msgfleet.schema import Plan
 
 app = typer.Typer(no_args_is_help=True)
 
 PLAN_HELP = "Rollout plan YAML (rollout_plans/...)."
 OUT_HELP = "Output directory (created)."
 FAIL_HELP = "Cut a backbone link before simulating, as A:B (repeatable), e.g. RU-MOW:RU-TVE."
+
+
+def _check_phases(plan: Plan, phases: list[int] | None, flag: str = "--phase") -> None:
+    from sim.errors import SimError
+
+    n = len(plan.phases)
+    for k in (phases or []) if n else []:  # a plan without phases gets proposed ones (run_rollout)
+        if not 1 <= k <= n:
+            raise SimError(f"{flag} {k}: plan {plan.name!r} has phases 1..{n}")
+
+
+def _check_load(value: float | None, flag: str) -> None:
+    import math
+
+    from sim.errors import SimError
+
+    if value is not None and not (value > 0 and math.isfinite(value)):
+        raise SimError(f"{flag} {value:g}: a national busy-hour load in messages/s, > 0 and finite")
 
 
 def _links(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
@@ -27,6 +48,37 @@ def _links(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
             raise SimError(f"--fail-link {spec!r}: write it as STATE:STATE, e.g. RU-MOW:RU-TVE")
         pairs.append((a.strip().upper(), b.strip().upper()))
     return tuple(pairs)
+
+
+# The plan field each `sim plan` flag sets, so a refused value names the flag.
+_FLAGS = {
+    "target_coverage": "--target",
+    "residency": "--residency",
+    "slo": "--max-rtt-ms",
+    "sites": "--candidates",
+    "country": "--country",
+}
+
+
+def _draft_plan(data: dict, flags: dict[str, object]) -> Plan:
+    """Validate a plan built from flags; a refused value is one line naming its flag."""
+    from pydantic import ValidationError
+
+    from msgfleet.schema import Plan
+    from sim.errors import SimError
+
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        field = str(loc[0]) if loc else ""
+        flag = _FLAGS.get(field, "--base" if field else "flags")
+        message = error["msg"].removeprefix("Value error, ")
+        where = ".".join(str(part) for part in loc)
+        value = flags.get(flag)
+        shown = f" {value!r}" if value is not None else ""
+        raise SimError(f"{flag}{shown}: {where}: {message}") from None
 
 
 @app.command("plan")
@@ -42,22 +94,39 @@ def plan_cmd(
     phase_days: Annotated[int, typer.Option(min=1, help="Days between phase starts.")] = 180,
 ) -> None:
     """Choose sites and a phase order that reach the target with the fewest / cheapest sites."""
+    import pycountry
     from rich.console import Console
 
-    from msgfleet.schema import Plan, dump_plan, load_plan
+    from msgfleet.schema import dump_plan, load_plan
+    from sim.errors import SimError
     from sim.geography import load_states
     from sim.siting import propose_phases
 
-    code = country.upper()
+    code = country.strip().upper()
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise SimError(f"--country {country!r}: not an ISO 3166-1 alpha-2 country code (e.g. RU, US)")
+    if not 0 < target <= 1:
+        raise SimError(f"--target {target:g}: a share of the population, in (0, 1] (e.g. 0.6)")
+    if residency not in ("home_state", "national"):
+        raise SimError(f"--residency {residency!r}: choose home_state or national")
+    if not max_rtt_ms > 0 or max_rtt_ms == float("inf"):
+        raise SimError(f"--max-rtt-ms {max_rtt_ms:g}: a round trip in ms, > 0 and finite")
     states = load_states(code)
-    chosen = [c.strip() for c in candidates.split(",") if c.strip()] or list(states.ids)
+    chosen = [c.strip().upper() for c in candidates.split(",") if c.strip()] or list(states.ids)
+    unknown = [c for c in chosen if c not in states.ids]
+    if unknown:
+        raise SimError(
+            f"--candidates: {', '.join(unknown)} not among the {len(states)} states of {code} "
+            f"(ISO 3166-2 codes such as {states.ids[0]})"
+        )
+
     template: dict = {}
     known_sites: dict[str, dict] = {}
     if base is not None:
         template = load_plan(base).model_dump(exclude={"phases", "name", "country"})
         known_sites = {s["state"]: s for s in template.pop("sites")}
     slo = {**template.get("slo", {}), "max_rtt_ms": max_rtt_ms}
-    draft = Plan.model_validate(
+    draft = _draft_plan(
         {
             **template,
             "name": f"{code.lower()}-proposed",
@@ -66,8 +135,15 @@ def plan_cmd(
             "residency": residency,
             "slo": slo,
             "sites": [known_sites.get(s, {"state": s}) for s in chosen],
-        }
+        },
+        {"--target": target, "--residency": residency, "--max-rtt-ms": max_rtt_ms, "--country": country},
     )
+    last_start = (min(phases, len(chosen)) - 1) * phase_days
+    if last_start > draft.horizon_days:
+        raise SimError(
+            f"--phases {phases} --phase-days {phase_days}: the last phase would start on day "
+            f"{last_start}, after the plan's horizon ({draft.horizon_days} days)"
+        )
     proposed, selection = propose_phases(draft, n_phases=phases, phase_days=phase_days)
     header = (
         f"Proposed by `msgfleet sim plan`: {len(selection.sites)} sites reach {selection.covered:.1%} of "
@@ -101,6 +177,7 @@ def rollout(
     from sim.rollout import run_rollout, write_rollout
 
     loaded = load_plan(plan)
+    _check_phases(loaded, None if phase is None else [phase])
     result = run_rollout(loaded, stop_at_target=stop_at_target, failed_links=_links(fail_link))
     write_rollout(result, out)
     console = Console()
@@ -138,7 +215,9 @@ def latency(
     from msgfleet.schema import load_plan
     from sim.latency import run_latency, write_latency
 
+    _check_load(load, "--load")
     loaded = load_plan(plan)
+    _check_phases(loaded, phase)
     phases = phase or list(range(1, len(loaded.phases) + 1))
     reps = replications or loaded.latency.replications
     with Progress(transient=True) as progress:
@@ -189,7 +268,12 @@ def sweep(
         values = [float(v) for v in loads.split(",") if v.strip()]
     except ValueError:
         raise SimError(f"--loads {loads!r}: give numbers separated by commas, e.g. 1000,5000") from None
+    if not values:
+        raise SimError(f"--loads {loads!r}: give at least one load, e.g. 1000,5000")
+    for value in values:
+        _check_load(value, "--loads")
     loaded = load_plan(plan)
+    _check_phases(loaded, None if phase is None else [phase])
     reps = replications or loaded.latency.replications
     with Progress(transient=True) as progress:
         task = progress.add_task("sweep", total=len(values) * reps)
