@@ -7,7 +7,7 @@ deletion rolls back and nothing is half-erased.
 
 ``covers`` names the user-id columns a provider handles (table -> columns). Erase means: afterwards no
 row of that table holds the user's id (or phone) in those columns — rows go, or the id is replaced by
-``ERASED_USER``. ``tests/datarights/test_registry.py`` fails for any user-id column of
+``ERASED_USER``. ``tests/messenger/datarights/test_registry.py`` fails for any user-id column of
 ``Base.metadata`` that no provider covers and ``ALLOWED`` does not list, so a new feature that forgets
 data rights cannot go unnoticed. (A static list, like ``messenger.app.ROUTERS``, not registration at
 import time: nothing runs when a module is imported.)

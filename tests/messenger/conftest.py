@@ -1,11 +1,26 @@
-"""Messenger-only fixtures: run SQL against a node's database (to age a code or dump every table)."""
+"""Fixtures of the node's tests, shared by the packages below.
+
+- ``node_sql`` / ``dump_db``: SQL against a node's database (to age a code or dump every table);
+- ``anode`` (small per-kind media limits), ``s3_endpoint`` + ``s3_node`` (media on moto's S3, short group
+  retention): media and data-rights tests;
+- ``trust_node`` with a bootstrap admin ``admin_phone``: admin, audit and channel tests;
+- ``call_node``: known tariffs, TURN secret and 0.3 s reminder sweeps; ``billing/``, ``calls/`` and
+  ``meetings/`` make it their ``node``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import json
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
+from call_helpers import ENV as CALL_ENV
+from media_files import BUCKET, CREDS
+from moto.server import ThreadedMotoServer
 from sqlalchemy import MetaData, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -46,3 +61,67 @@ async def dump_database(db_url: str) -> str:
 def dump_db() -> Callable[[str], Awaitable[str]]:
     """``await dump_db(node.db_url)``: every row of every table as text."""
     return dump_database
+
+
+LIMITS = {
+    "MSGFLEET_MEDIA_PHOTO_MAX_BYTES": "1000000",
+    "MSGFLEET_MEDIA_DOCUMENT_MAX_BYTES": "2000000",
+    "MSGFLEET_MEDIA_VOICE_MAX_BYTES": "500000",
+}
+
+
+@pytest.fixture(scope="session")
+def anode(node_factory: Callable[..., Any]) -> Any:
+    """A node (PostgreSQL + Redis + 2 workers when configured) with small per-type media limits."""
+    return node_factory(shared_backends=True, **LIMITS)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    boto3.client("s3", endpoint_url=endpoint, **CREDS).create_bucket(Bucket=BUCKET)
+    yield endpoint
+    server.stop()
+
+
+RETENTION = {"group": 3}  # s3_node keeps 3 s of group history (private chats: forever)
+
+
+@pytest.fixture(scope="session")
+def s3_node(node_factory: Callable[..., Any], s3_endpoint: str) -> Any:
+    return node_factory(
+        MSGFLEET_MEDIA_BACKEND="s3",
+        MSGFLEET_MEDIA_S3_ENDPOINT=s3_endpoint,
+        MSGFLEET_MEDIA_S3_BUCKET=BUCKET,
+        MSGFLEET_MEDIA_S3_ACCESS_KEY="testing",
+        MSGFLEET_MEDIA_S3_SECRET_KEY="testing",
+        MSGFLEET_MEDIA_S3_PREFIX="node-a/",
+        MSGFLEET_RETENTION_RULES=json.dumps(RETENTION),
+        MSGFLEET_RETENTION_INTERVAL_SECONDS="0.3",
+    )
+
+
+@pytest.fixture(scope="session")
+def admin_phone() -> str:
+    return f"+7998{secrets.randbelow(10**7):07d}"
+
+
+@pytest.fixture(scope="session")
+def trust_node(node_factory: Callable[..., Any], admin_phone: str) -> Any:
+    """A node (PostgreSQL + workers when configured) whose admin is ``admin_phone``."""
+    return node_factory(shared_backends=True, MSGFLEET_ADMIN_PHONES=f"+70000000000, {admin_phone}")
+
+
+@pytest.fixture(scope="session")
+def call_node(node_factory: Callable[..., Any]) -> Any:
+    """A node that bills by ``call_helpers.TARIFFS`` and sweeps meeting reminders every 0.3 s."""
+    return node_factory(shared_backends=True, **CALL_ENV)

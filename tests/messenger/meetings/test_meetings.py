@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
-from b_helpers import act, next_kind, person
+from call_helpers import act, next_kind, person
 
 from messenger.client import ApiFailure, MessengerClient
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from a_media_files import mp4, ogg_opus, png
+from media_files import mp4, ogg_opus, png
 
 
 async def test_voice_note_duration_waveform_and_ranges(anode: Any, signup: Any) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from b_helpers import HEARTBEAT_TIMEOUT, act, frame_reply, next_kind, person, start_call
+from call_helpers import HEARTBEAT_TIMEOUT, act, frame_reply, next_kind, person, start_call
 
 from messenger.client import MessengerClient
 

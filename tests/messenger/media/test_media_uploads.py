@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from a_media_files import PDF, png
+from media_files import PDF, png
 from PIL import Image
 
 from messenger.client import MessengerClient

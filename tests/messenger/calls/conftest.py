@@ -1,8 +1,4 @@
-"""Fixtures of the calls / tariffs / meetings tests: a node with known tariffs and TURN secret, helpers.
-
-``node`` (overriding the shared one) bills by ``TARIFFS`` and sweeps reminders every 0.3 s;
-``fast_node`` also has 1.5 s heartbeat and 2 s ring timeouts for the timeout tests.
-"""
+"""Call tests run on ``call_node``; ``fast_node`` also has short heartbeat and ring timeouts."""
 
 from __future__ import annotations
 
@@ -10,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from b_helpers import ENV, HEARTBEAT_TIMEOUT, RING_TIMEOUT
+from call_helpers import ENV, HEARTBEAT_TIMEOUT, RING_TIMEOUT
 
 
 @pytest.fixture(scope="session")
-def node(node_factory: Callable[..., Any]) -> Any:
-    return node_factory(shared_backends=True, **ENV)
+def node(call_node: Any) -> Any:
+    return call_node
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from a_media_files import BUCKET, CREDS, PDF, png
+from media_files import BUCKET, CREDS, PDF, png
 
 from messenger.media.crypto import sealed_size
 

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pyotp
 import pytest
-from a_media_files import BUCKET, CREDS, PDF, ogg_opus, png
+from media_files import BUCKET, CREDS, PDF, ogg_opus, png
 
 from messenger.client import ApiFailure
 from messenger.datarights.settings import load_retention_settings

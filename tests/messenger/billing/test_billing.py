@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import pytest
-from b_helpers import TARIFFS, act, next_kind, start_call
+from call_helpers import TARIFFS, act, next_kind, start_call
 
 from messenger.client import ApiFailure, MessengerClient
 

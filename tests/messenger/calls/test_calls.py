@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from b_helpers import TURN_SECRET, act, frame_reply, next_kind, person, start_call
+from call_helpers import TURN_SECRET, act, frame_reply, next_kind, person, start_call
 
 from messenger.client import ApiFailure, MessengerClient
 
