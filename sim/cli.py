@@ -17,6 +17,7 @@ app = typer.Typer(no_args_is_help=True)
 
 PLAN_HELP = "Rollout plan YAML (rollout_plans/...)."
 OUT_HELP = "Output directory (created)."
+STRICT_HELP = "Exit non-zero (2) when the run has warnings (overloads, capped pods, missed SLOs)."
 FAIL_HELP = "Cut a backbone link before simulating, as A:B (repeatable), e.g. RU-MOW:RU-TVE."
 
 
@@ -36,6 +37,18 @@ def _check_load(value: float | None, flag: str) -> None:
 
     if value is not None and not (value > 0 and math.isfinite(value)):
         raise SimError(f"{flag} {value:g}: a national busy-hour load in messages/s, > 0 and finite")
+
+
+def _warn(warnings: list[str], strict: bool) -> None:
+    """Print each warning as one line on stderr; with ``--strict`` they fail the command."""
+    import sys
+
+    from sim.errors import SimError
+
+    for line in warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if strict and warnings:
+        raise SimError(f"--strict: {len(warnings)} warning(s), see above")
 
 
 def _links(specs: list[str] | None) -> tuple[tuple[str, str], ...]:
@@ -169,6 +182,7 @@ def rollout(
         ),
     ] = None,
     phase: Annotated[int | None, typer.Option(help="Phase for --sized-plan (default: the last).")] = None,
+    strict: Annotated[bool, typer.Option(help=STRICT_HELP)] = False,
 ) -> None:
     """Simulate a plan day by day: rollout.csv, sites.csv, tariffs.csv, summary.json."""
     from rich.console import Console
@@ -192,9 +206,8 @@ def rollout(
             header=f"{plan} with design users and loads of phase {k}.",
         )
         console.print(f"wrote {sized_plan} (infra.design_users and design_load for phase {k})")
-    if result.timeline.partition is not None:
-        console.print(f"[yellow]{result.timeline.partition}[/yellow]")
     console.print(f"{result.plan.name}: {result.outcome} -> {out}")
+    _warn(result.warnings(), strict)
 
 
 @app.command()
@@ -207,6 +220,7 @@ def latency(
     workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
     load: Annotated[float | None, typer.Option(help="National busy-hour messages/s to simulate.")] = None,
     fail_link: Annotated[list[str] | None, typer.Option(help=FAIL_HELP)] = None,
+    strict: Annotated[bool, typer.Option(help=STRICT_HELP)] = False,
 ) -> None:
     """Busy-hour delivery latency per state pair: latency.csv, latency_cdf.csv, summary.json."""
     from rich.console import Console
@@ -244,6 +258,7 @@ def latency(
         if row["undeliverable_share"] > 0:
             console.print(f"  {row['undeliverable_share']:.2%} of messages cannot be delivered (partition)")
     console.print(f"-> {out}")
+    _warn(run.warnings(), strict)
 
 
 @app.command()
@@ -255,6 +270,7 @@ def sweep(
     replications: Annotated[int | None, typer.Option(min=2, help="Default: the plan's.")] = None,
     scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786).")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Local processes (default: all cores).")] = None,
+    strict: Annotated[bool, typer.Option(help=STRICT_HELP)] = False,
 ) -> None:
     """Message p95 against load (a parameter sweep through the executor): sweep.csv."""
     from rich.console import Console
@@ -262,7 +278,7 @@ def sweep(
 
     from msgfleet.schema import load_plan
     from sim.errors import SimError
-    from sim.latency import sweep_loads
+    from sim.latency import sweep_loads, sweep_warnings
 
     try:
         values = [float(v) for v in loads.split(",") if v.strip()]
@@ -283,7 +299,9 @@ def sweep(
     console = Console()
     for row in table.itertuples(index=False):
         console.print(
-            f"{row.load_msgs_per_s:>10,.0f} msg/s: {row.pods} pods, p95 {row.p95_ms:.1f} ms "
+            f"{row.load_msgs_per_s:>10,.0f} msg/s: {row.pods} pods, utilisation up to "
+            f"{row.max_utilisation:.2f}, p95 {row.p95_ms:.1f} ms "
             f"(95% CI {row.p95_ci_low_ms:.1f}-{row.p95_ci_high_ms:.1f})"
         )
     console.print(f"-> {out / 'sweep.csv'}")
+    _warn(sweep_warnings(table), strict)

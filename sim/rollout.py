@@ -40,6 +40,26 @@ class RolloutResult:
             return f"{metric} reached {self.plan.target_coverage:.0%} on day {self.target_day}"
         return f"horizon ended on day {self.end_day} before {metric} reached {self.plan.target_coverage:.0%}"
 
+    def warnings(self) -> list[str]:
+        """One line per phase with sites whose pods are capped at ``max_pods`` or whose demand
+        exceeds what their pods serve (utilisation > 1), naming the sites."""
+        lines = []
+        cap = self.plan.capacity.max_pods
+        for k, phase in enumerate(self.timeline.phases, start=1):
+            rows = [z for z in self.sizings if z.phase == k]
+            capped = [z for z in rows if z.capped]
+            over = [z for z in rows if z.over_capacity]
+            where = f"phase {k} {phase.name} (day {self.timeline.window(k)[1]})"
+            if capped:
+                named = ", ".join(f"{z.state} {z.needed_pods}" for z in capped)
+                lines.append(f"{where}: pods capped at max_pods {cap}; needed: {named}")
+            if over:
+                named = ", ".join(f"{z.state} {z.utilisation:.2f}" for z in over)
+                lines.append(f"{where}: over capacity (busy-hour demand / capacity): {named}")
+        if self.timeline.partition is not None:
+            lines.append(str(self.timeline.partition))
+        return lines
+
     def summary(self) -> dict:
         states = self.timeline.states
         last = self.daily.iloc[-1]
@@ -62,12 +82,17 @@ class RolloutResult:
                 "islands": self.timeline.partition.components,
             },
             "final": {k: float(last[k]) for k in ("reach", "active_users", "coverage")},
+            "warnings": self.warnings(),
             "phases": [
                 {
                     "index": k,
                     "name": phase.name,
                     "start_day": phase.start_day,
                     "sites": phase.sites,
+                    "capped_sites": [z.state for z in self.sizings if z.phase == k and z.capped],
+                    "over_capacity_sites": [
+                        z.state for z in self.sizings if z.phase == k and z.over_capacity
+                    ],
                     "live_states": sorted(self.timeline.homes[k - 1]),
                     "homes": self.timeline.homes[k - 1],
                 }
@@ -160,6 +185,8 @@ def write_rollout(result: RolloutResult, out: str | Path) -> Path:
         row = z.record()
         res = reserved.get((z.state, z.phase))
         row["reserved_pods"] = res.pods if res else 0
+        row["reserved_node_pods"] = res.node_pods if res else 0
+        row["reserved_turn_relays"] = res.turn_relays if res else 0
         row["reserved_turn_channels"] = res.turn_channels if res else 0
         site_rows.append(row)
     pd.DataFrame(site_rows).to_csv(out / "sites.csv", index=False, float_format="%.6g")

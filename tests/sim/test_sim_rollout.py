@@ -99,7 +99,7 @@ def test_shipped_national_plans_reach_their_target(path: Path) -> None:
     result = run_rollout(plan)
     if "national" in path.name:
         assert result.target_day is not None, result.outcome
-    assert not any(z.over_capacity for z in result.sizings), "a site needs more than capacity.max_pods"
+    assert not any(z.capped for z in result.sizings), "a site needs more than capacity.max_pods"
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
