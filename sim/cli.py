@@ -105,6 +105,12 @@ def plan_cmd(
     base: Annotated[Path | None, typer.Option(help="Take demand, prices, site costs from this plan.")] = None,
     phases: Annotated[int, typer.Option(min=1, help="Split the chosen sites into this many phases.")] = 3,
     phase_days: Annotated[int, typer.Option(min=1, help="Days between phase starts.")] = 180,
+    population: Annotated[
+        Path | None, typer.Option(help="Population table CSV (iso_3166_2,population); default: shipped.")
+    ] = None,
+    geonames_estimate: Annotated[
+        bool, typer.Option(help="Accept GeoNames place sums for a country without an official table.")
+    ] = False,
 ) -> None:
     """Choose sites and a phase order that reach the target with the fewest / cheapest sites."""
     import pycountry
@@ -124,7 +130,15 @@ def plan_cmd(
         raise SimError(f"--residency {residency!r}: choose home_state or national")
     if not max_rtt_ms > 0 or max_rtt_ms == float("inf"):
         raise SimError(f"--max-rtt-ms {max_rtt_ms:g}: a round trip in ms, > 0 and finite")
-    states = load_states(code)
+    template: dict = {}
+    known_sites: dict[str, dict] = {}
+    if base is not None:
+        template = load_plan(base).model_dump(exclude={"phases", "name", "country"})
+        known_sites = {s["state"]: s for s in template.pop("sites")}
+    people = template.get("population", {})
+    table = str(population) if population is not None else people.get("table")
+    estimate = geonames_estimate or people.get("geonames_estimate", False)
+    states = load_states(code, table, estimate)
     chosen = [c.strip().upper() for c in candidates.split(",") if c.strip()] or list(states.ids)
     unknown = [c for c in chosen if c not in states.ids]
     if unknown:
@@ -132,12 +146,6 @@ def plan_cmd(
             f"--candidates: {', '.join(unknown)} not among the {len(states)} states of {code} "
             f"(ISO 3166-2 codes such as {states.ids[0]})"
         )
-
-    template: dict = {}
-    known_sites: dict[str, dict] = {}
-    if base is not None:
-        template = load_plan(base).model_dump(exclude={"phases", "name", "country"})
-        known_sites = {s["state"]: s for s in template.pop("sites")}
     slo = {**template.get("slo", {}), "max_rtt_ms": max_rtt_ms}
     draft = _draft_plan(
         {
@@ -147,6 +155,7 @@ def plan_cmd(
             "target_coverage": target,
             "residency": residency,
             "slo": slo,
+            "population": {"table": table, "geonames_estimate": estimate},
             "sites": [known_sites.get(s, {"state": s}) for s in chosen],
         },
         {"--target": target, "--residency": residency, "--max-rtt-ms": max_rtt_ms, "--country": country},
@@ -161,7 +170,8 @@ def plan_cmd(
     header = (
         f"Proposed by `msgfleet sim plan`: {len(selection.sites)} sites reach {selection.covered:.1%} of "
         f"{code} (target {target:.0%}, RTT <= {max_rtt_ms:g} ms, residency {residency}).\n"
-        f"Method: {selection.method}; optimal: {selection.optimal} ({selection.reason})."
+        f"Method: {selection.method}; optimal: {selection.optimal} ({selection.reason}).\n"
+        f"Populations: {states.population_source}."
     )
     dump_plan(proposed, out, header=header)
     Console().print(header.replace("\n", " "), f"-> {out}")
@@ -207,6 +217,7 @@ def rollout(
         )
         console.print(f"wrote {sized_plan} (infra.design_users and design_load for phase {k})")
     console.print(f"{result.plan.name}: {result.outcome} -> {out}")
+    console.print(f"populations: {result.timeline.states.population_source}")
     _warn(result.warnings(), strict)
 
 

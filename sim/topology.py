@@ -16,7 +16,7 @@ from scipy.spatial import Delaunay
 
 from msgfleet.schema import Network, Plan
 from sim.errors import SimError
-from sim.geography import StateTable, great_circle_km, load_states
+from sim.geography import StateTable, great_circle_km, states_of
 
 __all__ = [
     "Partition",
@@ -71,7 +71,7 @@ def _candidate_edges(states: StateTable, k: int) -> set[tuple[int, int]]:
 def backbone(plan: Plan, states: StateTable | None = None) -> nx.Graph:
     """The country's backbone graph: nodes are state ids (with population, lat, lon), edges carry
     ``distance_km`` and ``latency_ms`` (one way)."""
-    states = states or load_states(plan.country)
+    states = states or states_of(plan)
     graph = nx.Graph(country=plan.country)
     for i, state in enumerate(states.ids):
         graph.add_node(

@@ -358,6 +358,21 @@ class Network(StrictModel):
     )
 
 
+class Population(StrictModel):
+    """Where each state's population comes from (sim.geography; docs/SIM.md).
+
+    Countries with a shipped official table (RU, US, DE) use it; for others give ``table``, a CSV
+    with columns ``iso_3166_2,population`` (one row per state, path relative to the working
+    directory), or set ``geonames_estimate`` to accept GeoNames place populations scaled up, which
+    miss villages and mis-assign districts (FR comes out at 43.5 M instead of 68 M).
+    """
+
+    table: str | None = Field(
+        None, min_length=1, description="CSV iso_3166_2,population; overrides the shipped table."
+    )
+    geonames_estimate: bool = Field(False, description="Accept GeoNames place sums where no table exists.")
+
+
 class LatencySim(StrictModel):
     """Sampling of the busy-hour SimPy model (sim/latency.py)."""
 
@@ -398,6 +413,7 @@ class Plan(StrictModel):
     infra: InfraSettings = InfraSettings()
     network: Network = Network()
     latency: LatencySim = LatencySim()
+    population: Population = Population()
 
     @field_validator("country")
     @classmethod
