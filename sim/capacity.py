@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 from msgfleet.schema import Plan, SiteLoad
 from msgfleet.sizing import Reservation, call_erlangs, flat_share_load, reservation, size_loads
@@ -145,26 +146,46 @@ def sizings_of(timeline: Timeline, phase_index: int) -> list[SiteSizing]:
     return _sizings(timeline.plan, timeline.plan.live_sites(phase_index), phase_index, users[0], loads[0])
 
 
-def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> dict[str, float]:
-    """Cost of ``phase_index`` over its days, re-sizing the sites every ``step_days`` (pods scale
-    with adoption, as an autoscaler would); keys cost_pods, cost_turn, cost_storage, cost_fixed,
-    cost_reserved (the next phase's placeholder pods, held through this phase at ``pod_month``)."""
+COST_KEYS = ("cost_pods", "cost_turn", "cost_storage", "cost_fixed", "cost_reserved")
+
+
+def phase_slots(timeline: Timeline, phase_index: int, step_days: int = 30) -> pd.DataFrame:
+    """Cost of ``phase_index`` in slots of up to ``step_days`` (cut at year boundaries), re-sizing
+    the sites each slot (pods scale with adoption, as an autoscaler would; a slot is sized for its
+    last, largest day).
+
+    Columns: first_day, last_day, months and :data:`COST_KEYS` (cost_reserved: the next phase's
+    placeholder pods, held through this phase at ``prices.pod_month``).
+    """
     plan = timeline.plan
     first, last = timeline.window(phase_index)
-    starts = np.arange(first, last + 1, step_days)
-    ends = np.minimum(starts + step_days - 1, last)  # each slot sized for its last (largest) day
+    years = np.ceil(np.arange(1, last / DAYS_PER_YEAR + 1) * DAYS_PER_YEAR).astype(int)
+    starts = np.unique(np.concatenate([np.arange(first, last + 1, step_days), years[years > first]]))
+    starts = starts[starts <= last]  # slots never straddle a year boundary (cash flow per year)
+    ends = np.append(starts[1:] - 1, last)
     months = (ends - starts + 1) / DAYS_PER_MONTH
     users, loads = site_loads_over(timeline, phase_index, ends)
     z = _size(plan, users, loads)
     fixed = sum(plan.site(s).fixed_cost_per_month for s in plan.live_sites(phase_index))
     held = sum(r.pods for r in _reservations_of(timeline, phase_index))
-    return {
-        "cost_reserved": float(held * plan.prices.pod_month * months.sum()),
-        "cost_pods": float((z["cost_pods"].sum(axis=1) * months).sum()),
-        "cost_turn": float((z["cost_turn"].sum(axis=1) * months).sum()),
-        "cost_storage": float((z["cost_storage"].sum(axis=1) * months).sum()),
-        "cost_fixed": float(fixed * months.sum()),
-    }
+    return pd.DataFrame(
+        {
+            "first_day": starts,
+            "last_day": ends,
+            "months": months,
+            "cost_pods": z["cost_pods"].sum(axis=1) * months,
+            "cost_turn": z["cost_turn"].sum(axis=1) * months,
+            "cost_storage": z["cost_storage"].sum(axis=1) * months,
+            "cost_fixed": fixed * months,
+            "cost_reserved": held * plan.prices.pod_month * months,
+        }
+    )
+
+
+def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> dict[str, float]:
+    """Cost of ``phase_index`` over its days (the sums of :func:`phase_slots`), by :data:`COST_KEYS`."""
+    slots = phase_slots(timeline, phase_index, step_days)
+    return {key: float(slots[key].sum()) for key in COST_KEYS}
 
 
 def _loads(

@@ -19,6 +19,12 @@ MAX_HORIZON_DAYS = 18_263
 """50 years: longer horizons are not plans (and the daily model holds days × states arrays)."""
 
 
+COTURN_RELAY_PORTS = (49152, 65535)
+"""coturn's default min-port / max-port (docs/SOURCES.md)."""
+LOAD_BALANCER_RELAY_PORTS = (49152, 49252)
+"""Relay ports a LoadBalancer Service lists one by one (101 ports)."""
+
+
 class StrictModel(BaseModel):
     """Unknown fields are errors: a typo in a plan must not be silently ignored; so are .inf/.nan."""
 
@@ -312,8 +318,9 @@ class InfraSettings(StrictModel):
     turn_exposure: Literal["load_balancer", "host_network"] = "load_balancer"
     turn_port: int = Field(3478, gt=0, lt=65536, description="STUN/TURN listening port (RFC 8656).")
     turn_relay_ports: tuple[int, int] = Field(
-        (49152, 65535),
-        description="UDP relay port range (min-port, max-port); default coturn's own (docs/SOURCES.md).",
+        COTURN_RELAY_PORTS,
+        description="UDP relay port range (min-port, max-port). Default: coturn's own, 49152-65535, with "
+        "turn_exposure host_network; 49152-49252 with load_balancer, whose Service must list every port.",
     )
     hpa_cpu_utilization: int = Field(70, gt=0, le=100, description="HPA target average CPU utilisation, %.")
     design_users: dict[StateId, int] = Field(
@@ -329,6 +336,15 @@ class InfraSettings(StrictModel):
         default_factory=dict,
         description="Egress addresses of each site (multi-cluster federation allow-lists).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_relay_ports(cls, data: object) -> object:
+        # A Kubernetes Service lists each port (no ranges), so a LoadBalancer gets a short range.
+        behind_lb = isinstance(data, dict) and data.get("turn_exposure", "load_balancer") == "load_balancer"
+        if behind_lb and isinstance(data, dict) and "turn_relay_ports" not in data:
+            return {**data, "turn_relay_ports": LOAD_BALANCER_RELAY_PORTS}
+        return data
 
     @field_validator("turn_relay_ports")
     @classmethod
@@ -353,9 +369,6 @@ class Network(StrictModel):
     access_rtt_ms: float = Field(
         15.0, ge=0, description="Last-mile round trip to the first backbone router (docs/SOURCES.md)."
     )
-    k_nearest: int = Field(
-        3, ge=1, le=20, description="Each state links to its k nearest states (plus Delaunay)."
-    )
 
 
 class Population(StrictModel):
@@ -371,6 +384,17 @@ class Population(StrictModel):
         None, min_length=1, description="CSV iso_3166_2,population; overrides the shipped table."
     )
     geonames_estimate: bool = Field(False, description="Accept GeoNames place sums where no table exists.")
+
+
+class Economics(StrictModel):
+    """How the cash flow is discounted (sim.economics)."""
+
+    discount_rate: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Annual rate for the NPV: the operator's cost of capital (a placeholder).",
+    )
 
 
 class LatencySim(StrictModel):
@@ -414,6 +438,7 @@ class Plan(StrictModel):
     network: Network = Network()
     latency: LatencySim = LatencySim()
     population: Population = Population()
+    economics: Economics = Economics()
 
     @field_validator("country")
     @classmethod

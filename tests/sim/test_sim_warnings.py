@@ -47,8 +47,20 @@ def test_rollout_names_capped_and_overloaded_sites(tmp_path: Path) -> None:
     assert flagged == {(z.phase, z.state) for z in over}
 
 
-def test_shipped_dev_plan_has_no_warnings() -> None:
-    assert run_rollout(load_plan(DEV)).warnings() == []
+@pytest.mark.parametrize("name", ["ru-national", "us-national"])
+def test_shipped_national_plans_have_no_warnings(name: str) -> None:
+    assert run_rollout(load_plan(DEV.with_name(f"{name}.yaml"))).warnings() == []
+
+
+def test_relay_port_range_defaults_to_coturns_and_warns_when_it_binds() -> None:
+    plan = load_plan(DEV)  # turn_exposure load_balancer: the Service lists every port
+    assert plan.infra.turn_relay_ports == (49152, 49252)
+    host = Plan.model_validate(plan.model_dump() | {"infra": {"turn_exposure": "host_network"}})
+    assert host.infra.turn_relay_ports == (49152, 65535)  # coturn's min-port / max-port
+    (warning,) = run_rollout(plan).warnings()
+    assert warning.startswith("relay ports 49152-49252 (load_balancer) cap each TURN relay at 101 channels")
+    assert "RU-MOW" in warning
+    assert run_rollout(host).warnings() == []
 
 
 def test_latency_warns_of_missed_slo_with_the_overloaded_sites() -> None:
