@@ -55,6 +55,20 @@ def plot_capacity(sites: pd.DataFrame, ax: Axes) -> Axes:
                 color="black",
                 zorder=3,
             )
+    flagged = [c for c in ("capped", "over_capacity") if c in sites]
+    if flagged:
+        over = sites[sites[flagged].any(axis=1)]
+        for n, (_, row) in enumerate(over.iterrows()):
+            i = list(pods.columns).index(row["phase"])
+            ax.scatter(
+                x[list(pods.index).index(row["state"])] + i * width,
+                row["pods"],
+                marker="v",
+                s=40,
+                color="tab:red",
+                zorder=4,
+                label="capped at max_pods / over capacity" if n == 0 else None,
+            )
     ax.set_xticks(
         x + width * (len(pods.columns) - 1) / 2,
         [s.split("-", 1)[1] for s in pods.index],
@@ -62,6 +76,6 @@ def plot_capacity(sites: pd.DataFrame, ax: Axes) -> Axes:
         fontsize=7,
     )
     ax.set_ylabel("pods")
-    ax.set_title("Capacity per site (bars: sized pods; dash: reserved in the phase before)")
+    ax.set_title("Capacity per site (bars: sized pods; dash: placeholders reserved in the phase before)")
     ax.legend(fontsize=8)
     return ax
