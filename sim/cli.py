@@ -218,6 +218,14 @@ def rollout(
         console.print(f"wrote {sized_plan} (infra.design_users and design_load for phase {k})")
     console.print(f"{result.plan.name}: {result.outcome} -> {out}")
     console.print(f"populations: {result.timeline.states.population_source}")
+    economics = result.summary()["economics"]
+    break_even = economics["break_even_day"]
+    console.print(
+        f"cash flow: NPV {economics['npv']:,.0f} {economics['currency']} at "
+        f"{economics['discount_rate']:.0%}/year, break-even "
+        + (f"on day {break_even}" if break_even is not None else "not within the run")
+        + f" (per year: {out / 'cashflow.csv'})"
+    )
     _warn(result.warnings(), strict)
 
 

@@ -17,6 +17,11 @@ CASES = {
     "candidates": (["plan", "--candidates", "RU-XYZ"], "--candidates: RU-XYZ"),
     "candidates_other_country": (["plan", "--candidates", "RU-MOW,US-CA"], "--candidates: US-CA"),
     "country": (["plan", "--country", "XX"], "--country 'XX'"),
+    "country_without_table": (["plan", "--country", "FR"], "no official population table for FR"),
+    "bad_population_csv": (
+        ["plan", "--country", "FR", "--population", "nowhere.csv"],
+        "nowhere.csv: cannot read",
+    ),
     "max_rtt": (["plan", "--max-rtt-ms", "-3"], "--max-rtt-ms -3"),
     "phase_days": (["plan", "--phase-days", "4000"], "--phases 3 --phase-days 4000"),
     "rollout_phase": (["rollout", "--plan", DEV, "--phase", "9", "--sized-plan", "s.yaml"], "--phase 9"),
