@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -44,7 +46,7 @@ def plot_capacity(sites: pd.DataFrame, ax: Axes) -> Axes:
     for i, phase in enumerate(pods.columns):
         ax.bar(x + i * width, pods[phase], width=width, label=f"phase {phase}")
 
-    def mark(rows: pd.DataFrame, value: str, label: str | None, **style: object) -> None:
+    def mark(rows: pd.DataFrame, value: str, label: str | None, **style: Any) -> None:
         """One marker per (state, phase) row over its bar, at the row's ``value``."""
         bars = [
             x[list(pods.index).index(r.state)] + list(pods.columns).index(r.phase) * width
