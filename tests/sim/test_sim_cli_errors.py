@@ -37,7 +37,13 @@ CASES = {
     ),
     "fail_link": (["rollout", "--plan", DEV, "--fail-link", "RU-MOW"], "--fail-link 'RU-MOW'"),
     "missing_plan": (["rollout", "--plan", "nowhere.yaml"], "nowhere.yaml: cannot read plan"),
+    "utf16_plan": (["rollout", "--plan", "utf16.yaml"], "utf16.yaml:1: encoded as UTF-16"),
+    "alias_bomb_plan": (["latency", "--plan", "bomb.yaml"], "bomb.yaml:6: expands to more than"),
 }
+
+BOMB = "\n".join(
+    ['a0: &a0 ["lol"]'] + [f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 10) + "]" for k in range(1, 9)]
+)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -46,6 +52,8 @@ def test_bad_flag_is_one_line(
 ) -> None:
     args, words = CASES[name]
     monkeypatch.chdir(tmp_path)
+    Path("utf16.yaml").write_bytes(Path(DEV).read_text(encoding="utf-8").encode("utf-16"))
+    Path("bomb.yaml").write_text(BOMB + "\n" + Path(DEV).read_text(encoding="utf-8"), encoding="utf-8")
     if "--out" not in args:
         args = [*args, "--out", str(tmp_path / "out")]
     monkeypatch.setattr(sys, "argv", ["msgfleet", "sim", *args])
