@@ -68,12 +68,12 @@ def _print_figures(console: Console, summary: dict[str, Any], before: Any, after
     table.add_column("value", justify="right")
     rows = [
         ("simulated users (peak)", summary["users"]),
-        ("requests/s", f"{summary['requests_per_s'] or 0:.1f}"),
-        ("failures", summary["failures"]),
-        ("messages delivered to sockets", delivery.get("requests", 0)),
+        ("HTTP requests/s", f"{summary['http_requests_per_s'] or 0:.1f}"),
+        ("failures (HTTP / socket)", f"{summary['http_failures']} / {summary['socket_failures']}"),
+        ("messages delivered to sockets", summary["message_deliveries"]),
         ("delivery latency p50 / p95 (ms)", f"{delivery.get('p50_ms')} / {delivery.get('p95_ms')}"),
         ("messages stored (node metrics)", server["messages_stored"]),
-        ("call minutes recorded (node metrics)", server["call_minutes"]),
+        ("call seconds metered (node metrics)", server["call_seconds"]),
         ("node CPU seconds", server["cpu_seconds"]),
         ("knee: supported users (converged?)",
          f"{(summary['knee'] or {}).get('supported_users')} ({(summary['knee'] or {}).get('converged')})"),

@@ -1,6 +1,10 @@
-"""CPU time of local node processes, read from the OS (psutil), not from the node's own metrics."""
+"""CPU of local node processes, read from the OS (psutil over /proc), not from the node's own metrics,
+and the split of the machine's CPUs between the nodes and the load generator."""
 
 from __future__ import annotations
+
+import os
+from collections.abc import Iterable
 
 import psutil
 
@@ -13,3 +17,25 @@ def cpu_seconds(pid: int) -> float:
         return sum(p.cpu_times().user + p.cpu_times().system for p in procs)
     except psutil.Error:
         return 0.0
+
+
+def split_cpus() -> tuple[list[int], list[int]] | None:
+    """``(node CPUs, load-generator CPUs)``: the upper and lower half of the CPUs this process may use,
+    or ``None`` on a machine with one (then nothing is pinned). Separate CPUs keep Locust's own work
+    out of the nodes' CPU time and queues; other tenants of the machine are not kept out."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = len(cpus) // 2
+    return cpus[half:], cpus[:half]
+
+
+def pin(pids: Iterable[int], cpus: list[int]) -> None:
+    """Restrict processes and their children to ``cpus`` (children started later inherit it)."""
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                os.sched_setaffinity(p.pid, cpus)
+        except (psutil.Error, ProcessLookupError):
+            continue  # a process that exited is not there to pin

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 Key = tuple[str, str]  # (request type, name), e.g. ("WS", "deliver"), ("POST", "msg:private")
 
-DELIVERY: Key = ("WS", "deliver")
+SOCKET = "WS"  # request type of socket events (connect, deliver, deliver:channel): not HTTP requests
+DELIVERY: Key = (SOCKET, "deliver")
 MESSAGE_PREFIX = "msg:"  # names of requests that send one message
 
 
@@ -84,6 +85,10 @@ def quantile_interval(histogram: Mapping[int, int], q: float, z: float = 1.96) -
     return percentile(histogram, low / n), percentile(histogram, high / n)  # type: ignore[return-value]
 
 
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def mean(histogram: Mapping[int, int]) -> float | None:
     total = sum(histogram.values())
     return sum(ms * n for ms, n in histogram.items()) / total if total else None
@@ -105,8 +110,8 @@ class Window:
 
     @property
     def requests(self) -> int:
-        """All requests except deliveries (a delivery is not a request the user made)."""
-        return sum(e.requests for k, e in self.entries.items() if k != DELIVERY)
+        """HTTP requests the users made (socket events, deliveries among them, are not requests)."""
+        return sum(e.requests for k, e in self.entries.items() if k[0] != SOCKET)
 
     @property
     def failures(self) -> int:
@@ -114,7 +119,8 @@ class Window:
 
     @property
     def error_rate(self) -> float:
-        done = self.requests + self.entry(DELIVERY).requests
+        """Failures over everything counted: HTTP requests and socket events (connects, deliveries)."""
+        done = sum(e.requests for e in self.entries.values())
         return self.failures / done if done else 0.0
 
     @property
@@ -133,8 +139,23 @@ class Window:
     def p(self, key: Key, q: float) -> float | None:
         return percentile(self.entry(key).histogram, q)
 
+    @property
+    def node_cpu_ms_per_request(self) -> float | None:
+        """Node CPU per request the users made in this step (all requests, not deliveries)."""
+        if self.node_cpu_s is None or not self.requests:
+            return None
+        return 1000 * self.node_cpu_s / self.requests
+
+    @property
+    def node_cpu_ms_per_message(self) -> float | None:
+        """Node CPU per message sent, everything else of the mix included."""
+        if self.node_cpu_s is None or not self.messages:
+            return None
+        return 1000 * self.node_cpu_s / self.messages
+
     ROW_FIELDS = (
-        "start_s", "end_s", "users", "node_cpu_s", "type", "name", "requests", "failures", "rps",
+        "start_s", "end_s", "users", "node_cpu_s", "node_cpu_ms_per_request", "node_cpu_ms_per_message",
+        "type", "name", "requests", "failures", "rps",
         "mean_ms", "p50_ms", "p95_ms", "p99_ms", "p95_low_ms", "p95_high_ms",
     )  # fmt: skip
 
@@ -145,6 +166,8 @@ class Window:
             "end_s": round(self.end, 3),
             "users": self.users,
             "node_cpu_s": None if self.node_cpu_s is None else round(self.node_cpu_s, 3),
+            "node_cpu_ms_per_request": _round(self.node_cpu_ms_per_request),
+            "node_cpu_ms_per_message": _round(self.node_cpu_ms_per_message),
             "type": kind,
             "name": name,
             "requests": e.requests,
