@@ -70,6 +70,8 @@ class Level:
     seconds: float = 0.0
     messages: float = 0.0  # sent (successful msg:* requests)
     node_cpu_s: float | None = None
+    generator_cpu_s: float | None = None
+    node_wait_s: float | None = None  # the nodes' run-queue wait: time the machine kept them off a CPU
 
     @property
     def passed(self) -> bool:
@@ -78,6 +80,11 @@ class Level:
     def node_cores(self) -> float | None:
         """CPU cores the nodes used together during the step."""
         return None if self.node_cpu_s is None or self.seconds <= 0 else self.node_cpu_s / self.seconds
+
+    def generator_cores(self) -> float | None:
+        """CPU cores the load generator used during the step."""
+        cpu = self.generator_cpu_s
+        return None if cpu is None or self.seconds <= 0 else cpu / self.seconds
 
 
 @dataclass(frozen=True)
@@ -101,8 +108,7 @@ class Check:
 
 @dataclass(frozen=True)
 class CpuCost:
-    """Node CPU seconds per message sent (everything else of the mix included), fitted over the steps
-    as ``cpu = per_message · messages + idle · seconds``; ``stderr`` from the residuals (3+ steps)."""
+    """Node CPU seconds per message sent, everything else of the mix included (:func:`cpu_cost`)."""
 
     per_message_s: float
     stderr_s: float | None
@@ -124,6 +130,7 @@ class Measurement:
     delivery_p95_ms_at_slo: float | None
     cpu: CpuCost | None  # None: no node CPU measured (remote targets)
     node_cpus: int  # CPUs the nodes could use (pinned set, else the machine's)
+    generator_cpus: int  # CPUs the load generator could use (pinned set, else the machine's)
     active_user_hours: float
     messages_stored: float
     replies_stored: float | None  # None: the node does not meter it
@@ -164,7 +171,14 @@ class Measurement:
         used = self.node_utilisation(breach)
         if used is None:
             return "unknown (no node CPU measured)"
-        return "node" if used >= NODE_BUSY else "outside the node"
+        if used >= NODE_BUSY:
+            return "node"
+        generator = breach.generator_cores()
+        if generator is not None and generator >= NODE_BUSY * self.generator_cpus:
+            return "outside the node: the load generator"
+        if breach.node_wait_s is not None and breach.node_wait_s >= (breach.node_cpu_s or 0.0):
+            return "outside the node: the machine"  # the nodes waited for a CPU longer than they ran
+        return "outside the node"
 
     def pod_capacity(self, pod_cpu: float) -> tuple[float, str]:
         """Messages/s one pod of ``pod_cpu`` cores serves with its CPU busy, and what it rests on.
@@ -225,7 +239,7 @@ class Measurement:
                     "node CPU ms per message",
                     round(ms, 3),
                     None if err is None else (round(ms - err, 3), round(ms + err, 3)),
-                    f"least squares over {self.cpu.steps} steps (node CPU from /proc)",
+                    f"node CPU over messages sent, {self.cpu.steps} steps (node CPU from /proc)",
                 )
             )
         best = max((lv for lv in self.levels if lv.passed), key=lambda lv: lv.messages_per_s, default=None)
@@ -336,8 +350,8 @@ def fit_lognormal(quantiles: dict[float, float]) -> tuple[float, float]:
     return float(mu), float(max(sigma, 0.0))
 
 
-def _step_cpu(step: pd.DataFrame) -> float | None:
-    cpu = step["node_cpu_s"].iloc[0] if "node_cpu_s" in step else None
+def _step_cpu(step: pd.DataFrame, column: str = "node_cpu_s") -> float | None:
+    cpu = step[column].iloc[0] if column in step else None
     return float(cpu) if cpu is not None and pd.notna(cpu) else None
 
 
@@ -373,35 +387,31 @@ def levels_of(steps: pd.DataFrame, slo: SLO) -> list[Level]:
                 duration,
                 sent,
                 _step_cpu(step),
+                _step_cpu(step, "generator_cpu_s"),
+                _step_cpu(step, "node_wait_s"),
             )
         )
     return levels
 
 
 def cpu_cost(levels: list[Level]) -> CpuCost | None:
-    """:class:`CpuCost` over the steps with node CPU and at least ``MIN_MESSAGES`` sends; with one
-    such step its plain ratio, with none ``None``."""
+    """:class:`CpuCost` over the judged steps with node CPU and at least ``MIN_MESSAGES`` sends: all their
+    node CPU over all their messages (idle work of connected devices included, so it errs towards
+    less capacity), its standard error from the spread of the steps' own ratios; ``None`` without any.
+
+    A ratio rather than a fit with an idle intercept: messages and seconds grow together over a run's
+    steps, so the intercept and the slope trade off and the slope's error was ±50% on 4 steps."""
     rows = [
-        (lv.messages, lv.seconds, lv.node_cpu_s)
+        (lv.messages, lv.node_cpu_s)
         for lv in levels
-        if lv.node_cpu_s and lv.messages >= MIN_MESSAGES
+        if lv.node_cpu_s and lv.messages >= MIN_MESSAGES and lv.verdict != INSUFFICIENT
     ]
     if not rows:
         return None
-    messages, seconds, cpu = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
-    ratio = float(cpu.sum() / messages.sum())
-    if len(rows) < 2:
-        return CpuCost(ratio, None, 1)
-    design = np.column_stack([messages, seconds])
-    (slope, _idle), *_ = np.linalg.lstsq(design, cpu)
-    if slope <= 0:
-        return CpuCost(ratio, None, len(rows))
-    stderr = None
-    if len(rows) >= 3:
-        residual = cpu - design @ np.array([slope, _idle])
-        variance = float(residual @ residual) / (len(rows) - 2)
-        stderr = float(math.sqrt(variance * np.linalg.inv(design.T @ design)[0, 0]))
-    return CpuCost(float(slope), stderr, len(rows))
+    messages, cpu = (np.array(col, dtype=float) for col in zip(*rows, strict=True))
+    ratios = cpu / messages
+    stderr = float(ratios.std(ddof=1) / math.sqrt(len(rows))) if len(rows) >= 2 else None
+    return CpuCost(float(cpu.sum() / messages.sum()), stderr, len(rows))
 
 
 def _served(step: pd.DataFrame) -> tuple[float, float, float]:
@@ -466,7 +476,9 @@ def measure(run_dir: str | Path, slo: SLO) -> Measurement:
     server = summary["server"]["total"]
     affinity = summary.get("cpu_affinity") or {}
     nodes = int(summary["nodes"])
-    node_cpus = len(affinity.get("nodes") or []) or int(affinity.get("machine_cpus") or nodes)
+    machine = int(affinity.get("machine_cpus") or nodes)
+    node_cpus = len(affinity.get("nodes") or []) or machine
+    generator_cpus = len(affinity.get("load_generator") or []) or machine
 
     def counter(name: str) -> float | None:
         value = server.get(name)
@@ -482,6 +494,7 @@ def measure(run_dir: str | Path, slo: SLO) -> Measurement:
         delivery_p95_ms_at_slo=best.delivery_p95_ms,
         cpu=cpu_cost(levels),
         node_cpus=node_cpus,
+        generator_cpus=generator_cpus,
         active_user_hours=float(summary["active_user_hours"]),
         messages_stored=float(server.get("messages_stored") or 0.0),
         replies_stored=counter("replies_stored"),

@@ -19,6 +19,25 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Seconds a node process and its children spent runnable but waiting for a CPU (the second field
+    of ``/proc/PID/schedstat``, in ns; Linux's Documentation/scheduler/sched-stats.rst): how much the
+    machine, not the node, held the node up."""
+    try:
+        proc = psutil.Process(pid)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            with open(f"/proc/{p.pid}/schedstat", encoding="ascii") as stat:
+                total += int(stat.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited, or a kernel without schedstats
+    return total / 1e9
+
+
 def split_cpus() -> tuple[list[int], list[int]] | None:
     """``(node CPUs, load-generator CPUs)``: the upper and lower half of the CPUs this process may use,
     or ``None`` on a machine with one (then nothing is pinned). Separate CPUs keep Locust's own work

@@ -86,14 +86,22 @@ def write_report(
         outcome = "**The plan was not written**: " + ", ".join(c.name for c in failed) + " failed."
     breach = m.first_breach
     used = m.node_utilisation(breach) if breach else None
-    bottleneck = {
-        "none": "the SLO held at every judged step: the load never found the limit",
-        "node": f"the SLO broke at {breach.users if breach else '?'} users with the nodes busy "
-        f"({_pct(used)} of their CPU): the node is the bottleneck",
-        "outside the node": f"the SLO broke at {breach.users if breach else '?'} users while the nodes used "
-        f"only {_pct(used)} of their CPU: the bottleneck is outside the node (load generator, machine); "
-        "capacity is not lowered from it",
-    }.get(m.bottleneck, m.bottleneck)
+    users = breach.users if breach else "?"
+    if m.bottleneck == "none":
+        bottleneck = "the SLO held at every judged step: the load never found the limit"
+    elif m.bottleneck == "node":
+        bottleneck = (
+            f"the SLO broke at {users} users with the nodes busy ({_pct(used)} of their CPU): the node"
+        )
+    elif m.bottleneck.startswith("outside") and breach is not None:
+        bottleneck = (
+            f"the SLO broke at {users} users while the nodes used only {_pct(used)} of their CPU "
+            f"(load generator: {_fmt(breach.generator_cores())} cores of {m.generator_cpus}; nodes waited "
+            f"{_fmt(breach.node_wait_s)} s for a CPU against {_fmt(breach.node_cpu_s)} s run): "
+            f"{m.bottleneck}; capacity is not lowered from it"
+        )
+    else:
+        bottleneck = m.bottleneck
     lines = [
         f"# Calibration of {before.name}",
         "",
@@ -130,13 +138,15 @@ def write_report(
         "## Measured load levels",
         "",
         "| users | messages/s | deliveries | delivery p95 ms | p95 95% CI | error rate | node CPU ms/message "
-        "| node CPU used | verdict |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
+        "| node CPU used | nodes' run-queue wait s/s | load generator cores | verdict |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
         *(
             f"| {lv.users} | {lv.messages_per_s:.1f} | {lv.deliveries} | {_fmt(lv.delivery_p95_ms)} | "
             f"{_interval(lv.delivery_p95_ci_ms)} | {lv.error_rate:.4f} | "
             f"{_fmt(1000 * lv.node_cpu_s / lv.messages if lv.node_cpu_s and lv.messages else None)} | "
-            f"{_pct(m.node_utilisation(lv))} | {lv.verdict} |"
+            f"{_pct(m.node_utilisation(lv))} | "
+            f"{_fmt(lv.node_wait_s / lv.seconds if lv.node_wait_s is not None else None)} | "
+            f"{_fmt(lv.generator_cores())} | {lv.verdict} |"
             for lv in m.levels
         ),
         "",

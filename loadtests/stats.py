@@ -44,19 +44,25 @@ class Snapshot:
     users: int
     entries: Mapping[Key, Entry]
     node_cpu_s: float | None = None  # CPU seconds used so far by the nodes (local fleet only)
+    generator_cpu_s: float | None = None  # CPU seconds used so far by Locust (this process and its workers)
+    node_wait_s: float | None = None  # seconds the nodes waited, runnable, for a CPU (/proc schedstat)
 
     def minus(self, earlier: Snapshot) -> Window:
         empty = Entry()
-        cpu = None
-        if self.node_cpu_s is not None and earlier.node_cpu_s is not None:
-            cpu = self.node_cpu_s - earlier.node_cpu_s
+        cpu = _grown(self.node_cpu_s, earlier.node_cpu_s)
         return Window(
             start=earlier.time,
             end=self.time,
             users=self.users,
             entries={k: e.minus(earlier.entries.get(k, empty)) for k, e in self.entries.items()},
             node_cpu_s=cpu,
+            generator_cpu_s=_grown(self.generator_cpu_s, earlier.generator_cpu_s),
+            node_wait_s=_grown(self.node_wait_s, earlier.node_wait_s),
         )
+
+
+def _grown(now: float | None, then: float | None) -> float | None:
+    return None if now is None or then is None else now - then
 
 
 def percentile(histogram: Mapping[int, int], q: float) -> float | None:
@@ -103,6 +109,8 @@ class Window:
     users: int
     entries: Mapping[Key, Entry]
     node_cpu_s: float | None = None
+    generator_cpu_s: float | None = None
+    node_wait_s: float | None = None
 
     @property
     def duration(self) -> float:
@@ -155,6 +163,7 @@ class Window:
 
     ROW_FIELDS = (
         "start_s", "end_s", "users", "node_cpu_s", "node_cpu_ms_per_request", "node_cpu_ms_per_message",
+        "generator_cpu_s", "node_wait_s",
         "type", "name", "requests", "failures", "rps",
         "mean_ms", "p50_ms", "p95_ms", "p99_ms", "p95_low_ms", "p95_high_ms",
     )  # fmt: skip
@@ -168,6 +177,8 @@ class Window:
             "node_cpu_s": None if self.node_cpu_s is None else round(self.node_cpu_s, 3),
             "node_cpu_ms_per_request": _round(self.node_cpu_ms_per_request),
             "node_cpu_ms_per_message": _round(self.node_cpu_ms_per_message),
+            "generator_cpu_s": _round(self.generator_cpu_s),
+            "node_wait_s": _round(self.node_wait_s),
             "type": kind,
             "name": name,
             "requests": e.requests,
