@@ -24,15 +24,16 @@ PLAN = Path(__file__).resolve().parents[1] / "rollout_plans" / "dev-3-states.yam
 
 def demo_plan(workdir: Path, plan: Path = PLAN) -> Path:
     """The plan with a brisker mix than real users (so that a few seconds carry enough messages
-    and calls to measure), calls short enough to end and be metered, and a short knee search."""
+    and calls to measure), calls short enough to end and be metered, and a short knee search whose
+    steps are long enough for the minimum sample (loadtests.knee.MIN_DELIVERIES) at a few users."""
     data = yaml.safe_load(plan.read_text())
     data["loadtest"] = {
         "weights": {"private_send": 20, "reply": 5, "group_send": 8, "read_sync": 30, "call": 5, "idle": 20},
         "think_time_s": [0.3, 1.5],
         "call_duration_s": [2.0, 4.0],
         "group_size": 3,
-        "knee": {"start_users": 5, "step_users": 10, "resolution_users": 5, "max_users": 200,
-                 "spawn_rate": 10, "warmup_s": 3, "measure_s": 6, "max_steps": 4},
+        "knee": {"start_users": 6, "step_users": 8, "resolution_users": 4, "max_users": 200,
+                 "spawn_rate": 10, "warmup_s": 3, "measure_s": 8, "max_steps": 4},
     }  # fmt: skip
     path = workdir / "demo-plan.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -47,7 +48,7 @@ def stage_loadtest(
     workdir.mkdir(parents=True, exist_ok=True)
     plan_path = demo_plan(workdir)
     out = workdir / "loadtest"
-    console.rule("load test: 2-state fleet, a short knee search with Locust (~40 s)")
+    console.rule("load test: 2-state fleet, a short knee search with Locust (~1-2 min)")
     summary = run_loadtest(out, plan=str(plan_path), find_knee=True)
     calibrated = workdir / "calibrated-plan.yaml"
     if calibrate is not None:
