@@ -218,9 +218,11 @@ def test_without_node_cpu_service_time_falls_back_to_low_load_latency() -> None:
     assert fitted.median_ms == pytest.approx(20.0, rel=0.2) and fitted.requests_per_message == 0.0
 
 
-def test_a_run_where_no_level_met_the_slo_is_refused() -> None:
-    with pytest.raises(LoadTestError, match="no load step met the SLO with enough samples"):
-        measure(RUN, SLO(delivery_p95_ms=1, error_rate=0.0))
+def test_a_run_where_no_level_met_the_slo_fails_its_check() -> None:
+    m = measure(RUN, SLO(delivery_p95_ms=1, error_rate=0.0))
+    assert m.messages_per_s_at_slo == 0.0 and m.supported_users is None
+    failed = {c.name: c for c in m.checks(calls_placed(RUN)) if not c.passed}
+    assert "0 of 4 steps passed" in failed["a step within the SLO"].detail
 
 
 def test_active_user_hours_integrate_the_history() -> None:

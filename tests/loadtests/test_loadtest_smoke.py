@@ -82,7 +82,7 @@ def test_short_load_delivers_meters_and_calibrates(tmp_path: Path) -> None:
 
     calibrated_path = tmp_path / "calibrated.yaml"
     result = calibrate(out, plan, calibrated_path, force=True)  # a few seconds of load: checks may fail
-    assert len(result.checks) == 4
+    assert len(result.checks) == 5
     calibrated = load_plan(calibrated_path)
     assert calibrated.calibration is not None and calibrated.calibration.nodes == 2
     assert calibrated.capacity.messages_per_s_per_pod == result.plan.capacity.messages_per_s_per_pod

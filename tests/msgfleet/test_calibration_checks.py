@@ -82,6 +82,7 @@ def test_the_report_says_where_each_figure_came_from(tmp_path: Path, plan: Path)
         result = calibrate(RUN, plan, out, force=True)  # the simulator check may fail on this contended run
     assert [c.name for c in result.checks] == [
         "enough samples",
+        "a step within the SLO",
         "capacity consistent with CPU",
         "minutes > 0 when calls were made",
         "simulator within the bar",
