@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+import psutil
 from sqlalchemy.engine import make_url
 
 from loadtests.errors import FleetError
@@ -374,7 +375,8 @@ def restart_node(data_dir: str | Path, state: str, ready_timeout_s: float = 60.0
         raise FleetError(
             f"{data_dir / FLEET_FILE}: no launch record for {state} (fleet started by an older msgfleet)"
         )
-    stop_pids([old.pid])
+    if _runs(old):
+        stop_pids([old.pid])
     proc = _launch(list(launch["argv"]), dict(launch["env"]), Path(old.data_dir) / "node.log")
     new = dataclasses.replace(old, pid=proc.pid)
     try:
@@ -416,9 +418,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _runs(node: Node) -> bool:
+    """Whether ``node.pid`` is still that node (a dead node's pid may belong to another process now)."""
+    try:
+        args = psutil.Process(node.pid).cmdline()
+    except psutil.Error:
+        return False
+    return "serve" in args and node.state in args and node.data_dir in args
+
+
 def stop_fleet(data_dir: str | Path) -> list[Node]:
-    """Stop the fleet recorded in ``DIR/fleet.json`` and remove that file."""
+    """Stop the fleet recorded in ``DIR/fleet.json`` (the nodes still running) and remove that file."""
     nodes = read_fleet_file(data_dir)
-    stop_pids([n.pid for n in nodes])
+    stop_pids([n.pid for n in nodes if _runs(n)])
     (Path(data_dir) / FLEET_FILE).unlink(missing_ok=True)
     return nodes
