@@ -89,9 +89,13 @@ def test_short_load_delivers_meters_and_calibrates(tmp_path: Path) -> None:
     assert calibrated.calibration.call_minutes_per_active_user_hour == pytest.approx(
         server["call_seconds"] / 60 / summary["active_user_hours"], abs=1e-3
     )
-    # two measured levels: the lower one calibrates the latency outside the queues, the other is predicted
-    assert [row["role"] for row in result.comparison] == ["base", "predicted"]
-    assert result.comparison[1]["predicted_p95_ms"] > 0
+    judged = [lv for lv in result.measurement.levels if lv.verdict != "insufficient" and lv.delivery_p95_ms]
+    sim = next(c for c in result.checks if c.name == "simulator within the bar")
+    if len(judged) == 2:  # the lower level calibrates the latency outside the queues, the other is predicted
+        assert [row["role"] for row in result.comparison] == ["base", "predicted"]
+        assert result.comparison[1]["predicted_p95_ms"] > 0
+    else:  # a busy machine left a level short of samples: nothing to compare, and the check says so
+        assert result.comparison == [] and not sim.passed and "no predicted level" in sim.detail
     assert calibrated.capacity.requests_per_message > 0  # the smoke mix reads and calls besides sending
     report = calibrated_path.with_suffix(".md").read_text()
     assert "Measured load levels" in report and "What changed in the plan" in report
