@@ -189,13 +189,18 @@ class Measurement:
         Without node CPU, the knee per node is all there is.
         """
         if self.cpu is None:
-            return self.messages_per_s_per_pod, "knee per node (no node CPU measured)"
+            return self.messages_per_s_per_pod, f"knee per node ({self._no_cpu()})"
         by_cpu = pod_cpu / self.cpu.per_message_s
         if self.bottleneck == "node":
             by_knee = self.messages_per_s_per_pod / self.cores_per_node * pod_cpu
             if by_knee < by_cpu:
                 return by_knee, "knee per node core (the SLO broke on busy nodes before their CPU ran out)"
         return by_cpu, f"node CPU per message ({self.cpu.steps} steps; SLO breach: {self.bottleneck})"
+
+    def _no_cpu(self) -> str:
+        if not any(lv.node_cpu_s for lv in self.levels):
+            return "no node CPU measured (remote targets)"
+        return f"no judged step with node CPU and >= {MIN_MESSAGES} messages sent"
 
     def per_user_hour(self, amount: float | None) -> float | None:
         if amount is None or self.active_user_hours <= 0:
@@ -230,7 +235,8 @@ class Measurement:
                 round(capacity * self.cpu.per_message_s / high_s, 3),
                 round(capacity * self.cpu.per_message_s / low_s, 3),
             )
-        rows.append(Figure("messages/s per pod", round(capacity, 3), ci, f"{basis}; node CPU from /proc"))
+        source = basis + ("; node CPU from /proc" if self.cpu else "")
+        rows.append(Figure("messages/s per pod", round(capacity, 3), ci, source))
         if self.cpu:
             ms = 1000 * self.cpu.per_message_s
             err = None if self.cpu.stderr_s is None else 1000 * 1.96 * self.cpu.stderr_s
@@ -298,7 +304,7 @@ class Measurement:
             + (f"; insufficient at {short} users" if short else ""),
         )
         if self.cpu is None:
-            cpu = Check("capacity consistent with CPU", False, "no node CPU measured (remote targets)")
+            cpu = Check("capacity consistent with CPU", False, self._no_cpu())
         else:
             rel = self.cpu.relative_error
             ceiling = 1 / self.cpu.per_message_s
@@ -528,7 +534,7 @@ def calibrated_plan(
     per_pod, basis = m.pod_capacity(plan.capacity.pod_cpu)
     capacity = plan.capacity.model_copy(
         update={
-            "messages_per_s_per_pod": round(max(per_pod, 1e-6), 3),
+            "messages_per_s_per_pod": max(round(per_pod, 3), 0.001),  # the schema wants > 0; checks say why
             "service_time_ms_mean": max(m.service_time.mean_ms, 1e-3),
             "service_time_cv": m.service_time.cv,
             "requests_per_message": m.service_time.requests_per_message,
