@@ -102,11 +102,15 @@ def stage_loadtest(console: Console, workdir: Path) -> None:
             return calibrate(out, plan, calibrated)
         except CalibrationRefused as exc:
             console.print(f"[bold red]calibrate refused to write the plan[/]: {exc}")
+            forced = calibrate(out, plan, calibrated, force=True)
+            if "capacity consistent with CPU" in {c.name for c in forced.failed}:
+                calibrated.unlink()  # no trustworthy capacity: the stages below keep the plan's own
+                raise
             console.print(
-                "[yellow]The tour goes on with --force so that the stages after it have a calibrated plan; "
-                "a planner would re-measure (longer steps, a quieter machine) instead.[/]"
+                "[yellow]The capacity's own checks passed, so the tour goes on with --force; a planner would "
+                "re-measure (longer steps, a quieter machine) before using the other figures.[/]"
             )
-            return calibrate(out, plan, calibrated, force=True)
+            return forced
 
     try:
         run(console, workdir, checked)
@@ -124,11 +128,12 @@ def sized_to_slo(console: Console, plan: Plan) -> Plan:
     unbounded = _with_capacity(plan, max_pods=10**7)
     needed = {(z.phase, z.state): z.pods for z in run_rollout(unbounded).sizings}
     capped = sorted((k, n) for k, n in needed.items() if n > plan.capacity.max_pods)
-    for (phase, state), pods in capped:
+    for phase in sorted({k[0] for k, _ in capped}):
+        sites = ", ".join(f"{state} {pods}" for (p, state), pods in capped if p == phase)
         console.print(
-            f"  [bold red]WARNING[/] phase {phase} {state} needs {pods} pods at "
-            f"{plan.capacity.messages_per_s_per_pod:g} messages/s per pod; max_pods {plan.capacity.max_pods} "
-            "would cap it (and blow its p95 far past the SLO)"
+            f"  [bold red]WARNING[/] phase {phase}: max_pods {plan.capacity.max_pods} would cap {sites} pods "
+            f"(needed at {plan.capacity.messages_per_s_per_pod:g} messages/s per pod): their p95 would blow "
+            "far past the SLO"
         )
     if not capped:
         return plan
