@@ -74,12 +74,18 @@ class Scenario:
     channel_owners: collections.Counter[str] = field(default_factory=collections.Counter)
     cross_state: bool = True
     serial: Any = field(default_factory=itertools.count)  # users (and message ids) of this process
+    live_devices: set[str] = field(default_factory=set)  # devices of running users (asked for replies)
+
+    def join(self, account: Account) -> None:
+        self.accounts[account.state].append(account)
+        self.live_devices.add(account.device_id)
 
     def leave(self, account: Account) -> None:
-        """A stopped user is no partner any more: nobody picks it for a chat or a call."""
+        """A stopped user is no partner any more: nobody picks it for a chat, a call or a reply."""
         pool = self.accounts.get(account.state, [])
         if account in pool:
             pool.remove(account)
+        self.live_devices.discard(account.device_id)
 
     @property
     def states(self) -> list[str]:
@@ -201,7 +207,7 @@ class MessengerUser(FastHttpUser):
         self.account = Account(self.state, login["user_id"], login["device_id"])
         self.headers = {"Authorization": f"Bearer {login['token']}"}
         self._connect(login["token"])
-        self.scenario.accounts[self.state].append(self.account)
+        self.scenario.join(self.account)
         self._maybe_create_group()
         if "channel_read" in self.scenario.behaviours or "channel_post" in self.scenario.behaviours:
             self._join_channels()
@@ -352,7 +358,8 @@ class MessengerUser(FastHttpUser):
         for attempt in range(2):
             devices = self._devices(chat_id, refresh=attempt > 0)
             me, ratio = self.account, self.scenario.plan.demand.reply_ratio
-            ask = ask_for_reply(devices, me.device_id, ratio, self.rng) if reply_to is None else None
+            live = [d for d in devices if d in self.scenario.live_devices]  # a stopped device cannot reply
+            ask = ask_for_reply(live, me.device_id, ratio, self.rng) if reply_to is None else None
             sealed = [{"device_id": d, "ciphertext": envelope(me.user_id, ask=ask)} for d in devices]
             msg_id = f"{self.account.device_id}-{next(self.scenario.serial)}"
             body = {"client_msg_id": msg_id, "reply_to": reply_to, "envelopes": sealed}
