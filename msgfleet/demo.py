@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from msgfleet.schema import Plan
 
 Stage = Callable[[Console, Path], None]
+MAX_PODS = 100_000  # the schema's bound on capacity.max_pods: a site needing more stays capped, and warned of
 NATIONAL_PLAN = Path(__file__).resolve().parents[1] / "rollout_plans" / "ru-national.yaml"
 
 
@@ -125,7 +126,7 @@ def sized_to_slo(console: Console, plan: Plan) -> Plan:
     plan's own cap would have held back is a loud warning naming it."""
     from sim.rollout import run_rollout
 
-    unbounded = _with_capacity(plan, max_pods=10**7)
+    unbounded = _with_capacity(plan, max_pods=MAX_PODS)
     needed = {(z.phase, z.state): z.pods for z in run_rollout(unbounded).sizings}
     capped = sorted((k, n) for k, n in needed.items() if n > plan.capacity.max_pods)
     for phase in sorted({k[0] for k, _ in capped}):
@@ -208,7 +209,7 @@ def _national(console: Console, calibrated: Plan) -> None:
         console.print(
             f"  [bold]{calibrated.name}'s {len(calibrated.sites)} states hold {share:.1%} of "
             f"{calibrated.country}'s population: its {calibrated.coverage_metric} can never reach "
-            f"{calibrated.target_coverage:.0%}[/] (population: {states.national_source})"
+            f"{calibrated.target_coverage:.0%}[/] (population: {states.population_source})"
         )
     national = load_plan(NATIONAL_PLAN)
     keep = (
