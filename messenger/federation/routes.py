@@ -203,9 +203,9 @@ async def send(txn_id: str, req: SignedDep, node: NodeDep) -> dict[str, Any]:
     return {"txn_id": txn_id, "applied": applied}
 
 
-# One-time prekeys a peer may claim per user in a window: enough for its users to open sessions with a
-# contact's few devices again and again, not to drain the 10..100 a device uploads.
-CLAIMS_PER_WINDOW, CLAIM_WINDOW_S = 10, 600.0
+# Prekey claims a peer may make per user in a window: enough for its users to open sessions with a
+# chat partner's devices now and then, not to drain the 10..100 one-time prekeys a device uploads.
+CLAIMS_PER_WINDOW, CLAIM_WINDOW_S = 5, 600.0
 
 
 @router.post("/_federation/v1/query/devices")

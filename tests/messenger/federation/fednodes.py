@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from messenger.client import MessengerClient
-from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64
+from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64, read_key
 from messenger.federation.signing import sign_headers
 
 STATES = ["RU-MOW", "RU-SPE", "RU-NVS"]
@@ -116,6 +116,10 @@ class StateNode:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def federation_key(self) -> SigningKey:
+        """The node's own federation signing key (what an operator of that state holds)."""
+        return read_key(self.data_dir / KEY_FILE)
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
         """Run a read query on this node's database (for residency and 'nothing stored' checks)."""
