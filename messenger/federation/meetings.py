@@ -20,7 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger.api.meetings import MeetingOut
 from messenger.db.models.meetings import Meeting
+from messenger.errors import ApiError
 from messenger.federation.models import OPS_PENDING, MeetingGuest, MeetingHost, PendingOp
 from messenger.federation.outbox import enqueue
 from messenger.meetings import service
@@ -101,9 +103,14 @@ async def apply_event(session: AsyncSession, local: str, origin: str, pdu: Mappi
     if kind == "meeting.invited":
         if str(payload["id"]) != meeting_id:
             raise MeetingPduRejected(f"the invitation is of meeting {payload['id']}, not {meeting_id}")
-        invited = {str(i["user_id"]) for i in payload["invitees"]}
+        view = MeetingOut.model_validate(payload)  # what this node will show and export; else skipped
+        try:
+            service.zone(view.timezone)
+        except ApiError:
+            raise MeetingPduRejected(f"{view.timezone!r} is not a time zone") from None
+        invited = {i.user_id for i in view.invitees}
         guests = {str(u) for u in pdu["users"] if home_state(str(u)) == local and str(u) in invited}
-        row.view = json.dumps(payload)
+        row.view = view.model_dump_json()
         await session.flush()
         known = set(
             await session.scalars(select(MeetingGuest.user_id).where(MeetingGuest.meeting_id == meeting_id))

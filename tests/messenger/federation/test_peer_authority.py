@@ -264,3 +264,44 @@ async def test_junk_requests_are_counted_not_each_audited(three_states: Nodes) -
     assert await _refused_total(spe) - refused_before == 500
     logged = (spe.data_dir / "node.log").read_text().count("federation request refused") - log_before
     assert logged <= 3 * minutes
+
+
+def _invitation(organizer: MessengerClient, invitees: list[str], timezone: str) -> dict[str, Any]:
+    meeting_id = f"e{secrets.token_hex(8)}"
+    starts_at = time.time() + 3600
+    view = {
+        "id": meeting_id,
+        "title": "from RU-MOW",
+        "organizer": organizer.user_id,
+        "start": "2030-01-01T10:00:00+03:00",
+        "starts_at": starts_at,
+        "duration_minutes": 30,
+        "timezone": timezone,
+        "media": "video",
+        "reminder_minutes": 10,
+        "reminded": False,
+        "call_id": None,
+        "cancelled": False,
+        "sequence": 0,
+        "invitees": [{"user_id": u, "rsvp": "needs-action"} for u in invitees],
+    }
+    return {"type": "meeting.event", "meeting_id": meeting_id, "kind": "meeting.invited", "payload": view}
+
+
+async def test_a_meeting_invitation_reaches_only_its_invitees_and_must_be_well_formed(
+    three_states: Nodes, login: Any
+) -> None:
+    mow, spe = three_states[ATTACKER], three_states["RU-SPE"]
+    organizer, guest, victim = await login(mow), await login(spe), await login(spe)
+    invitation = _invitation(organizer, [guest.user_id], "Europe/Moscow")
+    bad_zone = _invitation(organizer, [guest.user_id], "Mars/Olympus")
+    # the PDU names the victim too, who is not in the meeting's invitee list
+    await _send(spe, mow, [{**invitation, "users": [guest.user_id, victim.user_id]}])
+    await _send(spe, mow, [{**bad_zone, "users": [guest.user_id]}])
+
+    listed = await guest.request("GET", "/v1/meetings")
+    assert [m["id"] for m in listed] == [invitation["meeting_id"]]
+    assert (await guest.http.get(f"/v1/meetings/{invitation['meeting_id']}/ics")).status_code == 200
+    assert await victim.request("GET", "/v1/meetings") == []
+    victim_kinds = await spe.rows("SELECT kind FROM device_events WHERE device_id = :d", d=victim.device_id)
+    assert not {k for (k,) in victim_kinds} - {"device.added"}, victim_kinds
