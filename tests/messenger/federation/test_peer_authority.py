@@ -59,10 +59,11 @@ def _message(chat_id: str, seq: int, sender: MessengerClient, recipient: Messeng
     }
 
 
-async def _stored_total(node: StateNode) -> float:
+async def _metric(node: StateNode, name: str) -> float:
+    """A counter of the node's ``/metrics``, summed over its labels."""
     async with httpx.AsyncClient(base_url=node.url) as http:
         text = (await http.get("/metrics")).text
-    return sum(float(v) for v in re.findall(r"^msgfleet_messages_stored_total\S* (\S+)$", text, re.M))
+    return sum(float(v) for v in re.findall(rf"^{name}\S* (\S+)$", text, re.M))
 
 
 async def test_a_sequenced_message_is_sent_only_by_a_member_its_home_node_vouches_for(
@@ -72,7 +73,7 @@ async def test_a_sequenced_message_is_sent_only_by_a_member_its_home_node_vouche
     a, partner, victim = await login(mow), await login(spe), await login(spe)
     chat_id = await _shared_chat(a, partner, spe)
     seq = int((await spe.rows("SELECT last_seq FROM chats WHERE id = :c", c=chat_id))[0][0]) + 1
-    stored_before = await _stored_total(spe)
+    stored_before = await _metric(spe, "msgfleet_messages_stored_total")
     as_victim = _message(chat_id, seq, victim, partner)  # not even a member
     as_partner = _message(chat_id, seq, partner, partner)  # a member homed at RU-SPE, not at the origin
     forged = {**_message(chat_id, seq, partner, partner), "attestation": as_partner["id"]}
@@ -84,7 +85,7 @@ async def test_a_sequenced_message_is_sent_only_by_a_member_its_home_node_vouche
     assert [s for (s,) in senders] == [a.user_id]
     assert await _count(spe, "SELECT count(*) FROM messages WHERE sender_user_id = :u", u=victim.user_id) == 0
     # the replica counts what it stored, and only that
-    assert await _stored_total(spe) - stored_before == 1
+    assert await _metric(spe, "msgfleet_messages_stored_total") - stored_before == 1
 
 
 async def test_chat_events_reach_only_the_chats_members_and_only_chat_kinds(
@@ -231,15 +232,9 @@ async def _refusal_rows(node: StateNode) -> list[str]:
     return [str(d) for (d,) in rows]
 
 
-async def _refused_total(node: StateNode) -> float:
-    async with httpx.AsyncClient(base_url=node.url) as http:
-        text = (await http.get("/metrics")).text
-    return sum(float(v) for v in re.findall(r"^msgfleet_federation_refused_total\S* (\S+)$", text, re.M))
-
-
 async def test_junk_requests_are_counted_not_each_audited(three_states: Nodes) -> None:
     spe = three_states["RU-SPE"]
-    before, refused_before = await _refusal_rows(spe), await _refused_total(spe)
+    before, refused_before = await _refusal_rows(spe), await _metric(spe, "msgfleet_federation_refused_total")
     log_before = (spe.data_dir / "node.log").read_text().count("federation request refused")
     origins = [ALLOWED_FAKE, "RU-YAR", "", "<script>x"]  # a peer (bad signature), strangers, none
     started = time.time()
@@ -261,7 +256,7 @@ async def test_junk_requests_are_counted_not_each_audited(three_states: Nodes) -
     # (origin, reason) keys: the peer's bad signature, any unknown origin, the unsigned ones
     assert 1 <= len(added) <= 3 * minutes, added
     assert not any("<" in d for d in added), added
-    assert await _refused_total(spe) - refused_before == 500
+    assert await _metric(spe, "msgfleet_federation_refused_total") - refused_before == 500
     logged = (spe.data_dir / "node.log").read_text().count("federation request refused") - log_before
     assert logged <= 3 * minutes
 
