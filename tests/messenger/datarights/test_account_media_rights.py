@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
 import json
@@ -14,6 +13,7 @@ import pyotp
 import pytest
 from clock_helpers import DevClock
 from media_files import BUCKET, CREDS, PDF, S3_RETENTION, ogg_opus, png
+from waits import wait_for
 
 from messenger.client import ApiFailure
 from messenger.datarights.settings import load_retention_settings
@@ -62,11 +62,12 @@ async def test_export_zip_has_json_and_media(anode: Any, signup: Any) -> None:
         zipfile.ZipFile(io.BytesIO((await alice.http.get("/v1/account/export")).content)).read("account.json")
     )
     assert "data.exported" in [a["action"] for a in again["audit"]]  # the first export was audited
-    for _ in range(50):  # the zip is removed by a background task once sent
-        if not list((anode.data_dir / "exports").iterdir()):
-            break
-        await asyncio.sleep(0.05)
-    assert list((anode.data_dir / "exports").iterdir()) == []
+    exports = anode.data_dir / "exports"
+
+    async def removed() -> bool:
+        return not list(exports.iterdir())
+
+    await wait_for(removed, what=f"the export zip to be removed from {exports} once sent (background task)")
 
 
 async def test_delete_account(anode: Any, signup: Any) -> None:

@@ -27,6 +27,7 @@ import httpx
 from nacl.signing import SigningKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from waits import EVENT_TIMEOUT, wait_for
 
 from messenger.client import MessengerClient
 from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64
@@ -186,7 +187,7 @@ _STASH: weakref.WeakKeyDictionary[MessengerClient, list[dict[str, Any]]] = weakr
 
 
 async def collect(
-    client: MessengerClient, chat_id: str, count: int, *, timeout: float = 120
+    client: MessengerClient, chat_id: str, count: int, *, timeout: float = EVENT_TIMEOUT
 ) -> list[dict[str, Any]]:
     """Long-poll ``client``'s events until ``count`` ``message.new`` of ``chat_id`` arrived (or timeout);
     other chats' messages are kept for later ``collect`` calls."""
@@ -199,6 +200,15 @@ async def collect(
             return got
         events = await client.sync(timeout=min(5.0, max(0.1, deadline - time.monotonic())))
         stash += [e for e in events if e["kind"] == "message.new"]
+
+
+async def chat_visible(client: MessengerClient, chat_id: str) -> Any:
+    """Wait until ``chat_id`` is in ``client``'s chat list (its replica reached the client's node)."""
+
+    async def check() -> bool:
+        return any(c["id"] == chat_id for c in await client.request("GET", "/v1/chats"))
+
+    return await wait_for(check, what=f"chat {chat_id} on {client.base_url}")
 
 
 async def signed_put(

@@ -8,11 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fednodes import Nodes
+from waits import EVENT_TIMEOUT
 
 from messenger.client import ApiFailure, MessengerClient
 
 
-async def _event(client: MessengerClient, kind: str, meeting_id: str, timeout: float = 20) -> dict[str, Any]:
+async def _event(
+    client: MessengerClient, kind: str, meeting_id: str, timeout: float = EVENT_TIMEOUT
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for event in await client.sync(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
@@ -67,7 +70,7 @@ async def test_meeting_invite_reminder_and_rsvp_across_states(three_states: Node
     assert hosts == [("RU-MOW",)]
 
 
-async def _call_event(client: MessengerClient, kind: str, timeout: float = 20) -> dict[str, Any]:
+async def _call_event(client: MessengerClient, kind: str, timeout: float = EVENT_TIMEOUT) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for event in await client.sync(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):

@@ -121,7 +121,7 @@ async def test_refused_requests_store_nothing(three_states: Nodes, login: Any) -
     assert not [e for e in await user.sync() if e["kind"] != "device.added"]
     if audited is not None:
         assert await _audited(mow) == audited + len(cases)
-    async with httpx.AsyncClient(base_url=mow.url) as http:
+    async with httpx.AsyncClient(base_url=mow.url, timeout=60) as http:
         metrics = (await http.get("/metrics")).text
     for _, _, _, code in cases:
         assert f'msgfleet_federation_refused_total{{reason="{code}"}}' in metrics, code
