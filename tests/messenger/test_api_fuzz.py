@@ -68,7 +68,7 @@ def device_token(node: NodeProcess) -> str:
 @pytest.fixture(scope="module")
 def api_schema(node: NodeProcess, device_token: str) -> Any:
     """The node's own OpenAPI document, pointed at the node, with a bearer token and both generation modes."""
-    raw = httpx.get(f"{node.url}/openapi.json", timeout=10).json()
+    raw = httpx.get(f"{node.url}/openapi.json", timeout=60).json()
     schema = schemathesis.openapi.from_dict(raw)
     schema.config.update(base_url=node.url, headers={"Authorization": f"Bearer {device_token}"})
     schema.config.generation.update(
@@ -148,7 +148,7 @@ def test_sync_cursor_beyond_seq_column_is_422(node: NodeProcess, device_token: s
         f"{node.url}/v1/sync",
         params={"cursor": cursor, "timeout": 0},
         headers={"Authorization": f"Bearer {device_token}"},
-        timeout=10,
+        timeout=60,
     )
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "validation_error"
@@ -160,7 +160,7 @@ def test_sync_largest_cursor_is_accepted(node: NodeProcess, device_token: str) -
         f"{node.url}/v1/sync",
         params={"cursor": 2**31 - 1, "timeout": 0},
         headers={"Authorization": f"Bearer {device_token}"},
-        timeout=10,
+        timeout=60,
     )
     assert response.status_code == 200, response.text
     assert response.json()["events"] == []
