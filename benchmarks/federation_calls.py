@@ -22,8 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-TESTS = Path(__file__).resolve().parent.parent / "tests" / "messenger"
-sys.path[:0] = [str(TESTS / "federation"), str(TESTS)]  # fednodes, and the waits module it imports
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "messenger"))  # waits (fednodes')
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "messenger" / "federation"))
 from fednodes import make_nodes, new_phone, stop_nodes  # the federation tests' node helpers
 
 from messenger.client import MessengerClient, sms_file_reader
