@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-peer clean debs checkov-venv sized-plans
+.PHONY: demo test test-busy lint bench bench-peer clean debs checkov-venv sized-plans
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ demo: $(STAMP)
 
 test: $(STAMP) debs checkov-venv  # two workers: most tests wait on real nodes, so two share the 2 cores well
 	$(BIN)/pytest -q -n 2
+
+test-busy: $(STAMP) debs  # the same suite beside two CPU hogs (stress-ng), as on a shared machine
+	bash .ci/busy-test
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "messenger"))  # waits (fednodes')
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "messenger" / "federation"))
 from fednodes import make_nodes, new_phone, stop_nodes  # the federation tests' node helpers
 

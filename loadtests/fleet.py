@@ -167,7 +167,7 @@ class Fleet:
         drop_databases: bool = False,
         extra_args: Iterable[str] = (),
         env: dict[str, str] | None = None,
-        ready_timeout_s: float = 60.0,
+        ready_timeout_s: float = 180.0,  # a hung node, not a slow start on a busy machine (issue 17)
         python: str = sys.executable,
     ) -> None:
         self.states = list(dict.fromkeys(states))

@@ -17,6 +17,10 @@ from typing import Any
 
 import httpx
 
+# A start (migrations, then each worker's lifespan) takes 2-5 s on an idle machine and tens of seconds
+# with the cores loaded 8-fold (issue 17); the bound is for a hung node, not a slow one.
+READY_TIMEOUT = 180.0
+
 
 @dataclass
 class NodeProcess:
@@ -103,7 +107,7 @@ def _start_once(
     redis_url: str | None = None,
     workers: int = 1,
     env: dict[str, str] | None = None,
-    timeout: float = 60,
+    timeout: float = READY_TIMEOUT,
 ) -> NodeProcess:
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -132,18 +136,33 @@ def _start_once(
         )
     db_url = database_url or f"sqlite+aiosqlite:///{data_dir.resolve() / 'node.db'}"
     node = NodeProcess(f"http://127.0.0.1:{port}", data_dir, db_url, process)
+    try:
+        wait_ready(node.url, process, log_path, timeout=timeout, what=f"node {state}")
+    except BaseException:
+        node.stop()
+        raise
+    return node
+
+
+def wait_ready(
+    url: str, process: subprocess.Popen[bytes], log_path: Path, *, timeout: float = READY_TIMEOUT, what: str
+) -> None:
+    """Poll ``url/readyz`` until it answers 200. Fails naming ``what`` was awaited, where, and the log's
+    tail, if the process exits (``PortTaken`` when its port was taken) or ``timeout`` seconds pass."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            log_text = log_path.read_text()
+            log_text = log_path.read_text(errors="replace")
             if "address already in use" in log_text.lower():
-                raise PortTaken(f"port {port} was taken")
-            raise RuntimeError(f"node exited ({process.returncode}): {log_text[-2000:]}")
+                raise PortTaken(f"{what}: the port of {url} was taken")
+            raise RuntimeError(f"{what} exited ({process.returncode}) before ready: {log_text[-2000:]}")
         try:
-            if httpx.get(f"{node.url}/readyz", timeout=1).status_code == 200:
-                return node
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    node.stop()
-    raise RuntimeError(f"node did not become ready in {timeout} s: {log_path.read_text()[-2000:]}")
+    tail = log_path.read_text(errors="replace")[-2000:]
+    raise RuntimeError(
+        f"{what} did not answer 200 on {url}/readyz within {timeout:.0f} s (log {log_path}): {tail}"
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from messenger import clock
 from messenger.db.engine import make_engine
 from messenger.realtime.events import CHAT_HOOKS, ChatHook, install_wake_after_commit
 from messenger.realtime.hub import Hub, RedisHub
@@ -37,6 +38,8 @@ class Node:
     @classmethod
     async def start(cls, settings: Settings) -> Node:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if settings.dev_clock:
+            clock.use_dev_clock(settings.data_dir / "dev-clock.json")
         hub: Hub = RedisHub(settings.redis_url, settings.channel_prefix) if settings.redis_url else Hub()
         await hub.start()
         engine = make_engine(settings.db_url)

@@ -22,6 +22,8 @@ _SCHEMES = {
     "postgres": "postgresql+asyncpg",
 }
 
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
 
 class Settings(BaseSettings):
     """Everything a node needs to start; immutable once loaded."""
@@ -47,6 +49,9 @@ class Settings(BaseSettings):
     json_logs: bool = True
 
     dev_sms_endpoint: bool = Field(False, description="enable GET /v1/dev/sms/{phone}; never in production")
+    dev_clock: bool = Field(
+        False, description="test-controlled clock and sweeps (/v1/dev/clock, /v1/dev/sweep); loopback only"
+    )
     secret_key: str | None = Field(None, min_length=32, description="HMAC key for codes; default a file")
 
     # One-time login codes: 6 digits, 5 minutes, 5 wrong attempts (issue 2).
@@ -105,6 +110,12 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError(f"{value!r} must start with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _dev_clock_only_in_development(self) -> Settings:
+        if self.dev_clock and self.host not in _LOOPBACK:
+            raise ValueError(f"dev_clock is for development only: host must be loopback, not {self.host}")
+        return self
 
     @model_validator(mode="after")
     def _workers_need_shared_state(self) -> Settings:

@@ -10,7 +10,7 @@ from pydantic import Field
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
 from messenger.billing import service
-from messenger.billing.tariffs import node_tariffs
+from messenger.billing.service import node_tariffs
 from messenger.calls.metering import period_of
 from messenger.db.base import now
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
-from messenger.billing.tariffs import node_tariffs
+from messenger.billing.service import node_tariffs
 from messenger.calls import records, service, signalling, turn
 from messenger.calls.metrics import CALL_SIGNALS
 from messenger.calls.peers import peers_of

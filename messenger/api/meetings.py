@@ -18,7 +18,7 @@ from pydantic import Field
 from messenger.api.calls import CallRecordOut, call_record
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
-from messenger.billing.tariffs import node_tariffs
+from messenger.billing.service import node_tariffs
 from messenger.db.models.meetings import Meeting
 from messenger.meetings import service
 from messenger.meetings.ics import meeting_ics

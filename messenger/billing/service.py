@@ -15,15 +15,25 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messenger.billing.tariffs import TariffPlan, TariffPolicy
+from messenger.billing.tariffs import TariffPlan, TariffPolicy, parse_tariffs
 from messenger.calls.metering import period_bounds
 from messenger.db.models import Message
 from messenger.db.models.billing import MessageTally, Subscription, SubscriptionInvite, SubscriptionMember
 from messenger.db.models.calls import CallUsage
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
+from messenger.node import Node
 from messenger.realtime.events import emit_to_users
 from messenger.services.chats import check_users
 from messenger.services.ids import new_id
+
+
+def node_tariffs(node: Node) -> TariffPolicy:
+    """The node's policy, parsed once from its settings (kept in ``node.features["tariffs"]``)."""
+    policy = node.features.get("tariffs")
+    if not isinstance(policy, TariffPolicy):
+        policy = node.features["tariffs"] = parse_tariffs(node.settings.tariffs)
+    return policy
+
 
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CENT = Decimal("0.01")

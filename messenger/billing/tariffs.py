@@ -2,17 +2,16 @@
 
 ``messenger`` may not import ``msgfleet``, so the rollout plan's ``tariffs`` section reaches the node as
 JSON (``msgfleet.schema.TariffPolicy(...).model_dump_json()``) and is validated here;
-``tests/messenger/test_tariff_json_from_plan.py`` keeps the two models in step.
+``tests/messenger/test_tariff_json_from_plan.py`` keeps the two models in step. The module imports
+nothing of the node (settings validate ``MSGFLEET_TARIFFS`` with it); ``billing.service.node_tariffs``
+holds a running node's parsed policy.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-if TYPE_CHECKING:
-    from messenger.node import Node
 
 Rounding = Literal["per_second", "per_minute_up"]
 
@@ -92,11 +91,3 @@ def parse_tariffs(text: str | None) -> TariffPolicy:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "tariffs"
         raise ValueError(f"{where}: {str(err['msg']).removeprefix('Value error, ')}") from None
-
-
-def node_tariffs(node: Node) -> TariffPolicy:
-    """The node's policy, parsed once from its settings (kept in ``node.features["tariffs"]``)."""
-    policy = node.features.get("tariffs")
-    if not isinstance(policy, TariffPolicy):
-        policy = node.features["tariffs"] = parse_tariffs(node.settings.tariffs)
-    return policy

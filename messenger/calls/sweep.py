@@ -13,7 +13,8 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from messenger.billing.tariffs import Rounding, node_tariffs
+from messenger.billing.service import node_tariffs
+from messenger.billing.tariffs import Rounding
 from messenger.calls.metrics import CALL_LEGS_TIMED_OUT
 from messenger.calls.records import close_legs
 from messenger.calls.service import end_call, lock_call, notify, open_legs, participant

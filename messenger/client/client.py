@@ -270,7 +270,7 @@ class EventSocket:
         if self.conn is not None:
             await self.conn.close()
 
-    async def next(self, *kinds: str, timeout: float = 10) -> dict[str, Any]:
+    async def next(self, *kinds: str, timeout: float = 60) -> dict[str, Any]:
         """The next event frame (of one of ``kinds`` if given; others are skipped but advance the cursor).
         ``TimeoutError`` if none arrives within ``timeout`` s."""
         assert self.conn is not None

@@ -39,15 +39,21 @@ class SweepReport:
 
 
 async def sweep(
-    sessions: async_sessionmaker[AsyncSession], media: Media, rules: dict[str, float], *, at: float
+    sessions: async_sessionmaker[AsyncSession],
+    media: Media,
+    rules: dict[str, float],
+    *,
+    at: float,
+    wait: bool = False,
 ) -> SweepReport:
-    """Apply ``rules`` (kind -> max age, seconds) as of time ``at``."""
+    """Apply ``rules`` (kind -> max age, seconds) as of time ``at``. A kind another worker is sweeping is
+    skipped, or with ``wait`` swept after it (``POST /v1/dev/sweep/retention`` must sweep every kind)."""
     report = SweepReport()
     for kind, age in sorted(rules.items()):
         cutoff = at - age
         report.kinds[kind] = cutoff
         async with sessions() as session:
-            if not await _claim(session, kind):
+            if not await _claim(session, kind, wait=wait):
                 continue
             if kind == CHANNEL:
                 report.posts += await _sweep_posts(session, cutoff)
@@ -87,11 +93,14 @@ async def _sweep_posts(session: AsyncSession, cutoff: float) -> int:
     return gone.rowcount or 0  # type: ignore[attr-defined]
 
 
-async def _claim(session: AsyncSession, kind: str) -> bool:
+async def _claim(session: AsyncSession, kind: str, *, wait: bool) -> bool:
     """One worker sweeps a kind at a time (PostgreSQL advisory lock; SQLite's BEGIN IMMEDIATE serialises)."""
     if session.get_bind().dialect.name != "postgresql":
         return True
     key = _LOCK_BASE + zlib.crc32(kind.encode()) % 1_000_000
+    if wait:
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return True
     return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+# Timestamps are stored as UNIX seconds (float): cheap to compare, same on SQLite and PostgreSQL. Models
+# and services take ``now`` from here; it is the node's one clock (``messenger.clock``, re-exported).
+from messenger.clock import now as now
 
 # Stable constraint names so that Alembic revisions can drop/alter them on SQLite and PostgreSQL alike.
 NAMING = {
@@ -21,8 +23,3 @@ class Base(DeclarativeBase):
     """All tables of the node share this metadata (Alembic ``target_metadata``)."""
 
     metadata = MetaData(naming_convention=NAMING)
-
-
-def now() -> float:
-    """Timestamps are stored as UNIX seconds (float): cheap to compare, same on SQLite and PostgreSQL."""
-    return time.time()

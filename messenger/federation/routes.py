@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from messenger.api.deps import NodeDep
-from messenger.billing.tariffs import node_tariffs
+from messenger.billing.service import node_tariffs
 from messenger.calls.peers import CALL_PEERS
 from messenger.errors import BadRequest, NotFound, RateLimited
 from messenger.federation.calls import ROUNDING, CallRelay

@@ -30,16 +30,20 @@ async def has_gap(session: AsyncSession, *, device_id: str, cursor: int, head: i
     return oldest is None or oldest > cursor + 1
 
 
+async def prune_once(node: Node) -> int:
+    """Prune the events older than ``event_retention_days`` now; returns how many went."""
+    async with node.sessions() as session:
+        removed = await prune_events(session, older_than=now() - node.settings.event_retention_days * 86400)
+    if removed:
+        log.info("pruned device events", extra={"removed": removed})
+    return removed
+
+
 async def pruner(node: Node) -> None:
     """Background task: prune every ``event_prune_interval_seconds`` (each worker may run it; harmless)."""
-    settings = node.settings
     while True:
         try:
-            cutoff = now() - settings.event_retention_days * 86400
-            async with node.sessions() as session:
-                removed = await prune_events(session, older_than=cutoff)
-            if removed:
-                log.info("pruned device events", extra={"removed": removed})
+            await prune_once(node)
         except Exception:  # a failed prune must not stop the node; try again next interval
             log.exception("pruning device events failed")
-        await asyncio.sleep(settings.event_prune_interval_seconds)
+        await asyncio.sleep(node.settings.event_prune_interval_seconds)

@@ -63,7 +63,7 @@ def test_benchmark_runs_on_tiny_sizes(script: str, tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"{script} exited {done.returncode}:\n{output[-3000:]}"

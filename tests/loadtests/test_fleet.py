@@ -26,7 +26,7 @@ PLAN = ROOT / "rollout_plans" / "dev-3-states.yaml"
 def test_fleet_starts_ready_nodes_and_stops_them(fleet: Fleet) -> None:
     assert [n.state for n in fleet.nodes] == ["RU-MOW", "RU-SPE"]
     for node in fleet.nodes:
-        ready = httpx.get(f"{node.url}/readyz", timeout=5)
+        ready = httpx.get(f"{node.url}/readyz", timeout=60)
         assert ready.status_code == 200
         assert ready.json()["state"] == node.state
     record = json.loads((fleet.data_dir / "fleet.json").read_text())
@@ -47,7 +47,7 @@ def test_cli_up_background_then_down(tmp_path: Path) -> None:
     up = subprocess.run(
         [sys.executable, "-m", "msgfleet.cli", "fleet", "up", "--plan", str(PLAN), "--phase", "1",
          "--data-dir", str(data), "--background"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=400, cwd=ROOT, env=env,
     )  # fmt: skip
     assert up.returncode == 0, up.stderr
     nodes = read_fleet_file(data)
@@ -55,7 +55,7 @@ def test_cli_up_background_then_down(tmp_path: Path) -> None:
         assert [n.state for n in nodes] == ["RU-MOW", "RU-SPE"]
         for node in nodes:
             assert node.url in up.stdout and str(node.pid) in up.stdout
-            assert httpx.get(f"{node.url}/readyz", timeout=5).status_code == 200
+            assert httpx.get(f"{node.url}/readyz", timeout=60).status_code == 200
     finally:
         down = subprocess.run(
             [sys.executable, "-m", "msgfleet.cli", "fleet", "down", "--data-dir", str(data)],

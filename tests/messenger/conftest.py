@@ -4,8 +4,12 @@
 - ``anode`` (small per-kind media limits), ``s3_endpoint`` + ``s3_node`` (media on moto's S3, short group
   retention): media and data-rights tests;
 - ``trust_node`` with a bootstrap admin ``admin_phone``: admin, audit and channel tests;
-- ``call_node``: known tariffs, TURN secret and 0.3 s reminder sweeps; ``billing/``, ``calls/`` and
-  ``meetings/`` make it their ``node``.
+- ``call_node``: known tariffs and TURN secret; ``billing/``, ``calls/`` and ``meetings/`` make it their
+  ``node``;
+- ``clock_node`` + ``clock``: call_node's settings with the development clock (``clock_helpers``), hour-long
+  call / reminder / retention / event sweeps that tests run explicitly, and a group / channel retention of
+  an hour. Tests that move time on run there (and take times from ``await clock.now()``), so the other
+  nodes keep the wall clock.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from typing import Any
 import boto3
 import pytest
 from call_helpers import ENV as CALL_ENV
-from media_files import BUCKET, CREDS
+from call_helpers import HEARTBEAT_TIMEOUT, RING_TIMEOUT
+from clock_helpers import CLOCK_ENV, DevClock
+from media_files import BUCKET, CREDS, S3_RETENTION
 from moto.server import ThreadedMotoServer
 from sqlalchemy import MetaData, select, text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -93,9 +99,6 @@ def s3_endpoint() -> Iterator[str]:
     server.stop()
 
 
-RETENTION = {"group": 3}  # s3_node keeps 3 s of group history (private chats: forever)
-
-
 @pytest.fixture(scope="session")
 def s3_node(node_factory: Callable[..., Any], s3_endpoint: str) -> Any:
     return node_factory(
@@ -105,8 +108,8 @@ def s3_node(node_factory: Callable[..., Any], s3_endpoint: str) -> Any:
         MSGFLEET_MEDIA_S3_ACCESS_KEY="testing",
         MSGFLEET_MEDIA_S3_SECRET_KEY="testing",
         MSGFLEET_MEDIA_S3_PREFIX="node-a/",
-        MSGFLEET_RETENTION_RULES=json.dumps(RETENTION),
-        MSGFLEET_RETENTION_INTERVAL_SECONDS="0.3",
+        MSGFLEET_RETENTION_RULES=json.dumps(S3_RETENTION),
+        **CLOCK_ENV,
     )
 
 
@@ -123,5 +126,26 @@ def trust_node(node_factory: Callable[..., Any], admin_phone: str) -> Any:
 
 @pytest.fixture(scope="session")
 def call_node(node_factory: Callable[..., Any]) -> Any:
-    """A node that bills by ``call_helpers.TARIFFS`` and sweeps meeting reminders every 0.3 s."""
+    """A node that bills by ``call_helpers.TARIFFS``."""
     return node_factory(shared_backends=True, **CALL_ENV)
+
+
+CLOCK_RETENTION = {"group": 3600, "channel": 3600}  # clock_node: an hour of group history and channel posts
+
+
+@pytest.fixture(scope="session")
+def clock_node(node_factory: Callable[..., Any]) -> Any:
+    """call_node's settings, the dev clock, a 600 s heartbeat and 300 s ring timeout, an hour's retention."""
+    return node_factory(
+        shared_backends=True,
+        **CALL_ENV,
+        **CLOCK_ENV,
+        MSGFLEET_CALL_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
+        MSGFLEET_CALL_RING_TIMEOUT=str(RING_TIMEOUT),
+        MSGFLEET_RETENTION_RULES=json.dumps(CLOCK_RETENTION),
+    )
+
+
+@pytest.fixture
+def clock(clock_node: Any) -> DevClock:
+    return DevClock(clock_node.url)

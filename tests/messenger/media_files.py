@@ -55,6 +55,7 @@ def mp4(seconds: float, timescale: int = 1000) -> bytes:
     return _box(b"ftyp", ftyp) + _box(b"moov", _box(b"mvhd", mvhd)) + _box(b"mdat", bytes(2048))
 
 
+S3_RETENTION = {"group": 3600}  # s3_node keeps an hour of group history (private chats: forever)
 BUCKET = "msgfleet-media-test"  # created on the moto server by the s3_endpoint fixture
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 

@@ -25,7 +25,7 @@ def verify_body(number: str, code: str, **extra: str) -> dict[str, str]:
 
 async def test_code_is_sent_hashed_and_verify_creates_user_and_device(node: Any, node_sql: Sql) -> None:
     number = phone(1)
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         assert (await http.post("/v1/auth/request-code", json={"phone": number})).status_code == 202
         code = last_code(node.sms_path, number)
         assert code is not None and len(code) == 6 and code.isdigit()
@@ -39,7 +39,7 @@ async def test_code_is_sent_hashed_and_verify_creates_user_and_device(node: Any,
 
 async def test_expired_code_is_refused(node: Any, node_sql: Sql) -> None:
     number = phone(2)
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         await http.post("/v1/auth/request-code", json={"phone": number})
         code = last_code(node.sms_path, number)
         # five minutes pass: move the stored expiry into the past instead of sleeping
@@ -50,7 +50,7 @@ async def test_expired_code_is_refused(node: Any, node_sql: Sql) -> None:
 
 async def test_expiry_is_five_minutes(node: Any, node_sql: Sql) -> None:
     number = phone(3)
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         await http.post("/v1/auth/request-code", json={"phone": number})
     [(created, expires)] = await node_sql(
         "SELECT created_at, expires_at FROM login_codes WHERE phone = :p", p=number
@@ -60,7 +60,7 @@ async def test_expiry_is_five_minutes(node: Any, node_sql: Sql) -> None:
 
 async def test_five_wrong_attempts_lock_the_code(node: Any) -> None:
     number = phone(4)
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         await http.post("/v1/auth/request-code", json={"phone": number})
         code = last_code(node.sms_path, number) or ""
         wrong = f"{(int(code) + 1) % 10**6:06d}"
@@ -75,7 +75,7 @@ async def test_five_wrong_attempts_lock_the_code(node: Any) -> None:
 
 async def test_per_number_rate_limit_answers_429_with_retry_after(node: Any) -> None:
     number = phone(5)
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         statuses = [
             (await http.post("/v1/auth/request-code", json={"phone": number})).status_code for _ in range(6)
         ]
@@ -87,7 +87,7 @@ async def test_per_number_rate_limit_answers_429_with_retry_after(node: Any) -> 
 
 async def test_per_ip_rate_limit(node_factory: Callable[..., Any]) -> None:
     strict = node_factory(MSGFLEET_CODE_RATE_PER_IP="3")
-    async with httpx.AsyncClient(base_url=strict.url) as http:
+    async with httpx.AsyncClient(base_url=strict.url, timeout=60) as http:
         statuses = [
             (await http.post("/v1/auth/request-code", json={"phone": phone(i)})).status_code for i in range(4)
         ]
@@ -99,7 +99,7 @@ async def test_per_ip_rate_limit(node_factory: Callable[..., Any]) -> None:
 
 async def test_dev_sms_endpoint_when_enabled(node: Any) -> None:
     number = phone(6)
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         await http.post("/v1/auth/request-code", json={"phone": number})
         response = await http.get(f"/v1/dev/sms/{number}")
     assert response.json() == {"phone": number, "code": last_code(node.sms_path, number)}
@@ -107,7 +107,7 @@ async def test_dev_sms_endpoint_when_enabled(node: Any) -> None:
 
 @pytest.mark.parametrize("bad", ["89991234567", "+0123456789", "+7999", "+7999123456789012", "+7999abc4567"])
 async def test_non_e164_numbers_are_refused(node: Any, bad: str) -> None:
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         response = await http.post("/v1/auth/request-code", json={"phone": bad})
     assert response.status_code in (400, 422)
     assert response.json()["error"] in ("invalid_phone", "validation_error")

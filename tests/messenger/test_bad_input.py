@@ -58,7 +58,7 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None)
 async def test_anonymous_bad_requests(
     node: Any, method: str, path: str, kwargs: dict[str, Any], status: int, code: str | None
 ) -> None:
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         assert_error(await http.request(method, path, **kwargs), status, code)
 
 

@@ -22,7 +22,7 @@ async def test_devices_are_listed_and_revoked_with_their_socket(signup: Signup) 
     async with laptop.socket() as ws:
         await phone_client.request("DELETE", f"/v1/devices/{laptop.device_id}")
         with pytest.raises(ConnectionClosed) as closed:
-            await ws.next(timeout=5)
+            await ws.next(timeout=60)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
     with pytest.raises(ApiFailure) as err:
         await laptop.request("GET", "/v1/devices")

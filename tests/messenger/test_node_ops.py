@@ -53,7 +53,7 @@ def test_serve_with_bad_state_exits_with_one_line() -> None:
 
 
 async def test_health_ready_openapi(node: Any) -> None:
-    async with httpx.AsyncClient(base_url=node.url) as http:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
         assert (await http.get("/readyz")).json()["status"] == "ready"
         paths = (await http.get("/openapi.json")).json()["paths"]
@@ -66,7 +66,7 @@ async def test_metrics_count_messages_deliveries_and_routes(signup: Signup, node
     async with bob.socket() as ws:
         await alice.send(chat, "counted")
         await ws.next("message.new")
-        async with httpx.AsyncClient(base_url=node.url) as http:
+        async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
             text = (await http.get("/metrics")).text
     samples = {
         line.split(" ")[0]: float(line.split(" ")[1])
@@ -84,7 +84,7 @@ async def test_metrics_count_replies_apart(signup: Signup, node: Any) -> None:
     chat = await alice.open_private(bob.user_id)
 
     async def counters() -> tuple[float, float]:
-        async with httpx.AsyncClient(base_url=node.url) as http:
+        async with httpx.AsyncClient(base_url=node.url, timeout=60) as http:
             text = (await http.get("/metrics")).text
         samples = {
             line.split(" ")[0]: float(line.split(" ")[1])

@@ -54,7 +54,7 @@ async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
     devices = sorted(d["device_id"] for d in await alice.request("GET", f"/v1/chats/{group}/devices"))
     first = await _post(alice, group, _body("stored", devices))
     assert first.status_code == 201
-    async with httpx.AsyncClient(base_url=node.url) as probe:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as probe:
         before = _batches((await probe.get("/metrics")).text)
     async with carol.socket(resume=False) as ws:
         good = [
@@ -87,7 +87,7 @@ async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
     assert cursors == list(range(cursors[0], cursors[0] + fresh))  # carol's log is gapless and in order
     assert sorted(f["data"]["seq"] for f in frames) == seqs
     assert all(f["data"]["ciphertext"] == f"c-{f['data']['client_msg_id']}-{carol.device_id}" for f in frames)
-    async with httpx.AsyncClient(base_url=node.url) as probe:
+    async with httpx.AsyncClient(base_url=node.url, timeout=60) as probe:
         after = _batches((await probe.get("/metrics")).text)
     transactions, posts = after[0] - before[0], after[1] - before[1]
     assert posts == fresh  # what was stored: not the retries answered, nor the posts refused
@@ -194,7 +194,7 @@ async def test_the_reference_client_sends_over_its_socket_and_keeps_events(signu
         assert await bob.decrypt((await theirs.next("message.new"))["data"]) == "to both of bob's devices"
         # the client encrypts to its own device too: that event came while the socket waited for the
         # reply, and is still delivered, first and in order
-        own = await mine.next(timeout=2)
+        own = await mine.next(timeout=60)
         assert (own["kind"], own["data"]["seq"]) == ("message.new", first["seq"])
         assert await alice.decrypt(own["data"]) == "over the socket"
     events = await laptop.sync()

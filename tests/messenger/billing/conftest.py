@@ -1,4 +1,4 @@
-"""Billing tests run on ``call_node`` (known tariffs, TURN secret, fast reminder sweeps)."""
+"""Billing tests run on ``call_node`` (known tariffs, TURN secret)."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, update
 from sqlalchemy.ext.asyncio import create_async_engine
+from waits import wait_for
 
 from messenger.client import ApiFailure, MessengerClient
 from messenger.db.models import Device, User
@@ -20,12 +21,12 @@ Signup = Callable[..., Awaitable[MessengerClient]]
 
 
 async def _stats_when_done(owner: MessengerClient, channel: str, seq: int) -> dict[str, Any]:
-    for _ in range(600):  # bounded: 30 s
+    async def done() -> dict[str, Any] | None:
         stats: dict[str, Any] = await owner.request("GET", f"/v1/channels/{channel}/posts/{seq}/stats")
-        if stats["fanout_done"]:
-            return stats
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"fan-out of post {seq} did not finish: {stats}")
+        return stats if stats["fanout_done"] else None
+
+    result: dict[str, Any] = await wait_for(done, what=f"the fan-out of post {seq} of channel {channel}")
+    return result
 
 
 async def test_post_reaches_every_subscriber_device_and_counts_add_up(signup: Signup) -> None:

@@ -1,5 +1,5 @@
-"""Fixtures of the data-rights tests: a node with a family tariff and a bootstrap admin (``drnode``) and
-a node with short retention for group chats and channel posts (``retnode``)."""
+"""Fixtures of the data-rights tests: a node with a family tariff and a bootstrap admin (``drnode``).
+Retention runs on ``clock_node`` and ``s3_node`` (tests/messenger/conftest.py), whose clocks tests move on."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 TARIFFS = {"plans": [{"name": "basic"}, {"name": "family", "kind": "family", "max_members": 3}]}
-RETENTION = {"group": 2, "channel": 2}  # seconds: old enough to be swept within one test
 
 
 @pytest.fixture(scope="session")
@@ -24,13 +23,4 @@ def drnode(node_factory: Callable[..., Any], admin_phone: str) -> Any:
     """PostgreSQL + 2 workers + Redis when MSGFLEET_TEST_* are set, else SQLite."""
     return node_factory(
         shared_backends=True, MSGFLEET_TARIFFS=json.dumps(TARIFFS), MSGFLEET_ADMIN_PHONES=admin_phone
-    )
-
-
-@pytest.fixture(scope="session")
-def retnode(node_factory: Callable[..., Any]) -> Any:
-    return node_factory(
-        shared_backends=True,
-        MSGFLEET_RETENTION_RULES=json.dumps(RETENTION),
-        MSGFLEET_RETENTION_INTERVAL_SECONDS="0.3",
     )

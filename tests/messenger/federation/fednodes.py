@@ -27,10 +27,12 @@ import httpx
 from nacl.signing import SigningKey
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from waits import EVENT_TIMEOUT, wait_for
 
 from messenger.client import MessengerClient
 from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64, read_key
 from messenger.federation.signing import sign_headers
+from messenger.launch import wait_ready
 
 STATES = ["RU-MOW", "RU-SPE", "RU-NVS"]
 ALLOWED_FAKE, FORBIDDEN_FAKE = "RU-TVE", "RU-KDA"  # peers the tests impersonate; every node forbids RU-KDA
@@ -88,19 +90,9 @@ class StateNode:
         self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
-    def wait_ready(self, timeout: float = 120) -> None:
+    def wait_ready(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.state} exited: {(self.data_dir / 'node.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.state} not ready: {(self.data_dir / 'node.log').read_text()[-2000:]}")
+        wait_ready(self.url, self.process, self.data_dir / "node.log", what=f"federated node {self.state}")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, whatever was in flight is cut."""
@@ -199,7 +191,7 @@ _STASH: weakref.WeakKeyDictionary[MessengerClient, list[dict[str, Any]]] = weakr
 
 
 async def collect(
-    client: MessengerClient, chat_id: str, count: int, *, timeout: float = 30
+    client: MessengerClient, chat_id: str, count: int, *, timeout: float = EVENT_TIMEOUT
 ) -> list[dict[str, Any]]:
     """Long-poll ``client``'s events until ``count`` ``message.new`` of ``chat_id`` arrived (or timeout);
     other chats' messages are kept for later ``collect`` calls."""
@@ -214,15 +206,13 @@ async def collect(
         stash += [e for e in events if e["kind"] == "message.new"]
 
 
-async def wait_for(check: Callable[[], Any], *, timeout: float = 20, what: str = "condition") -> Any:
-    """Poll the async ``check`` until it returns something truthy; fail naming ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = await check()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+async def chat_visible(client: MessengerClient, chat_id: str) -> Any:
+    """Wait until ``chat_id`` is in ``client``'s chat list (its replica reached the client's node)."""
+
+    async def check() -> bool:
+        return any(c["id"] == chat_id for c in await client.request("GET", "/v1/chats"))
+
+    return await wait_for(check, what=f"chat {chat_id} on {client.base_url}")
 
 
 async def signed_put(

@@ -6,16 +6,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fednodes import Nodes, collect, new_phone, wait_for
+from fednodes import Nodes, chat_visible, collect, new_phone
+from waits import wait_for
 
 from messenger.client import MessengerClient
-
-
-async def _chat_visible(client: MessengerClient, chat_id: str) -> Any:
-    async def check() -> bool:
-        return any(c["id"] == chat_id for c in await client.request("GET", "/v1/chats"))
-
-    return await wait_for(check, what=f"chat {chat_id} on {client.base_url}")
 
 
 async def _assert_delivered(devices: list[MessengerClient], chat_id: str, sent: set[str], count: int) -> None:
@@ -34,7 +28,7 @@ async def test_private_chat_across_states(three_states: Nodes, login: Any) -> No
     a2 = await login(three_states["RU-MOW"], phone, device_name="tablet")
     b = await login(three_states["RU-SPE"])
     chat_id = await a1.open_private(b.user_id)  # hosted by RU-MOW, the creator's home state
-    await _chat_visible(b, chat_id)
+    await chat_visible(b, chat_id)
     assert await b.open_private(a1.user_id) == chat_id  # the replica answers for the pair
 
     sent: set[str] = set()
@@ -51,8 +45,8 @@ async def test_group_across_three_states(three_states: Nodes, login: Any) -> Non
     b1 = await login(three_states["RU-SPE"])
     c = await login(three_states["RU-NVS"])
     chat_id = await b1.create_group([a.user_id, c.user_id], "three states")  # hosted by RU-SPE
-    await _chat_visible(a, chat_id)
-    await _chat_visible(c, chat_id)
+    await chat_visible(a, chat_id)
+    await chat_visible(c, chat_id)
     members = {m["user_id"] for m in (await c.request("GET", f"/v1/chats/{chat_id}"))["members"]}
     assert members == {a.user_id, b1.user_id, c.user_id}
 
@@ -70,8 +64,8 @@ async def test_members_in_other_states_change_the_group_through_its_host(
     a = await login(three_states["RU-MOW"])
     c = await login(three_states["RU-NVS"])
     chat_id = await owner.create_group([a.user_id, c.user_id], "changes")
-    await _chat_visible(a, chat_id)
-    await _chat_visible(c, chat_id)
+    await chat_visible(a, chat_id)
+    await chat_visible(c, chat_id)
 
     async def members(client: MessengerClient) -> set[str]:
         chat = await client.request("GET", f"/v1/chats/{chat_id}")
@@ -115,7 +109,7 @@ async def test_edits_reach_every_state(three_states: Nodes, login: Any) -> None:
     a = await login(three_states["RU-MOW"])
     b = await login(three_states["RU-SPE"])
     chat_id = await a.open_private(b.user_id)  # hosted by RU-MOW
-    await _chat_visible(b, chat_id)
+    await chat_visible(b, chat_id)
     await a.send(chat_id, "from the host's side")
     await b.send(chat_id, "from the replica's side")
     assert len(await collect(a, chat_id, 2)) == 2 and len(await collect(b, chat_id, 2)) == 2
@@ -133,7 +127,7 @@ async def test_read_receipts_cross_states(three_states: Nodes, login: Any) -> No
     a = await login(three_states["RU-MOW"])
     b = await login(three_states["RU-NVS"])
     chat_id = await a.open_private(b.user_id)  # hosted by RU-MOW
-    await _chat_visible(b, chat_id)
+    await chat_visible(b, chat_id)
     await a.send(chat_id, "read me")
     assert len(await collect(b, chat_id, 1)) == 1
     await b.read(chat_id, 1)  # on the replica: relayed to the host directly

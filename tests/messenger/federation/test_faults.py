@@ -31,7 +31,7 @@ async def test_receiver_killed_mid_stream_gets_everything_once(three_states: Nod
     assert pending[0][0] > 0, "nothing was waiting for the killed node"
     await asyncio.to_thread(spe.start)  # same port, same database
 
-    events = await collect(b, chat_id, TOTAL - 1, timeout=60)  # after the warm-up message (seq 1)
+    events = await collect(b, chat_id, TOTAL - 1, timeout=120)  # after the warm-up message (seq 1)
     assert [e["data"]["seq"] for e in events] == list(range(2, TOTAL + 1))
     assert [await b.decrypt(e["data"]) for e in events] == [f"m{i}" for i in range(1, TOTAL)]
     assert not await collect(b, chat_id, 1, timeout=1.0), "a message arrived twice"

@@ -9,7 +9,8 @@ import time
 import weakref
 from typing import Any
 
-from fednodes import Nodes, StateNode, wait_for
+from fednodes import Nodes, StateNode, chat_visible
+from waits import EVENT_TIMEOUT, wait_for
 
 from messenger.client import ApiFailure, MessengerClient
 
@@ -17,7 +18,9 @@ from messenger.client import ApiFailure, MessengerClient
 _EVENTS: weakref.WeakKeyDictionary[MessengerClient, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
-async def _event(client: MessengerClient, call_id: str, kind: str, timeout: float = 20) -> dict[str, Any]:
+async def _event(
+    client: MessengerClient, call_id: str, kind: str, timeout: float = EVENT_TIMEOUT
+) -> dict[str, Any]:
     """The next ``kind`` event of ``call_id`` on ``client``'s device (long-polling ``/v1/sync``)."""
     stash = _EVENTS.setdefault(client, [])
     deadline = time.monotonic() + timeout
@@ -33,13 +36,6 @@ async def _event(client: MessengerClient, call_id: str, kind: str, timeout: floa
         stash += [e for e in await client.sync(timeout=min(2.0, left)) if e["kind"].startswith("call.")]
 
 
-async def _chat_visible(client: MessengerClient, chat_id: str) -> None:
-    async def check() -> bool:
-        return any(c["id"] == chat_id for c in await client.request("GET", "/v1/chats"))
-
-    await wait_for(check, what=f"chat {chat_id} on {client.base_url}")
-
-
 async def _usage(node: StateNode, user_id: str) -> list[Any]:
     return await node.rows("SELECT seconds, minutes, calls FROM call_usage WHERE user_id = :u", u=user_id)
 
@@ -51,7 +47,7 @@ async def test_call_across_states_rings_answers_signals_and_bills_at_home(
     a = await login(mow)
     b = await login(spe)
     chat_id = await a.open_private(b.user_id)  # hosted by RU-MOW
-    await _chat_visible(b, chat_id)
+    await chat_visible(b, chat_id)
 
     call = await a.request("POST", "/v1/calls", json={"chat_id": chat_id})
     call_id = call["id"]
@@ -112,7 +108,7 @@ async def test_call_hosted_by_the_callers_state_declined_from_another(
     b = await login(spe)
     outsider = await login(nvs)
     chat_id = await a.open_private(b.user_id)  # hosted by RU-MOW; B calls from its replica at RU-SPE
-    await _chat_visible(b, chat_id)
+    await chat_visible(b, chat_id)
 
     call_id = (await b.request("POST", "/v1/calls", json={"chat_id": chat_id}))["id"]
     await _event(a, call_id, "call.incoming")

@@ -7,7 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fednodes import ALLOWED_FAKE, Nodes, signed_put, wait_for
+from fednodes import ALLOWED_FAKE, Nodes, signed_put
+from waits import wait_for
 
 from messenger.client import MessengerClient
 

@@ -10,11 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fednodes import Nodes
+from waits import EVENT_TIMEOUT
 
 from messenger.client import ApiFailure, MessengerClient
 
 
-async def _event(client: MessengerClient, kind: str, meeting_id: str, timeout: float = 20) -> dict[str, Any]:
+async def _event(
+    client: MessengerClient, kind: str, meeting_id: str, timeout: float = EVENT_TIMEOUT
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for event in await client.sync(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
@@ -98,7 +101,7 @@ async def test_meeting_invite_reminder_and_rsvp_across_states(three_states: Node
     assert "STATUS:CANCELLED" in (await guest.http.get(f"/v1/meetings/{meeting_id}/ics")).text
 
 
-async def _call_event(client: MessengerClient, kind: str, timeout: float = 20) -> dict[str, Any]:
+async def _call_event(client: MessengerClient, kind: str, timeout: float = EVENT_TIMEOUT) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for event in await client.sync(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):

@@ -123,7 +123,7 @@ async def test_refused_requests_store_nothing(three_states: Nodes, login: Any) -
     audited = await _audited(mow, since=started - started % 60)  # this minute's window and later
     if audited is not None:
         assert {code for _, _, _, code in cases} <= audited
-    async with httpx.AsyncClient(base_url=mow.url) as http:
+    async with httpx.AsyncClient(base_url=mow.url, timeout=60) as http:
         metrics = (await http.get("/metrics")).text
     for _, _, _, code in cases:
         assert f'msgfleet_federation_refused_total{{reason="{code}"}}' in metrics, code

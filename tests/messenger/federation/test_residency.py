@@ -4,10 +4,9 @@ devices, keys, codes, envelopes and device events hold only the node's own users
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from fednodes import Nodes, StateNode, collect
+from fednodes import Nodes, StateNode, chat_visible, collect
 from sqlalchemy import String, Text, column, inspect, select, table
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -54,7 +53,8 @@ async def test_each_node_keeps_only_its_own_users_data(three_states: Nodes, logi
     c = await login(three_states["RU-NVS"])
     group = await a.create_group([b.user_id, c.user_id], "residency")
     private = await b.open_private(c.user_id)
-    await asyncio.sleep(1.0)  # the chats reach their replicas
+    for client, chat_id in [(a, group), (b, group), (c, group), (b, private), (c, private)]:
+        await chat_visible(client, chat_id)  # the chats reach their replicas
     for client in (a, b, c):
         await client.send(group, f"hello from {client.user_id}")
     await b.send(private, "just us")

@@ -73,10 +73,10 @@ async def test_photo_upload_thumbnail_and_access(anode: Any, signup: Any) -> Non
         await bob.http.post(f"/v1/media/{meta['id']}/shares", json={"chat_id": chat_bc})
     ).status_code == 204
     assert (await carol.http.get(f"/v1/media/{meta['id']}")).content == data
-    metrics = (await httpx.AsyncClient().get(f"{anode.url}/metrics")).text
+    metrics = (await httpx.AsyncClient(timeout=60).get(f"{anode.url}/metrics")).text
     assert 'msgfleet_media_uploads_total{kind="photo",result="stored"}' in metrics
     # without a token: 401
-    assert (await httpx.AsyncClient().get(f"{anode.url}/v1/media/{meta['id']}")).status_code == 401
+    assert (await httpx.AsyncClient(timeout=60).get(f"{anode.url}/v1/media/{meta['id']}")).status_code == 401
 
 
 async def test_content_type_from_bytes_not_name(anode: Any, signup: Any) -> None:

@@ -1,4 +1,4 @@
-"""Meetings tests run on ``call_node`` (known tariffs, TURN secret, fast reminder sweeps)."""
+"""Meetings tests run on ``call_node`` (known tariffs, TURN secret)."""
 
 from __future__ import annotations
 

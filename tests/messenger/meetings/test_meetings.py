@@ -6,11 +6,13 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
 import pytest
 from call_helpers import act, next_kind, person
+from clock_helpers import DevClock
 
 from messenger.client import ApiFailure, MessengerClient
 
@@ -119,19 +121,27 @@ async def test_bad_meeting_requests_create_nothing(signup: Signup) -> None:
     assert (cancelled.value.status, cancelled.value.error) == (409, "meeting_cancelled")
 
 
-async def test_reminder_is_pushed_once_to_those_who_did_not_decline(signup: Signup) -> None:
-    org, ann, ben = [await signup() for _ in range(3)]
-    # The reminder falls due ~3 s from now (30 min before a start 30 min 3 s away): after ben declines.
-    start = _wall_clock(0.5 + 3 / 3600).isoformat()
-    meeting = await _schedule(org, [ann.user_id, ben.user_id], start=start, reminder_minutes=30)
+async def test_reminder_is_pushed_once_to_those_who_did_not_decline(
+    signup: Signup, clock_node: Any, clock: DevClock
+) -> None:
+    """On ``clock_node``: its clock is moved to the reminder time and the reminder sweep run explicitly."""
+    org, ann, ben = [await signup(node_=clock_node) for _ in range(3)]
+    # Two hours from the node's now, reminded 30 minutes before: due in 90 minutes of the node's clock.
+    start = datetime.fromtimestamp(await clock.now() + 7200, MOSCOW).replace(tzinfo=None, microsecond=0)
+    meeting = await _schedule(org, [ann.user_id, ben.user_id], start=start.isoformat(), reminder_minutes=30)
     await ben.request("POST", f"/v1/meetings/{meeting['id']}/rsvp", json={"response": "declined"})
+    await clock.advance(90 * 60 - 120)
+    assert (await clock.sweep("reminders"))["reminders_sent"] == 0  # two minutes early
     async with ann.socket() as ann_ws, org.socket() as org_ws:
+        await clock.advance(180)
+        assert (await clock.sweep("reminders"))["reminders_sent"] == 1
         reminder = await next_kind(ann_ws, "meeting.reminder")
         assert (await next_kind(org_ws, "meeting.reminder"))["data"] == reminder["data"]
         assert reminder["data"]["meeting_id"] == meeting["id"]
         assert 0 < reminder["data"]["starts_in"] <= 1800
-        with pytest.raises(TimeoutError):
-            await next_kind(ann_ws, "meeting.reminder", timeout=1.0)  # the sweep runs every 0.3 s: once only
+        assert (await clock.sweep("reminders"))["reminders_sent"] == 0  # once only
+    kinds = [e["kind"] for e in (await ann.request("GET", "/v1/sync", params={"cursor": 0}))["events"]]
+    assert kinds.count("meeting.reminder") == 1
     kinds = [e["kind"] for e in await ben.sync()]
     assert "meeting.invited" in kinds and "meeting.reminder" not in kinds
     assert (await ann.request("GET", f"/v1/meetings/{meeting['id']}"))["reminded"] is True
