@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from messenger.errors import ApiError
 
@@ -47,6 +48,17 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
     return "validation_error", "; ".join(parts)
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route of this path takes (RFC 9110 §15.5.6: a 405 lists them all in ``Allow``;
+    Starlette names only the first matching route's, and a path often has one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        if match is Match.PARTIAL and isinstance(route, Route):
+            methods |= route.methods or set()
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map ApiError, FastAPI validation errors, Starlette HTTP errors and anything else to the JSON shape."""
 
@@ -60,11 +72,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400 if code == "malformed_json" else 422, code, detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code) or HTTPStatus(exc.status_code).phrase.lower().replace(
             " ", "_"
         )
-        return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request)
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -112,7 +112,6 @@ async def upload(
     duration_ms: Annotated[int | None, Query(ge=1, le=86_400_000)] = None,
     waveform: Annotated[str | None, Query(max_length=2048, description="comma-separated 0..255")] = None,
     preview: Annotated[str | None, Query(pattern=MEDIA_ID, description="photo id (video notes)")] = None,
-    content_length: Annotated[int | None, Header()] = None,
 ) -> MediaOut:
     """Upload the raw request body (any Content-Type; the type is sniffed from the bytes)."""
     if chat_id is not None:
@@ -124,7 +123,11 @@ async def upload(
         waveform=_waveform(waveform),
         preview_id=preview,
     )
-    spooled = await service.spool(media, request.stream(), kind=kind, length=content_length)
+    # Content-Length is the transport's, not a documented parameter: a client (or a fuzzer) cannot then
+    # promise a length the body does not have. Missing or chunked: the limit is enforced while streaming.
+    declared = request.headers.get("content-length", "")
+    length = int(declared) if declared.isdigit() else None
+    spooled = await service.spool(media, request.stream(), kind=kind, length=length)
     obj, upload, new = await service.store_upload(
         session, media, spooled, user_id=device.user_id, chat_id=chat_id, meta=meta
     )

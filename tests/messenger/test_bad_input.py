@@ -153,3 +153,15 @@ async def test_booleans_are_not_numbers(signup: Signup) -> None:
     point = {"lat": True, "lon": 37.6}
     assert_error(await http.post(f"/v1/chats/{chat}/locations", json=point), 422, "validation_error")
     assert (await http.post(f"/v1/chats/{chat}/pins", json={"seq": 1})).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [("/v1/chats", "GET, POST"), ("/v1/contacts", "DELETE, GET, POST"), ("/healthz", "GET")],
+)
+async def test_405_lists_every_method_of_the_path(node: Any, path: str, allow: str) -> None:
+    """A path served by one route per method: ``Allow`` names them all (RFC 9110 §15.5.6), not the first."""
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        response = await http.request("PATCH", path)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow
