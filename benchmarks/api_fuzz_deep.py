@@ -137,6 +137,10 @@ def main() -> int:
     per_request = 1000 * cpu / max(requests, 1)
     print(f"requests {requests} in {seconds:.0f} s; node cpu {cpu:.1f} s = {per_request:.2f} ms/request")
     print(f"failures {sum(checks.values())}" + "".join(f"; {name} {n}" for name, n in checks.most_common()))
+    summary = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    for i, line in enumerate(summary):  # schemathesis' own summary: each phase, the cases it generated
+        if " (in " in line or line.startswith("Test cases"):
+            print("  " + " ".join(summary[i : i + 2]))
     for line in lines[:60]:
         print("  " + line)
     if done.returncode not in (0, 1):  # 1: failures found (counted above); anything else: the run broke

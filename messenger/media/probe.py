@@ -41,8 +41,8 @@ def probe_image(data: bytes, *, max_px: int, max_pixels: int) -> ImageInfo:
                     )
                 img.draft("RGB", (max_px, max_px))  # JPEG: decode at the scale the thumbnail needs
                 img.load()
+                img.thumbnail((max_px, max_px))  # shrink first: the copies below are thumbnail-sized
                 thumb = ImageOps.exif_transpose(img).convert("RGB")
-                thumb.thumbnail((max_px, max_px))
                 out = io.BytesIO()
                 thumb.save(out, "JPEG", quality=80)
     except (
