@@ -77,7 +77,7 @@ def summarise(events_path: Path) -> tuple[int, Counter[str], list[str]]:
         label = recorder.get("label", "?")
         for case_checks in (recorder.get("checks") or {}).values():
             for check in case_checks:
-                if check.get("status") != "FAILURE":
+                if str(check.get("status")).lower() != "failure":
                     continue
                 name = check.get("name", "?")
                 failure = check.get("failure_info") or {}
@@ -143,10 +143,9 @@ def main() -> int:
             print("  " + " ".join(summary[i : i + 2]))
     for line in lines[:60]:
         print("  " + line)
-    if done.returncode not in (0, 1):  # 1: failures found (counted above); anything else: the run broke
+    if done.returncode != 0 and not checks:  # errors (timeouts, a broken run) that are not check failures
         print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
-        return 1
-    return 1 if checks else 0
+    return 1 if checks or done.returncode != 0 else 0
 
 
 if __name__ == "__main__":
