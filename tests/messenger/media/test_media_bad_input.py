@@ -93,3 +93,20 @@ async def test_dedup_does_not_tell_a_stranger_the_file_exists(anode: Any, signup
     assert again.status_code == 200  # a retry of one's own upload is still recognised
     assert again.json()["created_at"] == probe.json()["created_at"]
     assert (await alice.http.get(f"/v1/media/{first.json()['id']}/meta")).json() == first.json()
+
+
+async def test_dedup_does_not_share_another_uploaders_preview(anode: Any, signup: Any) -> None:
+    """The same video bytes uploaded again into a stranger's chat: the first uploader's poster stays hers."""
+    alice, mallory, eve = [await signup(node_=anode) for _ in range(3)]
+    poster = (await alice.http.post("/v1/media", params={"kind": "photo"}, content=png(48, 27))).json()
+    video = mp4(7.0)
+    note = await alice.http.post(
+        "/v1/media", params={"kind": "video", "preview": poster["id"]}, content=video
+    )
+    assert note.status_code == 201 and note.json()["preview_id"] == poster["id"]
+    chat = await mallory.open_private(eve.user_id)
+    again = await mallory.http.post("/v1/media", params={"kind": "video", "chat_id": chat}, content=video)
+    assert again.status_code == 201
+    assert (await eve.http.get(f"/v1/media/{again.json()['id']}")).status_code == 200  # the video: shared
+    for who in (mallory, eve):
+        assert (await who.http.get(f"/v1/media/{poster['id']}")).status_code == 404  # alice's poster: not
