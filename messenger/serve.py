@@ -6,6 +6,7 @@ import logging.config
 import os
 import shutil
 
+from messenger.datarights.settings import load_retention_settings
 from messenger.db.migrate import upgrade
 from messenger.federation.service import prepare as prepare_federation
 from messenger.logs import log_config
@@ -32,6 +33,7 @@ def run(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     node_secret(settings.data_dir)  # create once, before workers race for it
     prepare_federation(settings)  # the signing key likewise; a bad peers file stops here with one line
+    load_retention_settings()  # a bad rule stops here too, not in each worker's startup
     upgrade(settings.db_url)
     log.info(
         "migrations applied", extra={"state": settings.state, "database": settings.db_url.split("://")[0]}

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 
 from messenger import admin, audit
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
-from messenger.api.schemas import Body, Out
+from messenger.api.schemas import Body, DbInt, Out
 from messenger.db.models import AdminRole, AuditEntry, Chat, Device, Member, User
 from messenger.errors import NotFound
 from messenger.services import accounts
@@ -148,7 +148,7 @@ async def revoke_role(user_id: str, op: OperatorDep, session: SessionDep) -> Res
 async def read_audit(
     op: OperatorDep,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[DbInt, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditOut]:

@@ -35,7 +35,7 @@ class LoginOut(Out):
     new_user: bool
 
 
-@router.post("/request-code", status_code=202)
+@router.post("/request-code", status_code=202, response_class=Response)  # 202, no body
 async def request_code(body: CodeRequest, request: Request, session: SessionDep, node: NodeDep) -> Response:
     """Send a 6-digit code to ``phone`` (valid 5 minutes). 429 + Retry-After when rate-limited."""
     client_ip = request.client.host if request.client else "unknown"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
-from messenger.api.schemas import Body, Out
+from messenger.api.schemas import Body, DbInt, Out
 from messenger.channels import service
 from messenger.channels.fanout import Fanout
 from messenger.db.models.channels import Channel, ChannelMember
@@ -65,7 +65,7 @@ class PostOut(Out):
 
 
 class ReadIn(Body):
-    seq: int = Field(gt=0)
+    seq: DbInt = Field(gt=0)
 
 
 class ReadOut(Out):
@@ -148,7 +148,7 @@ async def posts(
     channel_id: str,
     session: SessionDep,
     device: CurrentDevice,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[DbInt, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[PostOut]:
     await service.require_member(session, channel_id=channel_id, user_id=device.user_id)
@@ -163,7 +163,7 @@ async def read(channel_id: str, body: ReadIn, session: SessionDep, device: Curre
 
 
 @router.get("/{channel_id}/posts/{seq}/stats")
-async def stats(channel_id: str, seq: int, session: SessionDep, device: CurrentDevice) -> StatsOut:
+async def stats(channel_id: str, seq: DbInt, session: SessionDep, device: CurrentDevice) -> StatsOut:
     """Delivery and read counts of a post (owners only)."""
     await service.require_owner(session, channel_id=channel_id, user_id=device.user_id)
     result = await service.stats(session, channel_id=channel_id, seq=seq)

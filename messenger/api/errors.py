@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from messenger.errors import ApiError
 
@@ -47,6 +48,21 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, str]:
     return "validation_error", "; ".join(parts)
 
 
+_METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")  # the ones the API documents
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route of this path takes (RFC 9110 §15.5.6: a 405 lists them all in ``Allow``;
+    Starlette names only the first matching route's, and a path often has one route per method). Asked
+    of each route as routing does (``matches``), since FastAPI nests included routers."""
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Map ApiError, FastAPI validation errors, Starlette HTTP errors and anything else to the JSON shape."""
 
@@ -60,11 +76,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400 if code == "malformed_json" else 422, code, detail)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code) or HTTPStatus(exc.status_code).phrase.lower().replace(
             " ", "_"
         )
-        return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed(request)
+        return error_response(exc.status_code, code, str(exc.detail), headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,7 +12,7 @@ from pydantic import Field
 
 from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
-from messenger.db.models.media import MediaObject
+from messenger.db.models.media import MediaObject, MediaUpload
 from messenger.errors import NotFound, Unprocessable
 from messenger.federation.media import fetch as fetch_remote
 from messenger.federation.service import federation_of
@@ -72,13 +72,15 @@ class ShareIn(Body):
     chat_id: str = Field(max_length=40)
 
 
-def _out(obj: MediaObject) -> MediaOut:
+def _out(obj: MediaObject, upload: MediaUpload | None = None) -> MediaOut:
+    """``created_at`` is the caller's own upload time when given (``upload``), so uploading bytes someone
+    else sent before tells nothing of them."""
     return MediaOut(
         id=obj.id,
         kind=obj.kind,
         content_type=obj.content_type,
         size=obj.size,
-        created_at=obj.created_at,
+        created_at=upload.uploaded_at if upload is not None else obj.created_at,
         width=obj.width,
         height=obj.height,
         duration_ms=obj.duration_ms,
@@ -110,20 +112,28 @@ async def upload(
     duration_ms: Annotated[int | None, Query(ge=1, le=86_400_000)] = None,
     waveform: Annotated[str | None, Query(max_length=2048, description="comma-separated 0..255")] = None,
     preview: Annotated[str | None, Query(pattern=MEDIA_ID, description="photo id (video notes)")] = None,
-    content_length: Annotated[int | None, Header()] = None,
 ) -> MediaOut:
     """Upload the raw request body (any Content-Type; the type is sniffed from the bytes)."""
     if chat_id is not None:
         await service.check_chat(session, chat_id=chat_id, user_id=device.user_id)
     await session.commit()  # end the read transaction: no lock is held while the body streams in
-    meta = Meta(filename=filename, duration_ms=duration_ms, waveform=_waveform(waveform), preview_id=preview)
-    spooled = await service.spool(media, request.stream(), kind=kind, length=content_length)
-    obj, created = await service.store_upload(
+    meta = Meta(
+        filename=service.base_name(filename),
+        duration_ms=duration_ms,
+        waveform=_waveform(waveform),
+        preview_id=preview,
+    )
+    # Content-Length is the transport's, not a documented parameter: a client (or a fuzzer) cannot then
+    # promise a length the body does not have. Missing or chunked: the limit is enforced while streaming.
+    declared = request.headers.get("content-length", "")
+    length = int(declared) if declared.isdigit() else None
+    spooled = await service.spool(media, request.stream(), kind=kind, length=length)
+    obj, upload, new = await service.store_upload(
         session, media, spooled, user_id=device.user_id, chat_id=chat_id, meta=meta
     )
-    if not created:
-        response.status_code = 200
-    return _out(obj)
+    if not new:
+        response.status_code = 200  # the caller's own retry
+    return _out(obj, upload)
 
 
 ChatHint = Annotated[
@@ -163,7 +173,8 @@ async def meta(
     media: MediaDep,
     chat_id: ChatHint = None,
 ) -> MediaOut:
-    return _out(await _readable(session, node, media, media_id, device.user_id, chat_id))
+    obj = await _readable(session, node, media, media_id, device.user_id, chat_id)
+    return _out(obj, await session.get(MediaUpload, (obj.id, device.user_id)))
 
 
 @router.get("/v1/media/{media_id}", response_class=StreamingResponse)

@@ -31,7 +31,9 @@ log = logging.getLogger("messenger.meetings")
 
 class MeetingIn(Body):
     title: str = Field(min_length=1, max_length=200)
-    start: datetime = Field(description="ISO 8601; without an offset it is wall-clock time in `timezone`")
+    start: datetime = Field(
+        strict=False, description="ISO 8601; without an offset it is wall-clock time in `timezone`"
+    )
     timezone: str = Field(min_length=1, max_length=64, description="IANA zone, e.g. Europe/Moscow")
     duration_minutes: int = Field(ge=1, le=24 * 60)
     invitees: list[str] = Field(max_length=500, description="user ids of any state")

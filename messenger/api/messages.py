@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.api.deps import ChatDevice, ChatMember, NodeDep, SessionDep, access_of, bearer_token
-from messenger.api.schemas import Body, Out, body_schema, parse_body
+from messenger.api.schemas import Body, DbInt, Out, body_schema, parse_body
 from messenger.db.models import Device, Member
 from messenger.errors import ApiError
 from messenger.federation.models import ChatHost
@@ -34,7 +34,7 @@ class MessageIn(Body):
     client_msg_id: str = Field(
         min_length=1, max_length=64, description="idempotency key chosen by the client"
     )
-    reply_to: int | None = Field(None, gt=0)
+    reply_to: DbInt | None = Field(None, gt=0)
     envelopes: list[EnvelopeIn]
 
 
@@ -63,7 +63,7 @@ class MessageOut(Out):
 
 
 class ReadIn(Body):
-    seq: int = Field(gt=0)
+    seq: DbInt = Field(gt=0)
 
 
 class ReadOut(Out):
@@ -226,7 +226,7 @@ async def history(
     member: ChatMember,
     device: ChatDevice,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[DbInt, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MessageOut]:
     """Messages with seq > ``after`` carrying this device's envelope."""
@@ -238,7 +238,7 @@ async def history(
 
 @router.patch("/messages/{seq}", status_code=204)
 async def edit(
-    seq: int, body: EditIn, member: ChatMember, device: ChatDevice, session: SessionDep, node: NodeDep
+    seq: DbInt, body: EditIn, member: ChatMember, device: ChatDevice, session: SessionDep, node: NodeDep
 ) -> Response:
     """Replace the envelopes of one's own message. In a chat hosted by another state's node the edit is
     forwarded there: 202; devices get ``message.edited`` once it is applied."""
@@ -255,7 +255,7 @@ async def edit(
 
 
 @router.delete("/messages/{seq}", status_code=204)
-async def delete(seq: int, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
+async def delete(seq: DbInt, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
     fed = federation_of(node)
     if fed is not None and await fed.forward(session, member, "delete", seq=seq):
         return Response(status_code=202)  # the chat's hosting node in another state decides

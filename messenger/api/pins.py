@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from pydantic import Field
 
 from messenger.api.deps import ChatMember, NodeDep, SessionDep
-from messenger.api.schemas import Body, Out
+from messenger.api.schemas import Body, DbInt, Out
 from messenger.federation.service import federation_of
 from messenger.services import chats
 
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/chats/{chat_id}/pins", tags=["pins"])
 
 
 class PinIn(Body):
-    seq: int = Field(gt=0)
+    seq: DbInt = Field(gt=0)
 
 
 class PinOut(Out):
@@ -38,7 +38,7 @@ async def pin(body: PinIn, member: ChatMember, session: SessionDep, node: NodeDe
 
 
 @router.delete("/{seq}", status_code=204)
-async def unpin(seq: int, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
+async def unpin(seq: DbInt, member: ChatMember, session: SessionDep, node: NodeDep) -> Response:
     fed = federation_of(node)
     if fed is not None and await fed.forward(session, member, "unpin", seq=seq):
         return Response(status_code=202)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from messenger.api.deps import ChatMember, CurrentDevice, SessionDep
 from messenger.api.messages import MessageOut
+from messenger.api.schemas import DbInt
 from messenger.db.models import Envelope, Message
 from messenger.errors import NotFound
 
@@ -17,11 +18,11 @@ router = APIRouter(prefix="/v1/chats/{chat_id}/messages/{seq}", tags=["replies"]
 
 @router.get("/replies")
 async def replies(
-    seq: int,
+    seq: DbInt,
     member: ChatMember,
     device: CurrentDevice,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0, description="only replies with a seq above this")] = 0,
+    after: Annotated[DbInt, Query(ge=0, description="only replies with a seq above this")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MessageOut]:
     """Messages of this chat whose ``reply_to`` is ``seq``, each with the caller device's envelope."""

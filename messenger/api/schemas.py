@@ -1,17 +1,29 @@
-"""Base classes for request/response bodies: requests reject unknown fields."""
+"""Base classes for request/response bodies and the bounded integer of every id, seq and cursor.
+
+Requests reject unknown fields and take JSON types as documented (strict: ``true`` is not the number 1,
+``"3"`` is not 3). Every integer a route passes to the database (path, query or body) is a :data:`DbInt`,
+so a value the column cannot hold is a 422, not a driver overflow (500) that may also drop the connection.
+"""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Seqs, cursors, ids and limits are ``Integer`` columns or parameters: PostgreSQL ``integer`` is 4 bytes
+# (https://www.postgresql.org/docs/current/datatype-numeric.html), the narrowest of the two backends (SQLite
+# stores 8). No real value comes near it.
+DB_INT_MAX = 2**31 - 1
+DbInt = Annotated[int, Field(ge=-DB_INT_MAX - 1, le=DB_INT_MAX)]
 
 
 class Body(BaseModel):
-    """A request body: unknown fields are an error (422 validation_error)."""
+    """A request body: unknown fields are an error, and so are values of another JSON type than the field's
+    (strict; a ``datetime`` field, which JSON has no type for, says ``Field(strict=False)``) — 422."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Out(BaseModel):

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
-from messenger.api.schemas import Out
+from messenger.api.schemas import DbInt, Out
 from messenger.metrics import DELIVERIES
 from messenger.node import Node
 from messenger.realtime.events import read_events
@@ -23,12 +23,6 @@ class SyncOut(Out):
     cursor: int
     events: list[dict[str, Any]]
     gap: bool = False  # events after ``cursor`` were pruned (retention): re-read chat history
-
-
-# Cursors are ``device_events.seq`` values, an ``Integer`` column: PostgreSQL ``integer`` is 4 bytes, so a
-# larger value cannot even be bound as a parameter there
-# (https://www.postgresql.org/docs/current/datatype-numeric.html). No real cursor exceeds it on any backend.
-MAX_CURSOR = 2**31 - 1
 
 
 async def startup(node: Node) -> None:
@@ -48,7 +42,7 @@ async def sync(
     device: CurrentDevice,
     session: SessionDep,
     node: NodeDep,
-    cursor: Annotated[int, Query(ge=0, le=MAX_CURSOR)] = 0,
+    cursor: Annotated[DbInt, Query(ge=0)] = 0,
     timeout: Annotated[float, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> SyncOut:

@@ -7,15 +7,16 @@ Authentication: ``?token=`` or ``Authorization: Bearer`` at the handshake, or a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import Field, TypeAdapter, ValidationError
 
 from messenger.api.deps import device_for_token
+from messenger.api.schemas import DB_INT_MAX, DbInt
 from messenger.errors import Unauthorized
 from messenger.metrics import DELIVERIES, SOCKETS
 from messenger.node import Node
@@ -36,13 +37,52 @@ FRAME_HANDLERS: dict[str, str] = {
 }
 
 
-def _int(value: Any) -> int | None:
+class BadFrame(ValueError):
+    """A client frame this protocol cannot take: answered with an ``error`` frame (``code``, 422), then the
+    socket is closed with ``close`` when one is given (RFC 6455 §7.4.1 codes, or 4400)."""
+
+    def __init__(
+        self, detail: str, *, code: str = "bad_frame", close: int | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail)
+        self.detail, self.code, self.close, self.extra = detail, code, close, extra
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "error", "error": self.code, "detail": self.detail, "status": 422, **self.extra}
+
+
+# A resume cursor is a ``device_events.seq``; JSON frames must send an integer (not ``true`` or 1.5),
+# the query string sends its digits.
+_CURSOR: TypeAdapter[int] = TypeAdapter(Annotated[DbInt, Field(ge=0)])
+
+
+def _cursor(value: Any) -> int | None:
     if value is None:
         return None
-    number = int(value)
-    if number < 0:
-        raise ValueError("cursor must be >= 0")
-    return number
+    try:
+        return _CURSOR.validate_python(value, strict=not isinstance(value, str))
+    except ValidationError:
+        raise BadFrame(
+            f"cursor must be an integer from 0 to {DB_INT_MAX}", code="bad_cursor", close=BAD_FRAME
+        ) from None
+
+
+async def _receive_frame(websocket: WebSocket) -> dict[str, Any]:
+    """The client's next frame as a JSON object; :class:`BadFrame` for anything else (a binary frame also
+    ends the socket: this protocol is JSON text). Invalid UTF-8 never gets here: uvicorn closes with 1007."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if text is None:
+        raise BadFrame("binary frames are not part of this protocol: send JSON text", close=1003)
+    try:
+        frame = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser recurses
+        raise BadFrame("frame is not JSON") from None
+    if not isinstance(frame, dict):
+        raise BadFrame("frame must be a JSON object")
+    return frame
 
 
 async def _credentials(websocket: WebSocket) -> tuple[str, int | None]:
@@ -50,17 +90,13 @@ async def _credentials(websocket: WebSocket) -> tuple[str, int | None]:
     header = websocket.headers.get("authorization", "")
     if not token and header.lower().startswith("bearer "):
         token = header[7:].strip()
-    cursor = _int(websocket.query_params.get("cursor"))
+    cursor = _cursor(websocket.query_params.get("cursor"))
     if not token:
-        frame = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT))
-        if (
-            not isinstance(frame, dict)
-            or frame.get("type") != "auth"
-            or not isinstance(frame.get("token"), str)
-        ):
+        frame = await asyncio.wait_for(_receive_frame(websocket), AUTH_TIMEOUT)
+        if frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
             raise ValueError('first frame must be {"type": "auth", "token": "..."}')
         token = frame["token"]
-        cursor = _int(frame.get("cursor", cursor))
+        cursor = _cursor(frame.get("cursor", cursor))
     return str(token), cursor
 
 
@@ -78,15 +114,20 @@ async def _read_client(
     """Answer pings and feature frames; on disconnect wake the sender loop so it ends."""
     try:
         while True:
-            text = await websocket.receive_text()
-            with contextlib.suppress(ValueError):
-                frame = json.loads(text)
-                if not isinstance(frame, dict):
-                    continue
+            try:
+                frame = await _receive_frame(websocket)
                 if frame.get("type") == "ping":
                     await websocket.send_text('{"type": "pong"}')
                 elif (handler := _frame_handler(frame.get("type"))) is not None:
                     await websocket.send_text(json.dumps(await handler(node, device_id, frame)))
+                else:
+                    echo = {"id": frame["id"]} if "id" in frame else {}
+                    raise BadFrame(f"unknown frame type {str(frame.get('type'))[:40]!r}", **echo)
+            except BadFrame as exc:
+                await websocket.send_text(json.dumps(exc.frame()))
+                if exc.close is not None:
+                    await websocket.close(exc.close, exc.detail)
+                    return
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
@@ -100,6 +141,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         token, cursor = await _credentials(websocket)
+    except BadFrame as exc:
+        if exc.code != "bad_frame":  # the credentials were read, one of them is wrong: say which
+            await websocket.send_text(json.dumps(exc.frame()))
+        await websocket.close(BAD_FRAME, exc.detail if exc.code != "bad_frame" else "bad auth frame")
+        return
     except (ValueError, AttributeError, TimeoutError):
         await websocket.close(BAD_FRAME, "bad auth frame")
         return
@@ -114,6 +160,13 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         device_id, user_id, head = device.id, device.user_id, device.event_seq
         position = head if cursor is None else cursor
         gap = await has_gap(session, device_id=device_id, cursor=position, head=head)
+    if position > head:  # nothing would ever follow it: the client resumes from a log it does not have
+        ahead = BadFrame(
+            f"cursor {position} is beyond this device's head {head}", code="cursor_ahead", head=head
+        )
+        await websocket.send_text(json.dumps(ahead.frame()))
+        await websocket.close(BAD_FRAME, "cursor beyond head")
+        return
     SOCKETS.inc()
     try:
         async with node.hub.listen(device_id) as waiter:

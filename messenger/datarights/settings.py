@@ -11,7 +11,11 @@ from __future__ import annotations
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from messenger.datarights.retention import CHANNEL
 from messenger.errors import MessengerConfigError
+from messenger.services.chats import KINDS as CHAT_KINDS
+
+KINDS = tuple(sorted((*CHAT_KINDS, CHANNEL)))  # what a rule may name
 
 
 class RetentionSettings(BaseSettings):
@@ -32,6 +36,12 @@ def load_retention_settings() -> RetentionSettings:
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "rules"
         raise MessengerConfigError(f"setting MSGFLEET_RETENTION_{field.upper()}: {err['msg']}") from None
+    unknown = sorted(set(settings.rules) - set(KINDS))
+    if unknown:  # a misspelt kind would start a node that never sweeps it
+        raise MessengerConfigError(
+            f"setting MSGFLEET_RETENTION_RULES: unknown kind {', '.join(map(repr, unknown))}"
+            f" (valid: {', '.join(KINDS)})"
+        )
     negative = sorted(kind for kind, age in settings.rules.items() if age < 0)
     if negative:
         raise MessengerConfigError(

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import secrets
+import unicodedata
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,8 +124,11 @@ async def check_chat(session: AsyncSession, *, chat_id: str, user_id: str) -> No
 
 async def store_upload(
     session: AsyncSession, media: Media, up: Spooled, *, user_id: str, chat_id: str | None, meta: Meta
-) -> tuple[MediaObject, bool]:
-    """Record an upload (deduplicated by content), its uploader and share; returns (object, created)."""
+) -> tuple[MediaObject, MediaUpload, bool]:
+    """Record an upload (deduplicated by content), its uploader and share.
+
+    Returns (object, the caller's upload, new): ``new`` is whether the caller had not uploaded these
+    bytes before — not whether anyone had, which would tell a stranger that someone holds the file."""
     try:
         attrs = await _attributes(session, media, up, user_id=user_id, meta=meta)
         obj = await session.get(MediaObject, up.id)
@@ -133,14 +137,30 @@ async def store_upload(
             obj = await _put_object(session, media, up, attrs)
     finally:
         up.path.unlink(missing_ok=True)
-    if await session.get(MediaUpload, (obj.id, user_id)) is None:
-        session.add(MediaUpload(media_id=obj.id, user_id=user_id, filename=meta.filename, uploaded_at=now()))
+    upload = await session.get(MediaUpload, (obj.id, user_id))
+    new = upload is None
+    if upload is None:
+        # The first uploader's time is the object's; anyone else's upload starts their own.
+        at = obj.created_at if created else now()
+        upload = MediaUpload(media_id=obj.id, user_id=user_id, filename=meta.filename, uploaded_at=at)
+        session.add(upload)
     if chat_id is not None:
         await _share(session, obj, chat_id=chat_id, user_id=user_id)
     await session.commit()
     UPLOADS.labels(up.kind, "stored" if created else "dedup").inc()
     BYTES.labels("in").inc(up.size)
-    return obj, created
+    return obj, upload, new
+
+
+def base_name(filename: str | None) -> str | None:
+    """The last path component of a client's file name, without control or format characters (a
+    ``../../etc/passwd`` is stored as ``passwd``); ``None`` when nothing is left. Hand-written: the
+    libraries that do this (werkzeug's ``secure_filename``) also drop every non-ASCII letter."""
+    if filename is None:
+        return None
+    printable = "".join(ch for ch in filename if unicodedata.category(ch)[0] != "C")
+    base = printable.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return None if base in ("", ".", "..") else base
 
 
 async def store_fetched(
@@ -166,9 +186,18 @@ async def _attributes(
     """Columns read from the bytes (dimensions, duration) and checked client metadata."""
     attrs: dict[str, object] = {}
     if up.kind == "photo" and up.probe is not None:
-        attrs["image"] = await asyncio.to_thread(probe_image, up.probe, max_px=media.settings.thumbnail_px)
+        attrs["image"] = await asyncio.to_thread(
+            probe_image,
+            up.probe,
+            max_px=media.settings.thumbnail_px,
+            max_pixels=media.settings.photo_max_pixels,
+        )
     if up.kind in ("video", "audio", "voice", "video_note"):
-        measured = await asyncio.to_thread(probe_duration_ms, up.probe) if up.probe is not None else None
+        measured = (
+            await asyncio.to_thread(probe_duration_ms, up.probe, up.content_type)
+            if up.probe is not None
+            else None
+        )
         declared = meta.duration_ms
         if measured is not None and declared is not None and abs(measured - declared) > DURATION_TOLERANCE_MS:
             raise Unprocessable(
@@ -245,6 +274,8 @@ async def _put_object(
 
 async def _share(session: AsyncSession, obj: MediaObject, *, chat_id: str, user_id: str) -> None:
     for media_id in filter(None, (obj.id, obj.preview_id)):
+        if media_id != obj.id and not await can_read(session, media_id, user_id):
+            continue  # the preview another uploader of the same video chose is not the sharer's to give
         if await session.get(MediaShare, (media_id, chat_id)) is None:
             session.add(MediaShare(media_id=media_id, chat_id=chat_id, shared_by=user_id, shared_at=now()))
 

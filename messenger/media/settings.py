@@ -43,6 +43,9 @@ class MediaSettings(BaseSettings):
     # Bytes kept in memory to read dimensions / durations (photos, voice and video notes fit).
     probe_max_bytes: int = Field(default=16 * MB, ge=0)
     thumbnail_px: int = Field(default=320, ge=16, le=2048)
+    # Telegram's sendPhoto limit, width + height <= 10000 (core.telegram.org/bots/api#sendphoto), allows at
+    # most 5000 x 5000 pixels; larger photos are refused from their header, before decoding.
+    photo_max_pixels: int = Field(default=25_000_000, ge=1)
 
     def max_bytes(self, kind: str) -> int:
         limit: int = getattr(self, f"{kind}_max_bytes")

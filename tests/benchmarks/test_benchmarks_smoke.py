@@ -17,6 +17,10 @@ BENCHMARKS = ROOT / "benchmarks"
 
 # script → (tiny arguments, a pattern its output must contain)
 SMOKES = {
+    "api_fuzz_deep.py": (
+        ["--examples", "2", "--phases", "fuzzing", "--max-seconds", "200"],
+        r"requests \d+ in \d+ s; node cpu [\d.]+ s.*failures 0",
+    ),
     "calls.py": (["--pairs", "1", "--rounds", "1", "--max-seconds", "30"], r"hangup\s+p50\s+[\d.]+ ms"),
     "calibration_fidelity.py": (
         ["--levels", "6,12", "--duration", "15"],

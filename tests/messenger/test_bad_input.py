@@ -98,3 +98,70 @@ async def test_authenticated_bad_requests(signup: Signup) -> None:
     )
     assert_error(await http.post(f"/v1/chats/{chat}/pins", json={"seq": 3}), 404, "message_not_found")
     assert_error(await http.get("/v1/users/u0123456789abcdef@RU-MOW/devices"), 404, "user_not_found")
+
+
+# Integers a column cannot hold: PostgreSQL ``integer`` ends at 2**31 - 1, SQLite's at 2**63 - 1; both
+# were a 500 (and sometimes a dropped kept-alive connection) on the routes below.
+TOO_BIG = [2**31, 2**63, 2**70]
+
+
+@pytest.mark.parametrize("big", TOO_BIG)
+async def test_integers_beyond_the_database_are_422(
+    signup: Signup, trust_node: Any, admin_phone: str, big: int
+) -> None:
+    alice, bob = await signup(node_=trust_node), await signup(node_=trust_node)
+    chat = await alice.open_private(bob.user_id)
+    await alice.send(chat, "hello")
+    channel = (await alice.request("POST", "/v1/channels", json={"title": "news"}))["id"]
+    admin = await signup(phone=admin_phone, node_=trust_node)
+    http = alice.http
+    calls: list[tuple[httpx.AsyncClient, str, str, dict[str, Any]]] = [
+        (http, "GET", f"/v1/chats/{chat}/messages", {"params": {"after": big}}),
+        (http, "GET", f"/v1/chats/{chat}/messages/{big}/replies", {}),
+        (http, "GET", f"/v1/chats/{chat}/messages/1/replies", {"params": {"after": big}}),
+        (http, "PATCH", f"/v1/chats/{chat}/messages/{big}", {"json": {"envelopes": []}}),
+        (http, "DELETE", f"/v1/chats/{chat}/messages/{big}", {}),
+        (http, "POST", f"/v1/chats/{chat}/pins", {"json": {"seq": big}}),
+        (http, "DELETE", f"/v1/chats/{chat}/pins/{big}", {}),
+        (http, "POST", f"/v1/chats/{chat}/read", {"json": {"seq": big}}),
+        (
+            http,
+            "POST",
+            f"/v1/chats/{chat}/messages",
+            {"json": {"client_msg_id": "r", "envelopes": [], "reply_to": big}},
+        ),
+        (http, "GET", f"/v1/channels/{channel}/posts", {"params": {"after": big}}),
+        (http, "GET", f"/v1/channels/{channel}/posts/{big}/stats", {}),
+        (http, "POST", f"/v1/channels/{channel}/read", {"json": {"seq": big}}),
+        (admin.http, "GET", "/v1/admin/audit", {"params": {"after": big}}),
+    ]
+    for client, method, path, kwargs in calls:
+        response = await client.request(method, path, **kwargs)
+        assert_error(response, 422, "validation_error")
+        assert response.headers.get("connection") != "close", (method, path)
+    assert (await http.get(f"/v1/chats/{chat}/messages", params={"after": 2**31 - 1})).json() == []
+
+
+async def test_booleans_are_not_numbers(signup: Signup) -> None:
+    alice, bob = await signup(), await signup()
+    chat = await alice.open_private(bob.user_id)
+    await alice.send(chat, "hello")
+    http = alice.http
+    assert_error(await http.post(f"/v1/chats/{chat}/pins", json={"seq": True}), 422, "validation_error")
+    assert_error(await http.post(f"/v1/chats/{chat}/read", json={"seq": True}), 422, "validation_error")
+    assert_error(await http.post(f"/v1/chats/{chat}/pins", json={"seq": "1"}), 422, "validation_error")
+    point = {"lat": True, "lon": 37.6}
+    assert_error(await http.post(f"/v1/chats/{chat}/locations", json=point), 422, "validation_error")
+    assert (await http.post(f"/v1/chats/{chat}/pins", json={"seq": 1})).status_code == 204
+
+
+@pytest.mark.parametrize(
+    ("path", "allow"),
+    [("/v1/chats", "GET, POST"), ("/v1/contacts", "DELETE, GET, POST"), ("/healthz", "GET")],
+)
+async def test_405_lists_every_method_of_the_path(node: Any, path: str, allow: str) -> None:
+    """A path served by one route per method: ``Allow`` names them all (RFC 9110 §15.5.6), not the first."""
+    async with httpx.AsyncClient(base_url=node.url) as http:
+        response = await http.request("PATCH", path)
+    assert_error(response, 405, "method_not_allowed")
+    assert response.headers["allow"] == allow

@@ -5,6 +5,10 @@ hour and the retention sweep run explicitly."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from clock_helpers import DevClock
@@ -49,3 +53,20 @@ async def test_retention_sweeps_channel_posts_and_keeps_message_counts(
     assert [p["seq"] for p in await bob.request("GET", f"/v1/channels/{channel['id']}/posts")] == [
         fresh["seq"]
     ]
+
+
+def test_misspelt_retention_kind_stops_the_node_at_start(tmp_path: Path) -> None:
+    """``{"privat": 4}`` used to start a node that never swept anything."""
+    env = {**os.environ, "MSGFLEET_RETENTION_RULES": '{"privat": 4, "group": 60}'}
+    done = subprocess.run(
+        [sys.executable, "-m", "messenger", "serve", "--state", "RU-MOW", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2, done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line and "MSGFLEET_RETENTION_RULES" in line
+    assert "'privat'" in line and "channel, group, private" in line
+    assert not (tmp_path / "node.db").exists()  # refused before migrating anything
