@@ -14,7 +14,9 @@ import time
 from collections.abc import Mapping
 
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
+
+from messenger.keystore import Signer
 
 # The rule: requests whose clock differs from ours by more than 5 minutes are refused.
 MAX_SKEW_S = 300.0
@@ -39,7 +41,7 @@ def signed_string(method: str, target: str, body: bytes, ts: str, origin: str, d
 
 
 def sign_headers(
-    key: SigningKey,
+    key: Signer,
     *,
     method: str,
     target: str,
