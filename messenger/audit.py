@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import phonenumbers
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -50,6 +51,15 @@ def canonical(detail: Mapping[str, Any] | None) -> str:
     return json.dumps(
         dict(detail or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
     )
+
+
+def masked_phone(phone: str) -> str:
+    """``+7…67`` for ``+79991234567``: the country code (libphonenumber's) and the last two digits."""
+    try:
+        country = str(phonenumbers.parse(phone).country_code)
+    except phonenumbers.NumberParseException:
+        country = "?"
+    return f"+{country}…{phone[-2:]}"
 
 
 def _mac(keys: KeyStore, purpose: str, fields: Sequence[Any]) -> str:

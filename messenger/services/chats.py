@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger import audit
 from messenger.db.base import now
 from messenger.db.models import Chat, Device, Member, Message, Pin, User
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -179,6 +180,11 @@ async def remove_member(session: AsyncSession, *, actor: Member, user_id: str) -
         raise NotFound(f"{user_id} is not a member", code="member_not_found")
     if target.user_id != actor.user_id and RANK[actor.role] <= RANK[target.role]:
         raise Forbidden(f"a chat {actor.role} cannot remove a {target.role}", code="not_allowed")
+    if target.user_id != actor.user_id:
+        detail = {"chat": chat.id, "by_role": actor.role, "role": target.role}
+        await audit.record(
+            session, action="chat.member_removed", actor=actor.user_id, target=user_id, detail=detail
+        )
     await session.delete(target)
     await session.flush()
     if target.role == "owner":
@@ -224,6 +230,9 @@ async def set_role(session: AsyncSession, *, actor: Member, user_id: str, role: 
         raise BadRequest(
             "the owner cannot change their own role; transfer ownership instead", code="invalid_role"
         )
+    detail = {"chat": chat.id, "from": target.role, "to": role}
+    action = "chat.ownership_transferred" if role == "owner" else "chat.role_changed"
+    await audit.record(session, action=action, actor=actor.user_id, target=user_id, detail=detail)
     target.role = role
     changes = [(user_id, role)]
     if role == "owner":
