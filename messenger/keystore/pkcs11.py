@@ -19,7 +19,7 @@ from typing import Any
 import pkcs11
 from nacl.signing import VerifyKey
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
-from pkcs11.exceptions import PKCS11Error
+from pkcs11.exceptions import PKCS11Error, UserAlreadyLoggedIn
 from pkcs11.util.ec import encode_named_curve_parameters
 
 from messenger.keystore import (
@@ -58,7 +58,10 @@ class Pkcs11KeyStore(KeyStore):
     def __init__(self, module: str, token_label: str, pin: str):
         try:
             token = pkcs11.lib(module).get_token(token_label=token_label)
-            self._session = token.open(user_pin=pin, rw=True)
+            try:
+                self._session = token.open(user_pin=pin, rw=True)
+            except UserAlreadyLoggedIn:  # another store of this process logged in: the login is shared
+                self._session = token.open(rw=True)
         except (PKCS11Error, RuntimeError, OSError) as exc:
             raise KeyStoreError(
                 f"PKCS#11 token {token_label!r} via {module}: {type(exc).__name__} {exc}"
