@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger import admin, audit
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
@@ -63,25 +64,25 @@ async def _checkpoints(node: Node) -> None:
 class Operator:
     """The calling device's user and operator role (None for ordinary users)."""
 
-    def __init__(self, user_id: str, role: str | None, node: Node):
-        self.user_id, self.role, self._node = user_id, role, node
+    def __init__(self, user_id: str, role: str | None, session: AsyncSession):
+        self.user_id, self.role, self._session = user_id, role, session
 
-    async def require(self, permission: str, target: str | None = None) -> None:
-        """403 unless the role holds ``permission``; the refusal is audited (committed on its own)."""
+    async def require(self, permission: str) -> None:
+        """403 unless the role holds ``permission``; the refusal is audited and committed first (call
+        this before the route changes anything: it shares the route's session)."""
         try:
             admin.require(self.role, permission)
         except Forbidden:
             detail = {"permission": permission, "role": self.role}
-            await audit.record_now(
-                self._node.sessions, action="admin.denied", actor=self.user_id, target=target, detail=detail
-            )
+            await audit.record(self._session, action="admin.denied", actor=self.user_id, detail=detail)
+            await self._session.commit()
             raise
 
 
 async def operator(session: SessionDep, node: NodeDep, device: CurrentDevice) -> Operator:
     phones = admin.bootstrap_phones(node.settings.admin_phones)
     role = await admin.role_of(session, user_id=device.user_id, admin_phones=phones)
-    return Operator(device.user_id, role, node)
+    return Operator(device.user_id, role, session)
 
 
 OperatorDep = Annotated[Operator, Depends(operator)]

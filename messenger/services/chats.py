@@ -187,8 +187,11 @@ async def remove_member(session: AsyncSession, *, actor: Member, user_id: str) -
         )
     await session.delete(target)
     await session.flush()
-    if target.role == "owner":
-        await _promote_successor(session, chat.id)
+    if target.role == "owner" and (heir := await _promote_successor(session, chat.id)):
+        inherited = {"chat": chat.id, "succession": True}  # the owner left; the heir takes over
+        await audit.record(
+            session, action="chat.ownership_transferred", actor=actor.user_id, target=heir, detail=inherited
+        )
     await emit_to_chat(
         session,
         chat_id=chat.id,
@@ -199,8 +202,8 @@ async def remove_member(session: AsyncSession, *, actor: Member, user_id: str) -
     await session.commit()
 
 
-async def _promote_successor(session: AsyncSession, chat_id: str) -> None:
-    """When the owner leaves, the longest-standing admin (else member) becomes owner."""
+async def _promote_successor(session: AsyncSession, chat_id: str) -> str | None:
+    """When the owner leaves, the longest-standing admin (else member) becomes owner; returns who."""
     heir = await session.scalar(
         select(Member)
         .where(Member.chat_id == chat_id)
@@ -215,6 +218,8 @@ async def _promote_successor(session: AsyncSession, chat_id: str) -> None:
             kind="member.role",
             payload={"chat_id": chat_id, "user_id": heir.user_id, "role": "owner"},
         )
+        return heir.user_id
+    return None
 
 
 async def set_role(session: AsyncSession, *, actor: Member, user_id: str, role: str) -> None:
