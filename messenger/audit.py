@@ -225,7 +225,7 @@ async def verify(
     """Walk every entry in ``seq`` order; the first entry that breaks the chain fails the check, then
     every checkpoint must name an entry that is still there with the same hash."""
     wanted = {cp.seq for cp in checkpoints}
-    seen: dict[int, str] = {}
+    seen: dict[int, str] = {0: GENESIS}  # a checkpoint of the empty log names entry 0
     prev, expected_seq, count = GENESIS, 1, 0
     after = 0
     while True:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_attack import attacker_connection, put, rows
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
@@ -85,3 +88,57 @@ def test_verify_of_a_missing_database_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"msgfleet: no node database at {tmp_path}/node.db (check --data-dir)"
     ]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("checkpoints") / "audit.jsonl"
+
+
+@pytest.fixture(scope="module")
+def checkpoint_node(node_factory: Callable[..., Any], checkpoint_file: Path) -> NodeProcess:
+    return node_factory(
+        shared_backends=True,
+        MSGFLEET_ADMIN_PHONES=ADMIN,
+        MSGFLEET_AUDIT_CHECKPOINT_FILE=str(checkpoint_file),
+        MSGFLEET_AUDIT_CHECKPOINT_SECONDS="0.2",
+    )
+
+
+ADMIN = "+70000000042"
+
+
+async def _checkpoint_at_least(path: Path, seq: int) -> list[dict[str, Any]]:
+    """The checkpoint lines once one names entry ``seq`` or later (polled, bounded)."""
+    for _ in range(600):
+        lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if lines and lines[-1]["seq"] >= seq:
+            return lines
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no checkpoint reached entry {seq}: {path.read_text() if path.exists() else ''}")
+
+
+async def test_the_node_writes_checkpoints_and_verifies_against_them(
+    signup: Signup, checkpoint_node: NodeProcess, checkpoint_file: Path
+) -> None:
+    admin = await signup(phone=ADMIN, node_=checkpoint_node)
+    head = (await admin.request("GET", "/v1/admin/audit?limit=1000"))[-1]["seq"]
+    lines = await _checkpoint_at_least(checkpoint_file, head)
+    heads = [(c["seq"], c["head"]) for c in lines]
+    assert len(set(heads)) == len(heads)  # an unchanged head is not written again, by either worker
+    result = await admin.request("GET", "/v1/admin/audit/verify")
+    assert result["ok"] and result["checkpoints"] == len(lines) >= 1, result
+
+    async for db in attacker_connection(checkpoint_node.db_url):
+        last = (await rows(db))[-1]["seq"]
+        await put(db, [r for r in await rows(db) if r["seq"] < lines[-1]["seq"]])  # cut a checkpointed entry
+        cut = await admin.request("GET", "/v1/admin/audit/verify")
+        assert not cut["ok"] and "entries removed" in cut["reason"], cut
+        assert last >= lines[-1]["seq"]
+        log = checkpoint_node.data_dir / "node.log"
+        for _ in range(600):  # the node says it refuses to checkpoint the cut chain (polled, bounded)
+            if "audit checkpoint refused" in log.read_text():
+                break
+            await asyncio.sleep(0.1)
+        assert "entries removed" in log.read_text()
+        assert [json.loads(line) for line in checkpoint_file.read_text().splitlines()] == lines
