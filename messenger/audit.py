@@ -67,18 +67,9 @@ def _mac(keys: KeyStore, purpose: str, fields: Sequence[Any]) -> str:
     return keys.mac("audit", json.dumps([purpose, *fields], separators=(",", ":")).encode()).hex()
 
 
-def entry_hash(
-    keys: KeyStore,
-    *,
-    seq: int,
-    created_at: float,
-    action: str,
-    actor: str | None,
-    target: str | None,
-    detail: str,
-    prev_hash: str,
-) -> str:
-    return _mac(keys, "entry", [seq, created_at, action, actor, target, detail, prev_hash])
+def entry_hash(keys: KeyStore, e: AuditEntry) -> str:
+    """The keyed hash of entry ``e`` (over every field but ``hash`` itself)."""
+    return _mac(keys, "entry", [e.seq, e.created_at, e.action, e.actor, e.target, e.detail, e.prev_hash])
 
 
 async def record(
@@ -101,27 +92,16 @@ async def record(
         )
     ).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    stored = canonical(detail)
-    ts = now()
     entry = AuditEntry(
         seq=seq,
-        created_at=ts,
+        created_at=now(),
         action=action,
         actor=actor,
         target=target,
-        detail=stored,
+        detail=canonical(detail),
         prev_hash=prev,
-        hash=entry_hash(
-            keys,
-            seq=seq,
-            created_at=ts,
-            action=action,
-            actor=actor,
-            target=target,
-            detail=stored,
-            prev_hash=prev,
-        ),
     )
+    entry.hash = entry_hash(keys, entry)
     session.add(entry)
     await session.flush()
     return entry
@@ -241,16 +221,7 @@ async def verify(
             if e.prev_hash != prev:
                 reason = "prev_hash does not match the previous entry (removed or reordered)"
                 return Verification(False, count, prev, e.seq, reason)
-            computed = entry_hash(
-                keys,
-                seq=e.seq,
-                created_at=e.created_at,
-                action=e.action,
-                actor=e.actor,
-                target=e.target,
-                detail=e.detail,
-                prev_hash=e.prev_hash,
-            )
+            computed = entry_hash(keys, e)
             if not hmac.compare_digest(computed, e.hash):
                 return Verification(
                     False, count, prev, e.seq, "content does not match its keyed hash (edited)"

@@ -57,6 +57,11 @@ def check_kind(name: str, kind: str) -> None:
         raise KeyStoreError(f"key {name!r} is not an {kind} key (keys: {', '.join(sorted(KINDS))})")
 
 
+def split_sealed(sealed: bytes) -> tuple[str, bytes, bytes]:
+    """``seal``'s output as (key version id, nonce, ciphertext with tag)."""
+    return sealed[:ID_BYTES].hex(), sealed[ID_BYTES : ID_BYTES + NONCE], sealed[ID_BYTES + NONCE :]
+
+
 def check_symmetric(name: str) -> None:
     if KINDS.get(name) not in ("aes", "hmac"):
         raise KeyStoreError(f"key {name!r} has no versions (symmetric keys: media, totp, audit)")

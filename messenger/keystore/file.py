@@ -23,7 +23,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 from nacl.signing import SigningKey
 
-from messenger.keystore import ID_BYTES, NONCE, KeyStore, KeyStoreError, Signer, check_kind, check_symmetric
+from messenger.keystore import (
+    ID_BYTES,
+    NONCE,
+    KeyStore,
+    KeyStoreError,
+    Signer,
+    check_kind,
+    check_symmetric,
+    split_sealed,
+)
 
 
 def create_once(path: Path, content: str) -> None:
@@ -106,11 +115,7 @@ class FileKeyStore(KeyStore):
 
     def open(self, name: str, sealed: bytes, aad: bytes = b"") -> bytes:
         check_kind(name, "aes")
-        kid, nonce, body = (
-            sealed[:ID_BYTES].hex(),
-            sealed[ID_BYTES : ID_BYTES + NONCE],
-            sealed[ID_BYTES + NONCE :],
-        )
+        kid, nonce, body = split_sealed(sealed)
         try:
             return AESGCM(self._key(name, kid)).decrypt(nonce, body, aad)
         except InvalidTag:

@@ -31,6 +31,7 @@ from messenger.keystore import (
     Signer,
     check_kind,
     check_symmetric,
+    split_sealed,
 )
 
 ED25519_OID = "1.3.101.112"  # RFC 8410, id-Ed25519
@@ -145,11 +146,7 @@ class Pkcs11KeyStore(KeyStore):
 
     def open(self, name: str, sealed: bytes, aad: bytes = b"") -> bytes:
         check_kind(name, "aes")
-        kid, nonce, body = (
-            sealed[:ID_BYTES].hex(),
-            sealed[ID_BYTES : ID_BYTES + NONCE],
-            sealed[ID_BYTES + NONCE :],
-        )
+        kid, nonce, body = split_sealed(sealed)
         try:
             out: bytes = self._version(name, kid).decrypt(
                 body, mechanism=Mechanism.AES_GCM, mechanism_param=pkcs11.GCMParams(nonce, aad)
