@@ -14,8 +14,8 @@ differs. Entries newer than the last checkpoint can still be cut off unseen (doc
 
 Callers (logins, devices, 2FA, admin, data export, federation) use ``record`` inside their own
 transaction so the action and its entry commit together, or ``record_now`` for an action that is
-refused (its own transaction, committed at once). The key store comes from the session's ``info``
-(``AUDIT_KEYS``, set by ``Node.start``).
+refused (its own transaction, committed at once). The key store comes from the session
+(``messenger.keystore.of_session``).
 """
 
 from __future__ import annotations
@@ -36,10 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from messenger.db.base import now
 from messenger.db.models.audit import AuditEntry
 from messenger.errors import MessengerConfigError
-from messenger.keystore import KeyStore
+from messenger.keystore import KeyStore, of_session
 
 GENESIS = "0" * 64
-AUDIT_KEYS = "audit_keys"  # session.info key of the node's KeyStore
 # Arbitrary constant key of the PostgreSQL advisory lock that serialises appends (SQLite: BEGIN IMMEDIATE).
 _LOCK_KEY = 0x61756469  # "audi"
 _BATCH = 1000
@@ -83,7 +82,7 @@ async def record(
     """Append an entry inside the caller's transaction (the caller commits). ``action`` is dotted, e.g.
     ``auth.login``, ``device.revoked``, ``2fa.enabled``, ``admin.role_granted``, ``data.exported``,
     ``federation.refused``."""
-    keys: KeyStore = session.info[AUDIT_KEYS]
+    keys = of_session(session)
     if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
     last = (

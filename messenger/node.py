@@ -10,9 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from messenger.audit import AUDIT_KEYS
 from messenger.db.engine import make_engine
-from messenger.keystore import KeyStore, open_keystore
+from messenger.keystore import SESSION_INFO, KeyStore, open_keystore
 from messenger.realtime.events import CHAT_HOOKS, ChatHook, install_wake_after_commit
 from messenger.realtime.hub import Hub, RedisHub
 from messenger.settings import Settings
@@ -50,7 +49,7 @@ class Node:
             expire_on_commit=False,
             autoflush=False,
             sync_session_class=install_wake_after_commit(hub),
-            info={CHAT_HOOKS: hooks, AUDIT_KEYS: keys},
+            info={CHAT_HOOKS: hooks, SESSION_INFO: keys},
         )
         secret = settings.secret_key.encode() if settings.secret_key else node_secret(settings.data_dir)
         sms = FileSmsSender(settings.sms_path)

@@ -13,7 +13,9 @@ seals TOTP secrets, ``audit`` keys the audit chain (HMAC-SHA-256) and ``federati
 - ``rotate`` makes a new current version of a symmetric key and keeps the old ones for ``unwrap`` /
   ``open`` until ``retire`` deletes them (docs/SECURITY.md, "Key rotation").
 
-Missing keys are created on first use; ``serve`` calls ``ensure`` once before starting workers.
+Missing keys are created on first use; ``serve`` calls ``ensure`` once before starting workers. The
+node's store is ``node.keys``, and ``of_session(session)`` finds it from any session of the node (e.g.
+``of_session(session).seal("totp", secret, aad=user_id.encode())``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from nacl.signing import VerifyKey
 from messenger.errors import MessengerConfigError
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from messenger.settings import Settings
 
 KINDS = {"media": "aes", "totp": "aes", "audit": "hmac", "federation": "ed25519"}
@@ -55,6 +59,15 @@ class Signer(Protocol):
 def check_kind(name: str, kind: str) -> None:
     if KINDS.get(name) != kind:
         raise KeyStoreError(f"key {name!r} is not an {kind} key (keys: {', '.join(sorted(KINDS))})")
+
+
+SESSION_INFO = "keystore"  # the node's sessions carry its KeyStore in ``session.info`` under this key
+
+
+def of_session(session: AsyncSession) -> KeyStore:
+    """The key store of the node that made ``session`` (``Node.start`` puts it in the sessions' info)."""
+    keys: KeyStore = session.info[SESSION_INFO]
+    return keys
 
 
 def split_sealed(sealed: bytes) -> tuple[str, bytes, bytes]:
