@@ -41,8 +41,11 @@ def create_once(path: Path, content: str) -> None:
     every process but the first)."""
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    except OSError as exc:  # e.g. a read-only secret mount that lacks this key
+        raise KeyStoreError(f"{path}: no such key and cannot create it: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w") as out:
             out.write(content)

@@ -110,6 +110,21 @@ def test_file_backend_keys_are_private_and_hmac_is_standard(tmp_path: Path) -> N
     assert store.current_id("media") == hashlib.sha256(media).hexdigest()[:16]  # rows written before
 
 
+def test_a_missing_key_in_a_read_only_dir_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys").chmod(0o500)
+    try:
+        if os.access(tmp_path / "keys", os.W_OK):  # root ignores the mode: a file in the way instead
+            (tmp_path / "keys").chmod(0o700)
+            (tmp_path / "keys").rmdir()
+            (tmp_path / "keys").write_text("not a directory")
+        with pytest.raises(KeyStoreError, match=r"audit.key: no such key and cannot create it"):
+            FileKeyStore(tmp_path / "keys").mac("audit", b"x")
+    finally:
+        if (tmp_path / "keys").is_dir():
+            (tmp_path / "keys").chmod(0o700)
+
+
 def test_token_keys_cannot_be_read_off_the_token(softhsm: Token) -> None:
     store = Pkcs11KeyStore(softhsm.module, softhsm.label, softhsm.pin)
     store.ensure()
