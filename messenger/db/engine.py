@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from messenger.db.inline_sqlite import connector
+
+BUSY_TIMEOUT_SECONDS = 30
 
 
 def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> AsyncEngine:
@@ -15,13 +20,15 @@ def make_engine(url: str, *, pool_size: int = 20, read_only: bool = False) -> As
     beside the writer instead of queueing for its lock (the WebSocket and long-poll readers use it).
     """
     if url.startswith("sqlite"):
+        # Statements run in the event loop, without aiosqlite's thread hop (messenger/db/inline_sqlite.py).
+        creator = connector(Path(make_url(url).database or ":memory:"), BUSY_TIMEOUT_SECONDS)
         if read_only:
-            engine = create_async_engine(url, connect_args={"timeout": 30})
+            engine = create_async_engine(url, async_creator=creator)
         else:
             # One writer connection: SQLite admits one writer at a time anyway, and queueing for the pool
             # in asyncio costs nothing, while SQLite's busy handler sleeps up to 100 ms between retries.
             engine = create_async_engine(
-                url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+                url, async_creator=creator, pool_size=1, max_overflow=0, pool_timeout=60
             )
         _tune_sqlite(engine, immediate=not read_only)
         return engine
