@@ -1,57 +1,19 @@
-"""A SoftHSM2 token of the test's own (``softhsm2-util`` in a temp dir, found through SOFTHSM2_CONF)."""
+"""Fixtures of the key-store tests: SoftHSM2 tokens (softhsm.py)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 import pkcs11
 import pytest
-
-# Where Debian's libsofthsm2 installs the module (package softhsm2, .ci/apt-packages).
-MODULES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so")
-
-
-@dataclass(frozen=True)
-class Token:
-    module: str
-    label: str
-    pin: str
-    conf: Path
-
-    def env(self) -> dict[str, str]:
-        """What a node (or a CLI command) needs to use this token."""
-        return {
-            "SOFTHSM2_CONF": str(self.conf),
-            "MSGFLEET_KEYSTORE": "pkcs11",
-            "MSGFLEET_KEYSTORE_PKCS11_MODULE": self.module,
-            "MSGFLEET_KEYSTORE_PKCS11_TOKEN": self.label,
-            "MSGFLEET_KEYSTORE_PKCS11_PIN": self.pin,
-        }
-
-
-def _token(root: Path) -> Token:
-    module = next((m for m in MODULES if Path(m).exists()), None)
-    util = shutil.which("softhsm2-util")
-    assert module and util, "SoftHSM2 is missing: apt-get install softhsm2 (.ci/apt-packages)"
-    (root / "tokens").mkdir(parents=True)
-    conf = root / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {root / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    token = Token(module, "msgfleet-test", "4321", conf)
-    cmd = [util, "--init-token", "--free", "--label", token.label, "--pin", token.pin, "--so-pin", "87654321"]
-    subprocess.run(cmd, check=True, capture_output=True, env={"SOFTHSM2_CONF": str(conf)}, timeout=60)
-    return token
+from softhsm import Token, make_token
 
 
 @pytest.fixture
 def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Token:
     """A fresh token; SOFTHSM2_CONF points this process at it. python-pkcs11 loads a module once per
     process, and SoftHSM2 reads its configuration in C_Initialize: re-initialise it for this token."""
-    token = _token(tmp_path / "hsm")
+    token = make_token(tmp_path / "hsm")
     monkeypatch.setenv("SOFTHSM2_CONF", str(token.conf))
     pkcs11.lib(token.module).reinitialize()
     return token
@@ -60,4 +22,4 @@ def softhsm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Token:
 @pytest.fixture(scope="module")
 def module_softhsm(tmp_path_factory: pytest.TempPathFactory) -> Token:
     """A token shared by a module's node (the node and the CLI get SOFTHSM2_CONF through ``env()``)."""
-    return _token(tmp_path_factory.mktemp("hsm"))
+    return make_token(tmp_path_factory.mktemp("hsm"))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pkcs11
 import pytest
-from conftest import Token
 from pkcs11 import Attribute, ObjectClass
 from pkcs11.exceptions import AttributeSensitive
+from softhsm import Token
 
 from messenger.errors import MessengerConfigError
 from messenger.keystore import KeyStore, KeyStoreError

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pkcs11
 import pytest
-from conftest import Token
 from media_files import PDF
+from softhsm import Token
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
