@@ -127,7 +127,7 @@ async def test_the_node_writes_checkpoints_and_verifies_against_them(
     heads = [(c["seq"], c["head"]) for c in lines]
     assert len(set(heads)) == len(heads)  # an unchanged head is not written again, by either worker
     result = await admin.request("GET", "/v1/admin/audit/verify")
-    assert result["ok"] and result["checkpoints"] == len(lines) >= 1, result
+    assert result["ok"] and result["checkpoints"] >= len(lines) >= 1, result  # more may have come since
 
     async for db in attacker_connection(checkpoint_node.db_url):
         last = (await rows(db))[-1]["seq"]
