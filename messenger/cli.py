@@ -68,24 +68,101 @@ def migrate(
     upgrade(settings.db_url)
 
 
-audit_app = typer.Typer(add_completion=False, help="The node's hash-chained audit log.")
+audit_app = typer.Typer(add_completion=False, help="The node's keyed, hash-chained audit log.")
 app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(add_completion=False, help="The node's key store (messenger/keystore).")
+app.add_typer(keys_app, name="keys")
+
+StateOpt = Annotated[str, Opt(help="ISO 3166-2 id of the node's state.")]
+DataDirOpt = Annotated[Path | None, Opt(help="Data dir of the SQLite default (and of the dev key layout).")]
+DatabaseOpt = Annotated[str | None, Opt(help="postgresql+asyncpg://…")]
+CheckpointsOpt = Annotated[
+    Path | None, Opt(help="Checkpoint file (JSON lines; default MSGFLEET_AUDIT_CHECKPOINT_FILE).")
+]
 
 
 @audit_app.command("verify")
 def audit_verify(
-    state: Annotated[str, Opt(help="ISO 3166-2 id of the node's state.")],
-    data_dir: Annotated[Path | None, Opt(help="Data dir of the SQLite default.")] = None,
-    database_url: Annotated[str | None, Opt(help="postgresql+asyncpg://…")] = None,
+    state: StateOpt,
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+    checkpoints: CheckpointsOpt = None,
 ) -> None:
-    """Check every audit entry's hash chain; exit 1 naming the first edited, removed or reordered entry."""
+    """Check every entry's keyed hash and the checkpoints; exit 1 naming the first edited, removed,
+    reordered or forged entry, or entries cut off after a checkpoint."""
     import asyncio
 
-    from messenger.audit import verify_url
+    from messenger.audit import read_checkpoints, verify_url
+    from messenger.keystore import open_keystore
     from messenger.settings import load_settings
 
     settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
-    result = asyncio.run(verify_url(settings.db_url))
+    path = checkpoints or settings.audit_checkpoint_file
+    keys = open_keystore(settings)
+    try:
+        found = read_checkpoints(keys, path, state=settings.state) if path else []
+        result = asyncio.run(verify_url(settings.db_url, keys, found))
+    finally:
+        keys.close()
     typer.echo(result.line(), err=not result.ok)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    state: StateOpt,
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+    out: CheckpointsOpt = None,
+) -> None:
+    """Verify the chain, then append its head (seq, hash, time, HMAC) to the checkpoint file; keep copies
+    of that file away from the database (docs/SECURITY.md)."""
+    import asyncio
+
+    from messenger.audit import checkpoint_url
+    from messenger.errors import MessengerConfigError
+    from messenger.keystore import open_keystore
+    from messenger.settings import load_settings
+
+    settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
+    path = out or settings.audit_checkpoint_file
+    if path is None:
+        raise MessengerConfigError("audit checkpoint: give --out or set MSGFLEET_AUDIT_CHECKPOINT_FILE")
+    keys = open_keystore(settings)
+    try:
+        cp = asyncio.run(checkpoint_url(settings.db_url, keys, state=settings.state, path=path))
+    finally:
+        keys.close()
+    typer.echo(f"checkpoint of {cp.state} at entry {cp.seq}, head {cp.head} in {path}")
+
+
+@keys_app.command("rotate-media")
+def keys_rotate_media(
+    state: StateOpt,
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+    retire: Annotated[bool, Opt(help="Delete old media key versions no row uses any more.")] = False,
+) -> None:
+    """Make a new media key version and re-wrap every media data key under it (media bytes untouched)."""
+    import asyncio
+
+    from messenger.db.engine import make_engine, make_sessionmaker
+    from messenger.keystore import open_keystore
+    from messenger.media.rekey import rotate
+    from messenger.settings import load_settings
+
+    settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
+    keys = open_keystore(settings)
+
+    async def run() -> str:
+        engine = make_engine(settings.db_url)
+        try:
+            return (await rotate(make_sessionmaker(engine), keys, retire=retire)).line()
+        finally:
+            await engine.dispose()
+
+    try:
+        typer.echo(asyncio.run(run()))
+    finally:
+        keys.close()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from messenger import clock
 from messenger.db.engine import make_engine
+from messenger.keystore import SESSION_INFO, KeyStore, open_keystore
 from messenger.realtime.events import CHAT_HOOKS, ChatHook, install_wake_after_commit
 from messenger.realtime.hub import Hub, RedisHub
 from messenger.settings import Settings
@@ -28,6 +29,7 @@ class Node:
     hub: Hub
     sms: SmsSender
     secret: bytes
+    keys: KeyStore  # media, totp, audit and federation keys (messenger.keystore)
     # Objects that feature modules build in their ``startup(node)`` (e.g. ``features["media"]``).
     features: dict[str, Any] = field(default_factory=dict)
     # Run by ``emit_to_chat`` in every session of this node (federation relays chat events).
@@ -44,19 +46,20 @@ class Node:
         await hub.start()
         engine = make_engine(settings.db_url)
         hooks: list[ChatHook] = []
+        keys = open_keystore(settings)
         sessions = async_sessionmaker(
             engine,
             expire_on_commit=False,
             autoflush=False,
             sync_session_class=install_wake_after_commit(hub),
-            info={CHAT_HOOKS: hooks},
+            info={CHAT_HOOKS: hooks, SESSION_INFO: keys},
         )
         secret = settings.secret_key.encode() if settings.secret_key else node_secret(settings.data_dir)
         sms = FileSmsSender(settings.sms_path)
         readers = None
         if settings.is_sqlite:
             readers = async_sessionmaker(make_engine(settings.db_url, read_only=True), expire_on_commit=False)
-        return cls(settings, engine, sessions, hub, sms, secret, chat_hooks=hooks, readers=readers)
+        return cls(settings, engine, sessions, hub, sms, secret, keys, chat_hooks=hooks, readers=readers)
 
     def read_session(self) -> AsyncSession:
         """A session for reads only (never write with it)."""
@@ -67,6 +70,7 @@ class Node:
         if self.readers is not None:
             await self.readers.kw["bind"].dispose()
         await self.engine.dispose()
+        self.keys.close()
 
 
 def node_secret(data_dir: Path) -> bytes:

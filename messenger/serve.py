@@ -9,6 +9,7 @@ import shutil
 from messenger.datarights.settings import load_retention_settings
 from messenger.db.migrate import upgrade
 from messenger.federation.service import prepare as prepare_federation
+from messenger.keystore import open_keystore
 from messenger.logs import log_config
 from messenger.node import node_secret
 from messenger.settings import Settings
@@ -32,8 +33,17 @@ def run(settings: Settings) -> None:
     logging.config.dictConfig(config)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     node_secret(settings.data_dir)  # create once, before workers race for it
-    prepare_federation(settings)  # the signing key likewise; a bad peers file stops here with one line
+    keys = open_keystore(settings)
+    keys.ensure()  # every node key likewise (federation's too); a bad peers file stops here with one line
+    prepare_federation(settings, keys)
+    keys.close()
     load_retention_settings()  # a bad rule stops here too, not in each worker's startup
+    if settings.keystore == "file" and settings.keystore_dir is None:
+        log.warning(
+            "node keys are inside the data dir (development layout): set MSGFLEET_KEYSTORE_DIR to a path "
+            "outside it, or MSGFLEET_KEYSTORE=pkcs11",
+            extra={"keys": str(settings.data_dir / "keys")},
+        )
     upgrade(settings.db_url)
     log.info(
         "migrations applied", extra={"state": settings.state, "database": settings.db_url.split("://")[0]}

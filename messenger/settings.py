@@ -7,7 +7,7 @@ with one line naming the setting.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     federation_key: Path | None = Field(
         None, description="Ed25519 signing key file (base64 seed); default data_dir/federation.key"
     )
+    # Node keys (messenger/keystore, docs/SECURITY.md): a directory apart from the data dir, or a token.
+    keystore: Literal["file", "pkcs11"] = "file"
+    keystore_dir: Path | None = Field(
+        None, description="file backend; unset: data_dir/keys (development only, a warning at start)"
+    )
+    keystore_pkcs11_module: Path | None = Field(None, description="PKCS#11 library, e.g. libsofthsm2.so")
+    keystore_pkcs11_token: str = Field("msgfleet", description="label of the PKCS#11 token")
+    keystore_pkcs11_pin: str | None = Field(None, description="user PIN of the token (a secret)")
+    # Signed heads of the audit chain written outside the database (messenger/audit.py).
+    audit_checkpoint_file: Path | None = Field(None, description="append a checkpoint here periodically")
+    audit_checkpoint_seconds: float = Field(3600.0, gt=0, description="period of audit checkpoints")
     log_level: str = Field("info", pattern="^(critical|error|warning|info|debug)$")
     json_logs: bool = True
 
@@ -123,6 +134,19 @@ class Settings(BaseSettings):
             raise ValueError("workers > 1 needs a PostgreSQL database_url (SQLite is single-process)")
         if self.workers > 1 and self.redis_url is None:
             raise ValueError("workers > 1 needs redis_url so that deliveries reach every worker")
+        return self
+
+    @model_validator(mode="after")
+    def _keys_apart_from_data(self) -> Settings:
+        if self.keystore == "pkcs11" and not (self.keystore_pkcs11_module and self.keystore_pkcs11_pin):
+            raise ValueError("keystore pkcs11 needs keystore_pkcs11_module and keystore_pkcs11_pin")
+        if self.keystore_dir is not None and self.keystore_dir.resolve().is_relative_to(
+            self.data_dir.resolve()
+        ):
+            raise ValueError(
+                f"keystore_dir {self.keystore_dir} is inside data_dir {self.data_dir}: one backup would hold "
+                "the data and its keys (leave keystore_dir unset for the development layout)"
+            )
         return self
 
     @property

@@ -1,40 +1,88 @@
 """``/v1/admin``: operator API with roles (admin, auditor, support) and least privilege (messenger.admin).
 
-Every call that changes something, and every read of the audit log or of a user's data, is itself
-recorded in the audit log with the operator as actor.
+Every call that changes something, every read of the audit log or of a user's data, and every call
+refused for want of a permission (``admin.denied``) is itself recorded in the audit log with the caller
+as actor. With ``audit_checkpoint_file`` set, the node appends a checkpoint of the audit chain to it
+every ``audit_checkpoint_seconds`` (``messenger.audit``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import Field
 from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger import admin, audit
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, DbInt, Out
 from messenger.db.models import AdminRole, AuditEntry, Chat, Device, Member, User
-from messenger.errors import NotFound
+from messenger.errors import Forbidden, MessengerConfigError, NotFound
+from messenger.node import Node
 from messenger.services import accounts
 
+log = logging.getLogger("messenger.audit")
+
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
+CHECKPOINTS = "audit_checkpoints"  # node.features key of the checkpoint task
+
+
+async def startup(node: Node) -> None:
+    if node.settings.audit_checkpoint_file is not None:
+        node.features[CHECKPOINTS] = asyncio.create_task(_checkpoints(node))
+
+
+async def shutdown(node: Node) -> None:
+    task: asyncio.Task[None] | None = node.features.pop(CHECKPOINTS, None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _checkpoints(node: Node) -> None:
+    """Every ``audit_checkpoint_seconds``, append the chain's head to ``audit_checkpoint_file``."""
+    path, state = node.settings.audit_checkpoint_file, node.settings.state
+    assert path is not None
+    while True:
+        await asyncio.sleep(node.settings.audit_checkpoint_seconds)
+        try:
+            async with node.sessions() as session:
+                cp = await audit.write_checkpoint(session, node.keys, state=state, path=path)
+            log.info("audit checkpoint", extra={"seq": cp.seq, "head": cp.head})
+        except audit.CheckpointBusy:
+            continue  # another worker is writing this round's checkpoint
+        except MessengerConfigError as exc:  # a broken chain or a forged checkpoint file: say so loudly
+            log.error("audit checkpoint refused", extra={"reason": str(exc)})
 
 
 class Operator:
     """The calling device's user and operator role (None for ordinary users)."""
 
-    def __init__(self, user_id: str, role: str | None):
-        self.user_id, self.role = user_id, role
+    def __init__(self, user_id: str, role: str | None, session: AsyncSession):
+        self.user_id, self.role, self._session = user_id, role, session
 
-    def require(self, permission: str) -> None:
-        admin.require(self.role, permission)
+    async def require(self, permission: str) -> None:
+        """403 unless the role holds ``permission``; the refusal is audited and committed first (call
+        this before the route changes anything: it shares the route's session)."""
+        try:
+            admin.require(self.role, permission)
+        except Forbidden:
+            detail = {"permission": permission, "role": self.role}
+            await audit.record(self._session, action="admin.denied", actor=self.user_id, detail=detail)
+            await self._session.commit()
+            raise
 
 
 async def operator(session: SessionDep, node: NodeDep, device: CurrentDevice) -> Operator:
     phones = admin.bootstrap_phones(node.settings.admin_phones)
-    return Operator(device.user_id, await admin.role_of(session, user_id=device.user_id, admin_phones=phones))
+    role = await admin.role_of(session, user_id=device.user_id, admin_phones=phones)
+    return Operator(device.user_id, role, session)
 
 
 OperatorDep = Annotated[Operator, Depends(operator)]
@@ -74,6 +122,7 @@ class VerifyOut(Out):
     head: str
     bad_seq: int | None
     reason: str | None
+    checkpoints: int = Field(description="checkpoints of audit_checkpoint_file the chain matched")
 
 
 class AdminDeviceOut(Out):
@@ -111,14 +160,14 @@ async def me(op: OperatorDep) -> MeOut:
 
 @router.get("/roles")
 async def list_roles(op: OperatorDep, session: SessionDep) -> list[RoleOut]:
-    op.require("roles.write")
+    await op.require("roles.write")
     rows = await session.scalars(select(AdminRole).order_by(AdminRole.granted_at))
     return [RoleOut.model_validate(r, from_attributes=True) for r in rows]
 
 
 @router.put("/roles/{user_id}", status_code=204)
 async def grant_role(user_id: str, body: RoleIn, op: OperatorDep, session: SessionDep) -> Response:
-    op.require("roles.write")
+    await op.require("roles.write")
     if await session.get(User, user_id) is None:
         raise NotFound(f"user {user_id} not found", code="user_not_found")
     row = await session.get(AdminRole, user_id)
@@ -135,7 +184,7 @@ async def grant_role(user_id: str, body: RoleIn, op: OperatorDep, session: Sessi
 
 @router.delete("/roles/{user_id}", status_code=204)
 async def revoke_role(user_id: str, op: OperatorDep, session: SessionDep) -> Response:
-    op.require("roles.write")
+    await op.require("roles.write")
     result = await session.execute(delete(AdminRole).where(AdminRole.user_id == user_id))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound(f"user {user_id} holds no operator role", code="role_not_found")
@@ -153,7 +202,7 @@ async def read_audit(
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> list[AuditOut]:
     """Audit entries with seq > ``after`` (optionally of one ``action``), oldest first."""
-    op.require("audit.read")
+    await op.require("audit.read")
     query = select(AuditEntry).where(AuditEntry.seq > after)
     if action:
         query = query.where(AuditEntry.action == action)
@@ -166,12 +215,23 @@ async def read_audit(
 
 
 @router.get("/audit/verify")
-async def verify_audit(op: OperatorDep, session: SessionDep) -> VerifyOut:
-    """Walk the chain: ``ok`` with the head hash, or the first broken entry and why."""
-    op.require("audit.read")
-    result = await audit.verify(session)
+async def verify_audit(op: OperatorDep, session: SessionDep, node: NodeDep) -> VerifyOut:
+    """Walk the chain (and the node's checkpoint file): ``ok`` with the head hash, or the first broken
+    entry and why."""
+    await op.require("audit.read")
+    path, state = node.settings.audit_checkpoint_file, node.settings.state
+    try:
+        checkpoints = audit.read_checkpoints(node.keys, path, state=state) if path and path.exists() else []
+    except MessengerConfigError as exc:  # a forged or unreadable checkpoint file fails the check
+        return VerifyOut(ok=False, entries=0, head="", bad_seq=None, reason=str(exc), checkpoints=0)
+    result = await audit.verify(session, node.keys, checkpoints)
     return VerifyOut(
-        ok=result.ok, entries=result.entries, head=result.head, bad_seq=result.bad_seq, reason=result.reason
+        ok=result.ok,
+        entries=result.entries,
+        head=result.head,
+        bad_seq=result.bad_seq,
+        reason=result.reason,
+        checkpoints=result.checkpoints,
     )
 
 
@@ -185,7 +245,7 @@ async def _user(session: SessionDep, user_id: str) -> User:
 @router.get("/users/{user_id}")
 async def get_user(user_id: str, op: OperatorDep, session: SessionDep) -> AdminUserOut:
     """An account and all its devices (also revoked ones); no chats or message metadata."""
-    op.require("users.read")
+    await op.require("users.read")
     user = await _user(session, user_id)
     devices = await session.scalars(
         select(Device).where(Device.user_id == user_id).order_by(Device.created_at)
@@ -207,7 +267,7 @@ async def revoke_device(
     user_id: str, device_id: str, op: OperatorDep, session: SessionDep, node: NodeDep
 ) -> Response:
     """Revoke a user's device (e.g. a lost phone): its token dies and its sockets close at once."""
-    op.require("devices.revoke")
+    await op.require("devices.revoke")
     await _user(session, user_id)
     await audit.record(
         session, action="admin.device_revoked", actor=op.user_id, target=device_id, detail={"user": user_id}
@@ -219,7 +279,7 @@ async def revoke_device(
 @router.get("/users/{user_id}/chats")
 async def user_chats(user_id: str, op: OperatorDep, session: SessionDep) -> list[AdminChatOut]:
     """Message metadata: the chats a user is in (admins only)."""
-    op.require("metadata.read")
+    await op.require("metadata.read")
     await _user(session, user_id)
     rows = (
         await session.execute(

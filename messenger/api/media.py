@@ -31,7 +31,7 @@ MEDIA_ID = r"^[0-9a-f]{64}$"
 
 async def startup(node: Node) -> None:
     settings = load_media_settings()
-    keys = KeyWrapper.from_file(settings.kek_path(node.settings.data_dir))
+    keys = KeyWrapper(node.keys)
     node.features["media"] = Media(settings, await open_store(settings, node.settings.data_dir), keys)
 
 

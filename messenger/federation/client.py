@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-from nacl.signing import SigningKey
 
 from messenger.federation.errors import FederationForbidden, PeerUnavailable, UnknownState
 from messenger.federation.peers import FederationConfig
 from messenger.federation.signing import sign_headers
+from messenger.keystore import Signer
 
 
 class PeerError(Exception):
@@ -26,7 +26,7 @@ class PeerError(Exception):
 class PeerClient:
     """``await client.call("RU-SPE", "POST", "/_federation/v1/query/users", {...})`` → decoded JSON."""
 
-    def __init__(self, config: FederationConfig, key: SigningKey, *, timeout_s: float = 10.0):
+    def __init__(self, config: FederationConfig, key: Signer, *, timeout_s: float = 10.0):
         self.config, self.key = config, key
         self.http = httpx.AsyncClient(timeout=timeout_s, limits=httpx.Limits(max_connections=64))
 

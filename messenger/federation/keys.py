@@ -1,37 +1,24 @@
-"""The node's Ed25519 signing key: generated on first start in the data dir, or given as a file (a secret)."""
+"""The node's Ed25519 signing key in its file format (base64 seed); loaded through ``messenger.keystore``."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
 from nacl.signing import SigningKey, VerifyKey
 
 from messenger.errors import MessengerConfigError
+from messenger.keystore import Signer
+from messenger.keystore.file import create_once
 
 KEY_FILE = "federation.key"
 
 
 def load_or_create(path: Path) -> SigningKey:
-    """The signing key stored (base64 of the 32-byte seed) in ``path``; created 0600 if missing.
-
-    Creation writes a temporary file and hard-links it into place, so racing worker processes all end up
-    with the same complete key (``os.link`` fails if another process got there first).
-    """
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".federation-key-")
-        try:
-            with os.fdopen(fd, "w") as out:
-                out.write(base64.b64encode(bytes(SigningKey.generate())).decode() + "\n")
-            with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
-        finally:
-            os.unlink(tmp)
+    """The signing key stored (base64 of the 32-byte seed) in ``path``; created 0600 if missing (the file
+    backend of ``messenger.keystore`` calls this for the ``federation`` key)."""
+    create_once(path, base64.b64encode(bytes(SigningKey.generate())).decode() + "\n")
     return read_key(path)
 
 
@@ -46,7 +33,7 @@ def read_key(path: Path) -> SigningKey:
     return SigningKey(seed)
 
 
-def public_key_b64(key: SigningKey) -> str:
+def public_key_b64(key: Signer) -> str:
     return base64.b64encode(bytes(key.verify_key)).decode()
 
 

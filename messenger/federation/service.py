@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -24,11 +24,12 @@ from messenger.federation import outbox
 from messenger.federation.client import PeerClient
 from messenger.federation.counters import Pruner
 from messenger.federation.directory import Directory
-from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64, read_key
+from messenger.federation.keys import public_key_b64
 from messenger.federation.outbox import ChatRelay, MessageFanout
 from messenger.federation.peers import FederationConfig, load_config
 from messenger.federation.sender import Sender
 from messenger.federation.signing import attest
+from messenger.keystore import KeyStore, Signer
 from messenger.node import Node
 from messenger.services.chats import USER_ID, members_of
 from messenger.services.ids import home_state, new_id
@@ -49,7 +50,7 @@ def federation_of(node: Node) -> Federation | None:
 class Federation:
     settings: Settings
     config: FederationConfig
-    key: SigningKey
+    key: Signer
     client: PeerClient
     directory: Directory
     sender: Sender
@@ -59,7 +60,7 @@ class Federation:
     @classmethod
     def create(cls, node: Node) -> Federation:
         settings = node.settings
-        key, config = prepare(settings)
+        key, config = prepare(settings, node.keys)
         client = PeerClient(config, key)
         sender = Sender(node.sessions, client, readers=node.readers, max_bytes=settings.max_body_bytes // 2)
         _wake_sender_after_commit(node.sessions, sender)
@@ -214,14 +215,11 @@ class Federation:
         return True
 
 
-def prepare(settings: Settings) -> tuple[SigningKey, FederationConfig]:
-    """The node's signing key (created on first start) and its peers; ``MessengerConfigError`` naming the
-    file if either is unusable. ``serve`` calls this before starting workers."""
-    if settings.federation_key is not None:
-        key = read_key(settings.federation_key)
-    else:
-        key = load_or_create(settings.data_dir / KEY_FILE)
-    return key, load_config(settings.state, settings.peers)
+def prepare(settings: Settings, keys: KeyStore) -> tuple[Signer, FederationConfig]:
+    """The node's signing key (from the key store, created on first start) and its peers;
+    ``MessengerConfigError`` naming the file if either is unusable. ``serve`` calls this before starting
+    workers."""
+    return keys.signer("federation"), load_config(settings.state, settings.peers)
 
 
 def _wake_sender_after_commit(sessions: async_sessionmaker[AsyncSession], sender: Sender) -> None:

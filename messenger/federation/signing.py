@@ -17,7 +17,9 @@ import time
 from collections.abc import Mapping
 
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
+from nacl.signing import VerifyKey
+
+from messenger.keystore import Signer
 
 # The issue's rule: requests whose clock differs from ours by more than 5 minutes are refused.
 MAX_SKEW_S = 300.0
@@ -46,7 +48,7 @@ def signed_string(
 
 
 def sign_headers(
-    key: SigningKey,
+    key: Signer,
     *,
     method: str,
     target: str,
@@ -111,7 +113,7 @@ def _attested_bytes(message: Mapping[str, object]) -> bytes:
     return _ATTEST_DOMAIN + json.dumps([message.get(k) for k in ATTESTED], separators=(",", ":")).encode()
 
 
-def attest(key: SigningKey, message: Mapping[str, object]) -> str:
+def attest(key: Signer, message: Mapping[str, object]) -> str:
     """The home node's signature (base64) over a message's ``ATTESTED`` fields."""
     return base64.b64encode(key.sign(_attested_bytes(message)).signature).decode()
 

@@ -7,20 +7,18 @@ Encryption and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015), so a range requ
 chunks it covers while reordering, dropping or truncating chunks still fails authentication. One key
 encrypts several streams (the object = 0, its thumbnail = 1) without ever repeating a nonce.
 
-The data key is stored wrapped with AES key wrap (RFC 3394, ``cryptography``'s ``aes_key_wrap``) under
-the node's key-encryption key, a file kept outside the media store (``MSGFLEET_MEDIA_KEY_FILE``).
+The data key is stored wrapped with AES key wrap (RFC 3394) under the key store's ``media`` key (a file
+apart from the data dir, or a PKCS#11 token), with the id of the key version; rotating that key re-wraps
+the data keys without touching the media (``messenger.media.rekey``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap, aes_key_wrap
+
+from messenger.keystore import KeyStore, KeyStoreError
 
 CHUNK = 65_536  # plaintext bytes per sealed chunk
 TAG = 16  # GCM tag bytes appended to every chunk (NIST SP 800-38D, 128-bit tag)
@@ -82,37 +80,19 @@ def chunk_count(size: int) -> int:
 
 
 class KeyWrapper:
-    """The node's key-encryption key: wraps and unwraps per-object data keys."""
+    """Per-object data keys, wrapped by the key store's ``media`` key (``messenger.keystore``)."""
 
-    def __init__(self, kek: bytes):
-        if len(kek) != 32:
-            raise ValueError("the media key must be 32 bytes")
-        self._kek = kek
-        self.key_id = hashlib.sha256(kek).hexdigest()[:16]  # names the KEK in each row (rotation)
+    def __init__(self, keys: KeyStore):
+        self._keys = keys
 
-    @classmethod
-    def from_file(cls, path: Path) -> KeyWrapper:
-        """Load the 32-byte key (hex) from ``path``, creating it (0600) atomically on first use."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(32))
-            try:
-                os.link(tmp, path)  # atomic create-if-absent: concurrent workers agree on one key
-            except FileExistsError:
-                pass
-            finally:
-                tmp.unlink()
-        return cls(bytes.fromhex(path.read_text().strip()))
-
-    def new_data_key(self) -> tuple[bytes, bytes]:
-        """A fresh data key and its wrapped form."""
+    def new_data_key(self) -> tuple[bytes, str, bytes]:
+        """A fresh data key, the id of the media key version that wrapped it, and its wrapped form."""
         key = AESGCM.generate_key(bit_length=256)
-        return key, aes_key_wrap(self._kek, key)
+        key_id, wrapped = self._keys.wrap("media", key)
+        return key, key_id, wrapped
 
     def unwrap(self, wrapped: bytes, key_id: str) -> bytes:
-        if key_id != self.key_id:
-            raise MediaCryptoError(f"object was sealed under media key {key_id}, this node has {self.key_id}")
-        return aes_key_unwrap(self._kek, wrapped)
+        try:
+            return self._keys.unwrap("media", key_id, wrapped)
+        except KeyStoreError as exc:
+            raise MediaCryptoError(str(exc)) from None

@@ -63,6 +63,7 @@ class Spooled:
     size: int
     path: Path
     key: bytes
+    key_id: str
     wrapped_key: bytes
     probe: bytes | None
 
@@ -82,7 +83,7 @@ async def spool(media: Media, body: AsyncIterator[bytes], *, kind: str, length: 
     limit = media.settings.max_bytes(kind)
     if length is not None and length > limit:
         raise PayloadTooLarge(f"a {kind} may be at most {limit} bytes", code="payload_too_large")
-    key, wrapped = media.keys.new_data_key()
+    key, key_id, wrapped = media.keys.new_data_key()
     sealer, digest = Sealer(key), hashlib.sha256()
     size, buf, content_type = 0, bytearray(), None
     probe: bytearray | None = bytearray() if kind in _PROBED else None
@@ -113,7 +114,15 @@ async def spool(media: Media, body: AsyncIterator[bytes], *, kind: str, length: 
         path.unlink(missing_ok=True)
         raise
     return Spooled(
-        digest.hexdigest(), kind, content_type, size, path, key, wrapped, bytes(probe) if probe else None
+        digest.hexdigest(),
+        kind,
+        content_type,
+        size,
+        path,
+        key,
+        key_id,
+        wrapped,
+        bytes(probe) if probe else None,
     )
 
 
@@ -246,7 +255,7 @@ async def _put_object(
         size=up.size,
         storage_key=storage_key,
         wrapped_key=up.wrapped_key,
-        key_id=media.keys.key_id,
+        key_id=up.key_id,
         created_at=now(),
         **attrs,
     )

@@ -19,13 +19,13 @@ MB = 1_000_000
 
 
 class MediaSettings(BaseSettings):
-    """Where media is stored, the node key's file, per-kind limits."""
+    """Where media is stored, a file for the media key (else the key store's), per-kind limits."""
 
     model_config = SettingsConfigDict(env_prefix="MSGFLEET_MEDIA_", extra="ignore", frozen=True)
 
     backend: Literal["local", "s3"] = "local"
     dir: Path | None = Field(default=None, description="local store; default <data_dir>/media")
-    key_file: Path | None = Field(default=None, description="node key (hex); <data_dir>/keys/media.key")
+    key_file: Path | None = Field(default=None, description="media key (hex), else the key store's")
     s3_endpoint: str | None = None
     s3_bucket: str = "msgfleet-media"
     s3_region: str = "us-east-1"
@@ -53,9 +53,6 @@ class MediaSettings(BaseSettings):
 
     def store_dir(self, data_dir: Path) -> Path:
         return self.dir or data_dir / "media"
-
-    def kek_path(self, data_dir: Path) -> Path:
-        return self.key_file or data_dir / "keys" / "media.key"
 
 
 def load_media_settings() -> MediaSettings:

@@ -66,6 +66,9 @@ async def request_code(session: AsyncSession, node: Node, *, phone: str, client_
         session, LoginCode.client_ip, client_ip, settings.code_rate_per_ip, window, "client address"
     )
     code = f"{secrets.randbelow(10**6):06d}"
+    # The number itself stays out of the log (it outlives the account): country code and last 2 digits.
+    detail = {"phone": audit.masked_phone(phone)}
+    await audit.record(session, action="auth.code_requested", actor=None, target=None, detail=detail)
     await session.execute(
         update(LoginCode).where(LoginCode.phone == phone, LoginCode.consumed.is_(False)).values(consumed=True)
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger import audit
 from messenger.db.base import now
 from messenger.db.models import Chat, Device, Member, Message, Pin, User
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -179,10 +180,18 @@ async def remove_member(session: AsyncSession, *, actor: Member, user_id: str) -
         raise NotFound(f"{user_id} is not a member", code="member_not_found")
     if target.user_id != actor.user_id and RANK[actor.role] <= RANK[target.role]:
         raise Forbidden(f"a chat {actor.role} cannot remove a {target.role}", code="not_allowed")
+    if target.user_id != actor.user_id:
+        detail = {"chat": chat.id, "by_role": actor.role, "role": target.role}
+        await audit.record(
+            session, action="chat.member_removed", actor=actor.user_id, target=user_id, detail=detail
+        )
     await session.delete(target)
     await session.flush()
-    if target.role == "owner":
-        await _promote_successor(session, chat.id)
+    if target.role == "owner" and (heir := await _promote_successor(session, chat.id)):
+        inherited = {"chat": chat.id, "succession": True}  # the owner left; the heir takes over
+        await audit.record(
+            session, action="chat.ownership_transferred", actor=actor.user_id, target=heir, detail=inherited
+        )
     await emit_to_chat(
         session,
         chat_id=chat.id,
@@ -193,8 +202,8 @@ async def remove_member(session: AsyncSession, *, actor: Member, user_id: str) -
     await session.commit()
 
 
-async def _promote_successor(session: AsyncSession, chat_id: str) -> None:
-    """When the owner leaves, the longest-standing admin (else member) becomes owner."""
+async def _promote_successor(session: AsyncSession, chat_id: str) -> str | None:
+    """When the owner leaves, the longest-standing admin (else member) becomes owner; returns who."""
     heir = await session.scalar(
         select(Member)
         .where(Member.chat_id == chat_id)
@@ -209,6 +218,8 @@ async def _promote_successor(session: AsyncSession, chat_id: str) -> None:
             kind="member.role",
             payload={"chat_id": chat_id, "user_id": heir.user_id, "role": "owner"},
         )
+        return heir.user_id
+    return None
 
 
 async def set_role(session: AsyncSession, *, actor: Member, user_id: str, role: str) -> None:
@@ -224,6 +235,9 @@ async def set_role(session: AsyncSession, *, actor: Member, user_id: str, role: 
         raise BadRequest(
             "the owner cannot change their own role; transfer ownership instead", code="invalid_role"
         )
+    detail = {"chat": chat.id, "from": target.role, "to": role}
+    action = "chat.ownership_transferred" if role == "owner" else "chat.role_changed"
+    await audit.record(session, action=action, actor=actor.user_id, target=user_id, detail=detail)
     target.role = role
     changes = [(user_id, role)]
     if role == "owner":

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger import audit
 from messenger.db.models import Device, Prekey
 from messenger.errors import BadRequest
 
@@ -33,8 +34,15 @@ async def publish(
     signing_key: str | None,
     prekeys: Sequence[tuple[int, str]],
 ) -> int:
-    """Set the device's keys and add ``prekeys`` (same id replaces); returns prekeys on file."""
-    device.identity_key = check_key(identity_key, "identity_key")
+    """Set the device's keys and add ``prekeys`` (same id replaces); returns prekeys on file. Replacing
+    an identity key that was set is audited (``keys.identity_replaced``): it is what a takeover does."""
+    new_identity = check_key(identity_key, "identity_key")
+    if device.identity_key and device.identity_key != new_identity:
+        detail = {"old": device.identity_key, "new": new_identity}
+        await audit.record(
+            session, action="keys.identity_replaced", actor=device.user_id, target=device.id, detail=detail
+        )
+    device.identity_key = new_identity
     device.signing_key = check_key(signing_key, "signing_key") if signing_key else None
     ids = [key_id for key_id, _ in prekeys]
     if len(set(ids)) != len(ids):

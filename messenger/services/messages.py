@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger import audit
 from messenger.db.base import now
 from messenger.db.models import Chat, Device, DeviceEvent, Envelope, Member, Message, Pin
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -247,6 +248,11 @@ async def delete_message(session: AsyncSession, *, member: Member, chat: Chat, s
     msg = await _message(session, chat.id, seq)
     if msg.sender_user_id != member.user_id and (chat.kind != "group" or RANK[member.role] < RANK["admin"]):
         raise Forbidden("only the sender or a group admin may delete this message", code="not_allowed")
+    if msg.sender_user_id != member.user_id:  # moderation: an admin deletes someone else's message
+        detail = {"chat": chat.id, "seq": seq, "sender": msg.sender_user_id, "by_role": member.role}
+        await audit.record(
+            session, action="chat.message_removed", actor=member.user_id, target=msg.id, detail=detail
+        )
     msg.deleted_at = now()
     recipients = list(
         await session.scalars(

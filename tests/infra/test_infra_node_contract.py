@@ -62,7 +62,7 @@ def test_node_settings_accept_the_rendered_env(node_env: Path) -> None:
 def test_node_loads_the_rendered_peers_and_keys(node_env: Path) -> None:
     from messenger.federation.keys import public_key_b64, read_key
     from messenger.federation.peers import load_config
-    from messenger.media.crypto import KeyWrapper
+    from messenger.keystore.file import FileKeyStore
     from messenger.media.settings import load_media_settings
     from messenger.settings import load_settings
 
@@ -74,7 +74,7 @@ def test_node_loads_the_rendered_peers_and_keys(node_env: Path) -> None:
     assert public_key_b64(read_key(settings.federation_key)) == own
     key_file = load_media_settings().key_file
     assert key_file is not None
-    KeyWrapper.from_file(key_file)  # 32 bytes of hex
+    assert FileKeyStore(key_file.parent, {"media": key_file}).current_id("media")  # 32 bytes of hex
 
 
 def test_database_password_reaches_asyncpg_outside_the_url(node_env: Path) -> None:

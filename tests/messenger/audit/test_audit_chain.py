@@ -1,8 +1,10 @@
-"""The audit chain over a real node: security actions are recorded; ``msgfleet audit verify`` catches
-edited, removed and reordered entries (the test plays an attacker who dropped the append-only trigger)."""
+"""The audit chain over a real node: security actions are recorded and chained, the trigger refuses edits,
+``msgfleet audit verify`` says so (tampering: test_audit_tampering.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_attack import attacker_connection, put, rows
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from messenger.audit import verify_url
 from messenger.client import MessengerClient
 
 Signup = Callable[..., Awaitable[MessengerClient]]
@@ -24,11 +26,6 @@ STATE = "RU-MOW"
 @pytest.fixture
 def audit_node(trust_node: NodeProcess) -> NodeProcess:
     return trust_node
-
-
-async def verify_line(node: NodeProcess) -> str:
-    """The verdict in-process (the CLI below is a thin wrapper around the same ``verify_url``)."""
-    return (await verify_url(node.db_url)).line()
 
 
 def verify_cli(node: NodeProcess) -> subprocess.CompletedProcess[str]:
@@ -43,48 +40,6 @@ async def db(audit_node: NodeProcess) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as conn:
         yield conn
     await engine.dispose()
-
-
-_GUARD = {  # the append-only triggers of migration c1_audit
-    "postgresql": [
-        "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
-        "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
-    ],
-    "sqlite": [
-        f"CREATE TRIGGER audit_log_no_{op} BEFORE {op.upper()} ON audit_log "
-        "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"
-        for op in ("update", "delete")
-    ],
-}
-
-
-@pytest.fixture
-async def attacker(db: AsyncConnection) -> AsyncIterator[AsyncConnection]:
-    """``db`` without the append-only triggers; the log and the triggers are restored afterwards, so
-    the admin tests on the same node find an intact chain."""
-    rows = [r._asdict() for r in (await db.execute(text("SELECT * FROM audit_log ORDER BY seq"))).all()]
-    await _drop_guard(db)
-    try:
-        yield db
-    finally:
-        await db.rollback()
-        await db.execute(text("DELETE FROM audit_log"))
-        if rows:
-            names = ", ".join(rows[0])
-            values = ", ".join(f":{k}" for k in rows[0])
-            await db.execute(text(f"INSERT INTO audit_log ({names}) VALUES ({values})"), rows)
-        for statement in _GUARD[db.dialect.name]:
-            await db.execute(text(statement))
-        await db.commit()
-
-
-async def _drop_guard(conn: AsyncConnection) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log"))
-    else:
-        await conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_update"))
-        await conn.execute(text("DROP TRIGGER IF EXISTS audit_log_no_delete"))
-    await conn.commit()
 
 
 async def test_security_actions_are_chained(
@@ -116,49 +71,6 @@ async def test_security_actions_are_chained(
     await db.rollback()
 
 
-async def test_edited_reordered_and_removed_entries_are_named(
-    signup: Signup, audit_node: NodeProcess, attacker: AsyncConnection
-) -> None:
-    db = attacker
-    for _ in range(3):  # at least 6 entries, whatever ran before
-        await signup(node_=audit_node)
-
-    # Edited: one field of entry 3.
-    original = (await db.execute(text("SELECT detail FROM audit_log WHERE seq = 3"))).scalar_one()
-    await db.execute(text("UPDATE audit_log SET detail = :d WHERE seq = 3"), {"d": '{"forged":true}'})
-    await db.commit()
-    edited = verify_cli(audit_node)
-    assert edited.returncode == 1 and "broken at entry 3" in edited.stderr and "edited" in edited.stderr
-    await db.execute(text("UPDATE audit_log SET detail = :d WHERE seq = 3"), {"d": original})
-    await db.commit()
-    assert "intact" in await verify_line(audit_node)
-
-    # Reordered: entries 2 and 3 swap places (seq kept, everything else exchanged).
-    cols = "created_at, action, actor, target, detail, prev_hash, hash"
-    two = (await db.execute(text(f"SELECT {cols} FROM audit_log WHERE seq = 2"))).one()
-    three = (await db.execute(text(f"SELECT {cols} FROM audit_log WHERE seq = 3"))).one()
-    sets = ", ".join(f"{c} = :{c}" for c in cols.split(", "))
-    await db.execute(text(f"UPDATE audit_log SET {sets} WHERE seq = 2"), three._asdict())
-    await db.execute(text(f"UPDATE audit_log SET {sets} WHERE seq = 3"), two._asdict())
-    await db.commit()
-    assert "broken at entry 2" in await verify_line(audit_node)
-    await db.execute(text(f"UPDATE audit_log SET {sets} WHERE seq = 2"), two._asdict())
-    await db.execute(text(f"UPDATE audit_log SET {sets} WHERE seq = 3"), three._asdict())
-    await db.commit()
-    assert "intact" in await verify_line(audit_node)
-
-    # Removed: entry 4 disappears (with or without renumbering the rest).
-    await db.execute(text("DELETE FROM audit_log WHERE seq = 4"))
-    await db.commit()
-    removed = await verify_line(audit_node)
-    assert "broken at entry 4" in removed and "removed" in removed
-    # Renumber through negatives: PostgreSQL checks the primary key row by row.
-    await db.execute(text("UPDATE audit_log SET seq = -seq WHERE seq > 4"))
-    await db.execute(text("UPDATE audit_log SET seq = -seq - 1 WHERE seq < 0"))
-    await db.commit()
-    assert "broken at entry 4" in await verify_line(audit_node)
-
-
 def test_verify_of_a_missing_database_is_one_line(tmp_path: Path) -> None:
     cmd = [
         sys.executable,
@@ -176,3 +88,57 @@ def test_verify_of_a_missing_database_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"msgfleet: no node database at {tmp_path}/node.db (check --data-dir)"
     ]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("checkpoints") / "audit.jsonl"
+
+
+@pytest.fixture(scope="module")
+def checkpoint_node(node_factory: Callable[..., Any], checkpoint_file: Path) -> NodeProcess:
+    return node_factory(
+        shared_backends=True,
+        MSGFLEET_ADMIN_PHONES=ADMIN,
+        MSGFLEET_AUDIT_CHECKPOINT_FILE=str(checkpoint_file),
+        MSGFLEET_AUDIT_CHECKPOINT_SECONDS="0.2",
+    )
+
+
+ADMIN = "+70000000042"
+
+
+async def _checkpoint_at_least(path: Path, seq: int) -> list[dict[str, Any]]:
+    """The checkpoint lines once one names entry ``seq`` or later (polled, bounded)."""
+    for _ in range(600):
+        lines = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        if lines and lines[-1]["seq"] >= seq:
+            return lines
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no checkpoint reached entry {seq}: {path.read_text() if path.exists() else ''}")
+
+
+async def test_the_node_writes_checkpoints_and_verifies_against_them(
+    signup: Signup, checkpoint_node: NodeProcess, checkpoint_file: Path
+) -> None:
+    admin = await signup(phone=ADMIN, node_=checkpoint_node)
+    head = (await admin.request("GET", "/v1/admin/audit?limit=1000"))[-1]["seq"]
+    lines = await _checkpoint_at_least(checkpoint_file, head)
+    heads = [(c["seq"], c["head"]) for c in lines]
+    assert len(set(heads)) == len(heads)  # an unchanged head is not written again, by either worker
+    result = await admin.request("GET", "/v1/admin/audit/verify")
+    assert result["ok"] and result["checkpoints"] >= len(lines) >= 1, result  # more may have come since
+
+    async for db in attacker_connection(checkpoint_node.db_url):
+        last = (await rows(db))[-1]["seq"]
+        await put(db, [r for r in await rows(db) if r["seq"] < lines[-1]["seq"]])  # cut a checkpointed entry
+        cut = await admin.request("GET", "/v1/admin/audit/verify")
+        assert not cut["ok"] and "entries removed" in cut["reason"], cut
+        assert last >= lines[-1]["seq"]
+        log = checkpoint_node.data_dir / "node.log"
+        for _ in range(600):  # the node says it refuses to checkpoint the cut chain (polled, bounded)
+            if "audit checkpoint refused" in log.read_text():
+                break
+            await asyncio.sleep(0.1)
+        assert "entries removed" in log.read_text()
+        assert [json.loads(line) for line in checkpoint_file.read_text().splitlines()] == lines

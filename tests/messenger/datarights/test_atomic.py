@@ -13,10 +13,12 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from messenger.datarights.erase import erase_account
 from messenger.datarights.registry import Context, Provider, providers
 from messenger.db.models import AuditEntry, User
+from messenger.keystore import SESSION_INFO, open_keystore
 from messenger.media.crypto import KeyWrapper
 from messenger.media.service import Media
 from messenger.media.settings import load_media_settings
 from messenger.media.store import open_store
+from messenger.settings import load_settings
 
 
 class Refused(Exception):
@@ -39,14 +41,11 @@ async def test_failed_provider_rolls_everything_back(drnode: Any, signup: Any) -
     before = await scan(drnode.db_url, [alice.user_id])
 
     settings = load_media_settings()
-    media = Media(
-        settings,
-        await open_store(settings, drnode.data_dir),
-        KeyWrapper.from_file(settings.kek_path(drnode.data_dir)),
-    )
+    keys = open_keystore(load_settings(state="RU-MOW", data_dir=drnode.data_dir))  # the node's keys
+    media = Media(settings, await open_store(settings, drnode.data_dir), KeyWrapper(keys))
     engine = create_async_engine(drnode.db_url)
     try:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
+        async with async_sessionmaker(engine, expire_on_commit=False, info={SESSION_INFO: keys})() as session:
             user = await session.get(User, alice.user_id)
             assert user is not None
             failing = Provider(name="refusing", covers={}, export=_export, erase=_refuse)

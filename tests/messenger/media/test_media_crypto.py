@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from messenger.keystore.file import FileKeyStore
 from messenger.media.crypto import (
     CHUNK,
     SEALED,
@@ -24,13 +25,13 @@ def seal(key: bytes, data: bytes) -> bytes:
 
 
 def test_roundtrip_and_tampering(tmp_path: Path) -> None:
-    wrapper = KeyWrapper.from_file(tmp_path / "media.key")
-    key, wrapped = wrapper.new_data_key()
+    wrapper = KeyWrapper(FileKeyStore(tmp_path))
+    key, key_id, wrapped = wrapper.new_data_key()
     assert wrapped != key and len(wrapped) == 40  # RFC 3394: n+1 64-bit blocks
     data = os.urandom(3 * CHUNK + 10)
     sealed = seal(key, data)
     assert len(sealed) == len(data) + 4 * 16
-    assert b"".join(open_chunks(wrapper.unwrap(wrapped, wrapper.key_id), sealed, first=0, total=4)) == data
+    assert b"".join(open_chunks(wrapper.unwrap(wrapped, key_id), sealed, first=0, total=4)) == data
     # a middle chunk alone decrypts at its index (what range reads do)
     assert (
         b"".join(open_chunks(key, sealed[SEALED : 2 * SEALED], first=1, total=4)) == data[CHUNK : 2 * CHUNK]
@@ -46,11 +47,11 @@ def test_roundtrip_and_tampering(tmp_path: Path) -> None:
 
 
 def test_key_file_is_stable_and_other_keys_refuse(tmp_path: Path) -> None:
-    first = KeyWrapper.from_file(tmp_path / "k" / "media.key")
-    again = KeyWrapper.from_file(tmp_path / "k" / "media.key")
-    assert first.key_id == again.key_id
-    key, wrapped = first.new_data_key()
-    assert again.unwrap(wrapped, first.key_id) == key
-    other = KeyWrapper.from_file(tmp_path / "other.key")
+    first = KeyWrapper(FileKeyStore(tmp_path / "k"))
+    again = KeyWrapper(FileKeyStore(tmp_path / "k"))
+    key, key_id, wrapped = first.new_data_key()
+    assert again.unwrap(wrapped, key_id) == key
+    other = KeyWrapper(FileKeyStore(tmp_path / "other"))
+    other.new_data_key()
     with pytest.raises(MediaCryptoError):
-        other.unwrap(wrapped, first.key_id)
+        other.unwrap(wrapped, key_id)
