@@ -119,8 +119,8 @@ class _Part(pulumi.ComponentResource):
 
 
 class SiteIdentity(pulumi.ComponentResource):
-    """A site's generated keys: the Ed25519 federation seed (its public key is an output), the media
-    key, the HMAC key for login codes and the stores' passwords. Created before the sites so that
+    """A site's generated keys: the Ed25519 federation seed (its public key is an output), the media,
+    audit and TOTP keys, the HMAC key for login codes and the stores' passwords. Created before the sites so that
     every site's peers file can carry its peers' public keys."""
 
     def __init__(self, state: str, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -129,6 +129,10 @@ class SiteIdentity(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.federation_seed = random.RandomBytes(f"{slug}-federation-seed", length=32, opts=child)
         self.media_key = random.RandomBytes(f"{slug}-media-key", length=32, opts=child)
+        # The audit chain's HMAC key and the TOTP sealing key: every replica must hold the same ones
+        # (messenger/keystore), so they are generated here, not by each pod.
+        self.audit_key = random.RandomBytes(f"{slug}-audit-key", length=32, opts=child)
+        self.totp_key = random.RandomBytes(f"{slug}-totp-key", length=32, opts=child)
         self.passwords = {
             purpose: random.RandomPassword(f"{slug}-{purpose}", length=length, special=False, opts=child)
             for purpose, length in (
@@ -160,6 +164,8 @@ class SiteSecrets(_Part):
         values: dict[str, Any] = {
             "federation.key": ident.federation_seed.base64,
             "media.key": ident.media_key.hex,
+            "audit.key": ident.audit_key.hex,
+            "totp.key": ident.totp_key.hex,
             "secret-key": ident.password("secret-key"),
             "redis-url": redis_url,
         }

@@ -72,7 +72,8 @@ def config_map(site: SiteSpec, peers_file: Input[str]) -> Manifest:
 
 
 def secret(site: SiteSpec, values: dict[str, Input[str]]) -> Manifest:
-    """``values``: federation.key (base64 seed), media.key (hex), secret-key, database-url, redis-url."""
+    """``values``: federation.key (base64 seed), media.key, audit.key, totp.key (hex), secret-key,
+    redis-url."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -89,6 +90,7 @@ def _env(site: SiteSpec) -> list[dict[str, Any]]:
         "MSGFLEET_DATA_DIR": DATA_DIR,
         "MSGFLEET_BASE_URL": site.base_url,
         "MSGFLEET_PEERS": f"{CONFIG_DIR}/peers.json",
+        "MSGFLEET_KEYSTORE_DIR": KEYS_DIR,  # the node's key store (file backend), apart from /data
         "MSGFLEET_FEDERATION_KEY": f"{KEYS_DIR}/federation.key",
         "MSGFLEET_TARIFFS": tariffs_json(site),
         "MSGFLEET_TURN_URIS": turn_uris(site),
@@ -203,6 +205,8 @@ def deployment(site: SiteSpec, checksum: Input[str] = "") -> Manifest:
                 "items": [
                     {"key": "federation.key", "path": "federation.key"},
                     {"key": "media.key", "path": "media.key"},
+                    {"key": "audit.key", "path": "audit.key"},
+                    {"key": "totp.key", "path": "totp.key"},
                 ],
             },
         },
