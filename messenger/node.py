@@ -39,7 +39,9 @@ class Node:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         hub: Hub = RedisHub(settings.redis_url, settings.channel_prefix) if settings.redis_url else Hub()
         await hub.start()
-        engine = make_engine(settings.db_url)
+        engine = make_engine(
+            settings.db_url, pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout
+        )
         hooks: list[ChatHook] = []
         sessions = async_sessionmaker(
             engine,

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from messenger.errors import ApiError
@@ -65,6 +66,13 @@ def install_error_handlers(app: FastAPI) -> None:
             " ", "_"
         )
         return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # Every database connection was busy for db_pool_timeout seconds: overload, not a bug (a flood).
+        log.warning("database pool exhausted", extra={"path": request.url.path})
+        detail = "the node is overloaded (no database connection free); retry shortly"
+        return error_response(503, "unavailable", detail, {"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
