@@ -1,7 +1,9 @@
 """``WS /v1/ws``: push a device's events in order; resume exactly with the last cursor (docs/API.md).
 
-Authentication: ``?token=`` or ``Authorization: Bearer`` at the handshake, or a first frame
-``{"type": "auth", "token": ..., "cursor": n}``. Close code 4401: bad token or device revoked.
+Authentication: a first frame ``{"type": "auth", "token": ..., "cursor": n}``, or ``Authorization:
+Bearer`` at the handshake (clients that can set headers). Never a token in the URL: URLs end up in
+logs (uvicorn's, proxies'), so ``?token=`` is refused with 4400. Close code 4401: bad token or device
+revoked.
 """
 
 from __future__ import annotations
@@ -46,22 +48,22 @@ def _int(value: Any) -> int | None:
 
 
 async def _credentials(websocket: WebSocket) -> tuple[str, int | None]:
-    token = websocket.query_params.get("token")
-    header = websocket.headers.get("authorization", "")
-    if not token and header.lower().startswith("bearer "):
-        token = header[7:].strip()
+    """Token and resume cursor; ``ValueError`` (a 4400 close) for anything but the documented forms."""
+    if "token" in websocket.query_params:
+        raise ValueError("token in the URL refused; send it in the first frame")
     cursor = _int(websocket.query_params.get("cursor"))
-    if not token:
-        frame = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT))
-        if (
-            not isinstance(frame, dict)
-            or frame.get("type") != "auth"
-            or not isinstance(frame.get("token"), str)
-        ):
-            raise ValueError('first frame must be {"type": "auth", "token": "..."}')
-        token = frame["token"]
-        cursor = _int(frame.get("cursor", cursor))
-    return str(token), cursor
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), cursor
+    message = await asyncio.wait_for(websocket.receive(), AUTH_TIMEOUT)
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    if message.get("text") is None:
+        raise ValueError("the auth frame must be a text frame")
+    frame = json.loads(message["text"])
+    if not isinstance(frame, dict) or frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
+        raise ValueError('first frame must be {"type": "auth", "token": "..."}')
+    return frame["token"], _int(frame.get("cursor", cursor))
 
 
 def _frame_handler(kind: object) -> Callable[[Node, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None:
@@ -100,8 +102,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         token, cursor = await _credentials(websocket)
-    except (ValueError, AttributeError, TimeoutError):
-        await websocket.close(BAD_FRAME, "bad auth frame")
+    except (ValueError, TypeError, RecursionError, TimeoutError) as exc:
+        await websocket.close(BAD_FRAME, str(exc)[:120] if isinstance(exc, ValueError) else "bad auth frame")
         return
     except WebSocketDisconnect:
         return

@@ -219,13 +219,19 @@ async def _verifies(url: str, n: int, source: str) -> list[tuple[int, str]]:
         return out
 
 
-async def test_login_flood_meets_the_per_address_then_the_node_wide_limit(
-    node_factory: Callable[..., Any],
-) -> None:
-    # per address: code_rate_per_ip (1) x otp_max_attempts (5) verifies; the node as a whole: 8
-    strict = node_factory(
-        shared_backends=True, MSGFLEET_CODE_RATE_PER_IP="1", MSGFLEET_VERIFY_RATE_GLOBAL="8"
-    )
+@pytest.fixture(scope="module")
+def strict(node_factory: Callable[..., Any]) -> Any:
+    """Per address code_rate_per_ip (1) x otp_max_attempts (5) verifies; the node as a whole 8."""
+    return node_factory(shared_backends=True, MSGFLEET_CODE_RATE_PER_IP="1", MSGFLEET_VERIFY_RATE_GLOBAL="8")
+
+
+@pytest.fixture(scope="module")
+def small_pool(node_factory: Callable[..., Any]) -> Any:
+    """One database connection per worker (and one overflow), given up after 0.5 s."""
+    return node_factory(shared_backends=True, MSGFLEET_DB_POOL_SIZE="1", MSGFLEET_DB_POOL_TIMEOUT="0.5")
+
+
+async def test_login_flood_meets_the_per_address_then_the_node_wide_limit(strict: Any) -> None:
     first = await _verifies(strict.url, 6, "127.0.0.1")
     assert first == [(400, "no_code")] * 5 + [(429, "rate_limited")]
     second = await _verifies(strict.url, 4, "127.0.0.2")  # another address: its own 5, but the node's 8
@@ -266,9 +272,8 @@ async def _database_locked(db_url: str) -> AsyncIterator[None]:
         await pg.close()
 
 
-async def test_an_exhausted_database_pool_answers_503_json(node_factory: Callable[..., Any]) -> None:
-    small = node_factory(shared_backends=True, MSGFLEET_DB_POOL_SIZE="1", MSGFLEET_DB_POOL_TIMEOUT="0.5")
-    n = 12
+async def test_an_exhausted_database_pool_answers_503_json(small_pool: Any) -> None:
+    small, n = small_pool, 12
     async with httpx.AsyncClient(
         base_url=small.url, timeout=60, limits=httpx.Limits(max_connections=n)
     ) as http:

@@ -47,7 +47,7 @@ async def test_socket_auth_by_first_frame_and_resume_cursor(signup: Signup) -> N
     assert [f["kind"] for f in frames] == ["chat.created", "message.new", "message.new"]
     assert [f["cursor"] for f in frames] == [1, 2, 3]
     assert pong == {"type": "pong"}
-    async with connect(url + f"?token={bob.token}&cursor=2") as ws:
+    async with connect(url + "?cursor=2", additional_headers={"Authorization": f"Bearer {bob.token}"}) as ws:
         await ws.recv()  # ready
         assert json.loads(await ws.recv())["cursor"] == 3  # only what came after the cursor
 
