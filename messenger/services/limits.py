@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from typing import Any
 
 from sqlalchemy import case, delete, select
@@ -70,7 +71,7 @@ async def hit(
         await audit.record(session, action="auth.rate_limited", actor=None, detail={"limit": name})
     await session.commit()
     if count > limit:
-        retry = int(until - t) + 1
+        retry = _seconds_until(until)
         raise RateLimited(f"{what}; retry in {retry} s", retry_after=retry)
 
 
@@ -109,8 +110,13 @@ async def attempt(
     await session.commit()
     if counted is None:
         until = await session.scalar(select(RateLimit.until).where(RateLimit.key == key))
-        retry = int((until or t) - t) + 1
+        retry = _seconds_until(until or t)
         raise RateLimited(f"{what}; retry in {retry} s", retry_after=retry, code="too_many_attempts")
+
+
+def _seconds_until(until: float) -> int:
+    # ``now()`` again: a statement that waited for a row lock may run well after its own ``t``.
+    return max(1, math.ceil(until - now()))
 
 
 async def clear(session: AsyncSession, secret: bytes, name: str, subject: str) -> None:
