@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "federation"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "messenger" / "federation"))
 from fednodes import make_nodes, new_phone, stop_nodes  # the federation tests' node helpers
 
 from messenger.client import MessengerClient, sms_file_reader

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -43,18 +45,29 @@ def plot_capacity(sites: pd.DataFrame, ax: Axes) -> Axes:
     width = 0.8 / max(len(pods.columns), 1)
     for i, phase in enumerate(pods.columns):
         ax.bar(x + i * width, pods[phase], width=width, label=f"phase {phase}")
+
+    def mark(rows: pd.DataFrame, value: str, label: str | None, **style: Any) -> None:
+        """One marker per (state, phase) row over its bar, at the row's ``value``."""
+        bars = [
+            x[list(pods.index).index(r.state)] + list(pods.columns).index(r.phase) * width
+            for r in rows.itertuples()
+        ]
+        ax.scatter(bars, rows[value], label=label, **style)
+
     if "reserved_pods" in sites:
-        reserved = sites[sites["reserved_pods"] > 0]
-        for _, row in reserved.iterrows():
-            i = list(pods.columns).index(row["phase"])
-            ax.scatter(
-                x[list(pods.index).index(row["state"])] + i * width,
-                row["reserved_pods"],
-                marker="_",
-                s=80,
-                color="black",
-                zorder=3,
-            )
+        mark(
+            sites[sites["reserved_pods"] > 0],
+            "reserved_pods",
+            None,
+            marker="_",
+            s=80,
+            color="black",
+            zorder=3,
+        )
+    flagged = [c for c in ("capped", "over_capacity") if c in sites]
+    over = sites[sites[flagged].any(axis=1)] if flagged else sites.iloc[:0]
+    if len(over):
+        mark(over, "pods", "capped at max_pods / over capacity", marker="v", s=40, color="tab:red", zorder=4)
     ax.set_xticks(
         x + width * (len(pods.columns) - 1) / 2,
         [s.split("-", 1)[1] for s in pods.index],
@@ -62,6 +75,6 @@ def plot_capacity(sites: pd.DataFrame, ax: Axes) -> Axes:
         fontsize=7,
     )
     ax.set_ylabel("pods")
-    ax.set_title("Capacity per site (bars: sized pods; dash: reserved in the phase before)")
+    ax.set_title("Capacity per site (bars: sized pods; dash: placeholders reserved in the phase before)")
     ax.legend(fontsize=8)
     return ax

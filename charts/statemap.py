@@ -5,7 +5,40 @@ from __future__ import annotations
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.axes import Axes
+
+
+def _longitude(x: float) -> str:
+    """A longitude (possibly shifted past 180 for a map across the antimeridian) as 30°E / 120°W."""
+    wrapped = (x + 180) % 360 - 180
+    if wrapped in (0, -180):
+        return f"{abs(wrapped):g}°"
+    return f"{abs(wrapped):g}°{'E' if wrapped > 0 else 'W'}"
+
+
+def _label_sites(ax: Axes, sites: pd.DataFrame, lon: pd.Series) -> None:
+    """Site codes beside their triangles, biggest first; a label that would sit on one already placed
+    is moved down in steps (hand-written: matplotlib has no label placement, a few lines suffice)."""
+    span = max(float(np.ptp(lon)), float(np.ptp(sites["lat"])) if len(sites) else 1.0, 1.0)
+    near = span / 40  # labels closer than this (in degrees) would overprint at the chart's size
+    placed: list[tuple[float, float]] = []
+    for _, row in sites.sort_values("population", ascending=False).iterrows():
+        x, y = float(lon[row.name]), float(row["lat"])
+        dy = 3
+        for _step in range(6):
+            ly = y + dy * near / 4
+            if all(abs(x - px) > 2 * near or abs(ly - py) > near for px, py in placed):
+                break
+            dy -= 6
+        placed.append((x, y + dy * near / 4))
+        ax.annotate(
+            row["state"].split("-", 1)[1],
+            (x, y),
+            fontsize=6,
+            xytext=(3, dy),
+            textcoords="offset points",
+        )
 
 
 def plot_state_map(states: pd.DataFrame, links: pd.DataFrame, ax: Axes) -> Axes:
@@ -45,16 +78,11 @@ def plot_state_map(states: pd.DataFrame, links: pd.DataFrame, ax: Axes) -> Axes:
         )
     sites = states[states["is_site"]]
     ax.scatter(lon[sites.index], sites["lat"], marker="^", s=30, color="tab:red", label="site", zorder=3)
-    for _, row in sites.iterrows():
-        ax.annotate(
-            row["state"].split("-", 1)[1],
-            (lon[row.name], row["lat"]),
-            fontsize=6,
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
-    ax.set_xlabel("longitude (°E)")
-    ax.set_ylabel("latitude (°N)")
+    _label_sites(ax, sites, lon)
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _pos: _longitude(x)))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _pos: f"{abs(y):g}°{'N' if y >= 0 else 'S'}"))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
     ax.set_title("States by rollout phase (size: population)")
     ax.legend(loc="best", fontsize=7, markerscale=0.5)
     return ax

@@ -8,9 +8,10 @@ Erlangs its users offer) sizes it, with the plan's ``capacity``, ``calls`` and `
 * TURN relays = max(1, ⌈N / min(turn_channels_per_relay, relay ports)⌉) (an allocation holds one
   relay port; every live site can place calls);
 * CPU / memory = pods × pod size + relays × the TURN relay's size;
-* a site the next phase opens is reserved as node-sized placeholder pods holding its CPU and
-  memory (node pods and relays; one placeholder shape); a calibrated plan's
-  ``calibration.reserved_pods[state]`` wins.
+* a site the next phase opens is reserved for its load in that phase's first year (the caller
+  picks the load): its node pods and its TURN relays are sized separately, each by the rule above,
+  and held as node-sized placeholder pods holding their CPU and memory together (one placeholder
+  shape); a calibrated plan's ``calibration.reserved_pods[state]`` wins.
 
 Where the load comes from is the caller's business: sim/ computes it with the gravity model
 (``sim.traffic``) and writes it into ``infra.design_load``, which infra/ reads;
@@ -234,10 +235,16 @@ def size_site(plan: Plan, state: str, load: SiteLoad) -> SiteSize:
 
 @dataclass(frozen=True)
 class Reservation:
-    """Placeholder capacity held for a site that opens in ``phase`` (node-sized pods)."""
+    """Placeholder capacity held for a site that opens in ``phase`` (node-sized pods).
+
+    ``node_pods`` and ``turn_relays`` are what the site needs (sized separately); ``pods`` is how
+    many node-sized placeholders hold their CPU and memory together.
+    """
 
     state: str
     phase: int
+    node_pods: int
+    turn_relays: int
     pods: int
     pod_cpu: float
     pod_memory_mib: int
@@ -255,6 +262,8 @@ def reservation(plan: Plan, phase: int, size: SiteSize) -> Reservation:
     return Reservation(
         state=size.state,
         phase=phase,
+        node_pods=size.pods,
+        turn_relays=size.turn_relays,
         pods=pods,
         pod_cpu=size.pod_cpu,
         pod_memory_mib=size.pod_memory_mib,

@@ -15,19 +15,24 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import pandas as pd
 
 from msgfleet.schema import Plan, SiteLoad
 from msgfleet.sizing import Reservation, call_erlangs, flat_share_load, reservation, size_loads
 from msgfleet.sizing import size_site as size_for_load
 from sim.errors import SimError
-from sim.timeline import DAYS_PER_MONTH, Timeline, build_timeline
+from sim.timeline import DAYS_PER_MONTH, DAYS_PER_YEAR, Timeline, build_timeline
 from sim.traffic import site_loads_over
+
+RESERVATION_YEARS = 1
+"""Reservations hold the next phase's sites for their load this long after they open."""
 
 __all__ = [
     "Reservation",
     "SiteSizing",
     "design_load",
     "design_users",
+    "reservation_day",
     "reservations",
     "site_sizing",
     "size_site",
@@ -44,6 +49,7 @@ class SiteSizing:
     phase: int
     users: float
     busy_hour_msgs_per_s: float
+    needed_pods: int  # before clamping to [min_pods, max_pods]
     pods: int
     cpu: float
     memory_mib: int
@@ -55,7 +61,9 @@ class SiteSizing:
     cost_turn: float
     cost_storage: float
     cost_fixed: float
-    over_capacity: bool  # needs more than capacity.max_pods
+    utilisation: float  # busy-hour demand over the pods' capacity (> 1: overloaded)
+    capped: bool  # needs more than capacity.max_pods (pods held at max_pods)
+    over_capacity: bool  # demand exceeds what the pods serve (utilisation > 1)
 
     @property
     def cost_per_month(self) -> float:
@@ -97,6 +105,7 @@ def _sizings(
             phase=phase,
             users=float(users[i]),
             busy_hour_msgs_per_s=float(loads[i]),
+            needed_pods=int(z["needed"][i]),
             pods=int(z["pods"][i]),
             cpu=float(z["cpu"][i]),
             memory_mib=int(z["memory_mib"][i]),
@@ -108,7 +117,9 @@ def _sizings(
             cost_turn=float(z["cost_turn"][i]),
             cost_storage=float(z["cost_storage"][i]),
             cost_fixed=plan.site(state).fixed_cost_per_month,
-            over_capacity=bool(z["needed"][i] > cap.max_pods),
+            utilisation=float(loads[i] / (z["pods"][i] * cap.messages_per_s_per_pod)),
+            capped=bool(z["needed"][i] > cap.max_pods),
+            over_capacity=bool(loads[i] > z["pods"][i] * cap.messages_per_s_per_pod),
         )
         for i, state in enumerate(states)
     ]
@@ -135,30 +146,56 @@ def sizings_of(timeline: Timeline, phase_index: int) -> list[SiteSizing]:
     return _sizings(timeline.plan, timeline.plan.live_sites(phase_index), phase_index, users[0], loads[0])
 
 
-def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> dict[str, float]:
-    """Cost of ``phase_index`` over its days, re-sizing the sites every ``step_days`` (pods scale
-    with adoption, as an autoscaler would); keys cost_pods, cost_turn, cost_storage, cost_fixed."""
+COST_KEYS = ("cost_pods", "cost_turn", "cost_storage", "cost_fixed", "cost_reserved")
+
+
+def phase_slots(timeline: Timeline, phase_index: int, step_days: int = 30) -> pd.DataFrame:
+    """Cost of ``phase_index`` in slots of up to ``step_days`` (cut at year boundaries), re-sizing
+    the sites each slot (pods scale with adoption, as an autoscaler would; a slot is sized for its
+    last, largest day).
+
+    Columns: first_day, last_day, months and :data:`COST_KEYS` (cost_reserved: the next phase's
+    placeholder pods, held through this phase at ``prices.pod_month``).
+    """
     plan = timeline.plan
     first, last = timeline.window(phase_index)
-    starts = np.arange(first, last + 1, step_days)
-    ends = np.minimum(starts + step_days - 1, last)  # each slot sized for its last (largest) day
+    years = np.ceil(np.arange(1, last / DAYS_PER_YEAR + 1) * DAYS_PER_YEAR).astype(int)
+    starts = np.unique(np.concatenate([np.arange(first, last + 1, step_days), years[years > first]]))
+    starts = starts[starts <= last]  # slots never straddle a year boundary (cash flow per year)
+    ends = np.append(starts[1:] - 1, last)
     months = (ends - starts + 1) / DAYS_PER_MONTH
     users, loads = site_loads_over(timeline, phase_index, ends)
     z = _size(plan, users, loads)
     fixed = sum(plan.site(s).fixed_cost_per_month for s in plan.live_sites(phase_index))
-    return {
-        "cost_pods": float((z["cost_pods"].sum(axis=1) * months).sum()),
-        "cost_turn": float((z["cost_turn"].sum(axis=1) * months).sum()),
-        "cost_storage": float((z["cost_storage"].sum(axis=1) * months).sum()),
-        "cost_fixed": float(fixed * months.sum()),
-    }
+    held = sum(r.pods for r in _reservations_of(timeline, phase_index))
+    return pd.DataFrame(
+        {
+            "first_day": starts,
+            "last_day": ends,
+            "months": months,
+            "cost_pods": z["cost_pods"].sum(axis=1) * months,
+            "cost_turn": z["cost_turn"].sum(axis=1) * months,
+            "cost_storage": z["cost_storage"].sum(axis=1) * months,
+            "cost_fixed": fixed * months,
+            "cost_reserved": held * plan.prices.pod_month * months,
+        }
+    )
 
 
-def _loads(timeline: Timeline, phase_index: int, states: list[str]) -> dict[str, tuple[float, SiteLoad]]:
-    """Users and busy-hour load of ``states`` (live in ``phase_index``) on the phase's last day."""
+def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> dict[str, float]:
+    """Cost of ``phase_index`` over its days (the sums of :func:`phase_slots`), by :data:`COST_KEYS`."""
+    slots = phase_slots(timeline, phase_index, step_days)
+    return {key: float(slots[key].sum()) for key in COST_KEYS}
+
+
+def _loads(
+    timeline: Timeline, phase_index: int, states: list[str], day: int | None = None
+) -> dict[str, tuple[float, SiteLoad]]:
+    """Users and busy-hour load of ``states`` (live in ``phase_index``) on ``day`` (default: the
+    phase's last day)."""
     plan = timeline.plan
     _, last = timeline.window(phase_index)
-    users, loads = site_loads_over(timeline, phase_index, np.array([last]))
+    users, loads = site_loads_over(timeline, phase_index, np.array([last if day is None else day]))
     erlangs = call_erlangs(plan.demand, users)
     order = plan.live_sites(phase_index)
     return {
@@ -167,12 +204,24 @@ def _loads(timeline: Timeline, phase_index: int, states: list[str]) -> dict[str,
     }
 
 
+def reservation_day(timeline: Timeline, phase_index: int) -> int:
+    """The day the next phase's sites are reserved for: one year after that phase opens (its
+    first-year load; from then on the sites scale with their own pods), or the run's last day."""
+    opens = timeline.phases[phase_index].start_day
+    return int(min(opens + RESERVATION_YEARS * DAYS_PER_YEAR, timeline.days[-1]))
+
+
+def _next_phase_loads(timeline: Timeline, phase_index: int) -> dict[str, tuple[float, SiteLoad]]:
+    sites = timeline.phases[phase_index].sites
+    return _loads(timeline, phase_index + 1, sites, reservation_day(timeline, phase_index))
+
+
 def _design(timeline: Timeline, phase_index: int) -> dict[str, tuple[float, SiteLoad]]:
     """Users and load to size each site for in ``phase_index``: live sites at the phase's last day,
-    and the next phase's sites at the end of that phase (their reservation)."""
+    and the next phase's sites at their first-year load (their reservation)."""
     design = _loads(timeline, phase_index, timeline.plan.live_sites(phase_index))
     if phase_index < len(timeline.phases):
-        design |= _loads(timeline, phase_index + 1, timeline.phases[phase_index].sites)
+        design |= _next_phase_loads(timeline, phase_index)
     return design
 
 
@@ -180,7 +229,7 @@ def _reservations_of(timeline: Timeline, phase_index: int) -> list[Reservation]:
     if phase_index >= len(timeline.phases):
         return []
     plan, following = timeline.plan, phase_index + 1
-    loads = _loads(timeline, following, timeline.phases[phase_index].sites)
+    loads = _next_phase_loads(timeline, phase_index)
     return [reservation(plan, following, size_for_load(plan, s, load)) for s, (_, load) in loads.items()]
 
 
@@ -200,7 +249,8 @@ def site_sizing(plan: Plan, phase_index: int) -> list[SiteSizing]:
 def reservations(plan: Plan, phase_index: int) -> list[Reservation]:
     """Capacity to reserve during phase ``phase_index`` for the sites the next phase opens.
 
-    Each is sized (with headroom) for its load at the end of that next phase, by the shared rule
+    Each is sized (with headroom) for its load one year after that next phase opens (or at the end
+    of the run), node pods and TURN relays separately, by the shared rule
     (``msgfleet.sizing.reservation``); empty during the last phase.
     """
     return _reservations_of(_timeline(plan, phase_index), phase_index)

@@ -62,8 +62,8 @@ def _on_dask(
 
     try:
         client = Client(scheduler, timeout=f"{connect_timeout_s}s")
-    except OSError as exc:
-        raise SimError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a malformed address (no port, bad scheme)
+        raise SimError(f"--scheduler {scheduler!r}: cannot reach a Dask scheduler: {exc}") from None
     with client:
         futures = [client.submit(fn, *job, pure=False) for job in jobs]
         for _ in dask_completed(futures):

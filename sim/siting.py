@@ -18,7 +18,7 @@ import numpy as np
 
 from msgfleet.schema import Phase, Plan
 from sim.errors import SimError
-from sim.geography import StateTable, load_states
+from sim.geography import StateTable, states_of
 from sim.timeline import homes_for
 from sim.topology import backbone, rtt_matrix_ms
 
@@ -112,7 +112,7 @@ def propose_phases(
     ``candidates`` default to the plan's sites; the chosen sites open in greedy order, split into
     up to ``n_phases`` phases ``phase_days`` apart.
     """
-    states = load_states(plan.country)
+    states = states_of(plan)
     candidates = candidates or [s.state for s in plan.sites]
     rtt = rtt_matrix_ms(backbone(plan, states), states.ids, plan.network.access_rtt_ms)
     sets = coverage_sets(plan, states, rtt, candidates)

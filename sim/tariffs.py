@@ -2,7 +2,8 @@
 
 Each phase's cost (pods, TURN channels, storage, fixed site costs, from the plan's unit prices)
 is split between the two things users pay for: call minutes carry the TURN cost, messages carry
-pods and storage, and fixed site costs are shared in proportion to those. With the margin on top,
+pods and storage, and fixed site costs and the reservations held for the next phase's sites
+(placeholder pods at ``prices.pod_month``) are shared in proportion to those. With the margin on top,
 each share is divided by the *billable* use: what users use beyond the free tier. The plan mix
 (``tariffs.plan_mix``) says how use spreads over users: a segment using ``m`` times the mean
 pays for ``max(0, m·mean - free)`` per month. A phase whose use all fits in the free tier cannot
@@ -36,10 +37,11 @@ class Observed:
     cost_turn: float
     cost_storage: float
     cost_fixed: float
+    cost_reserved: float = 0.0  # placeholder pods held for the next phase's sites
 
     @property
     def cost(self) -> float:
-        return self.cost_pods + self.cost_turn + self.cost_storage + self.cost_fixed
+        return self.cost_pods + self.cost_turn + self.cost_storage + self.cost_fixed + self.cost_reserved
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Tariff:
     phase: str
     currency: str
     cost: float
+    cost_reserved: float  # of ``cost``: the next phase's reservations held through this phase
     revenue_needed: float
     messages: float
     replies: float
@@ -92,8 +95,9 @@ def compute_tariffs(plan: Plan, observed: Sequence[Observed]) -> list[Tariff]:
         )
         variable = obs.cost_turn + obs.cost_pods + obs.cost_storage
         turn_share = obs.cost_turn / variable if variable > 0 else 0.5
-        minutes_cost = (obs.cost_turn + obs.cost_fixed * turn_share) * margin
-        messages_cost = (obs.cost_pods + obs.cost_storage + obs.cost_fixed * (1 - turn_share)) * margin
+        shared = obs.cost_fixed + obs.cost_reserved
+        minutes_cost = (obs.cost_turn + shared * turn_share) * margin
+        messages_cost = (obs.cost_pods + obs.cost_storage + shared * (1 - turn_share)) * margin
         per_minute = _price(minutes_cost, billable_min)
         per_message = _price(messages_cost, billable_msg)
         tariffs.append(
@@ -101,6 +105,7 @@ def compute_tariffs(plan: Plan, observed: Sequence[Observed]) -> list[Tariff]:
                 phase=obs.phase,
                 currency=plan.prices.currency,
                 cost=obs.cost,
+                cost_reserved=obs.cost_reserved,
                 revenue_needed=obs.cost * margin,
                 messages=obs.messages,
                 replies=obs.replies,

@@ -15,7 +15,7 @@ import numpy as np
 from msgfleet.schema import Phase, Plan
 from sim.adoption import bass_cumulative
 from sim.errors import SimError
-from sim.geography import StateTable, load_states
+from sim.geography import StateTable, states_of
 from sim.topology import Partition, backbone, rtt_matrix_ms, without_links
 
 __all__ = ["DAYS_PER_YEAR", "Timeline", "build_timeline", "homes_for"]
@@ -86,7 +86,7 @@ def build_timeline(
         raise SimError(f"plan {plan.name!r} has no phases (propose some with `msgfleet sim plan`)")
     if phases != list(plan.phases):
         plan = plan.model_copy(update={"phases": phases})
-    states = load_states(plan.country)
+    states = states_of(plan)
     for site in plan.sites:
         states.index(site.state)
     graph, partition = without_links(backbone(plan, states), list(failed_links))

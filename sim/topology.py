@@ -1,13 +1,17 @@
 """The backbone: a networkx graph of states with latency-weighted links, and routing over it.
 
-Links: the Delaunay triangulation of the state centroids plus each state's ``k_nearest`` states,
-plus the plan's explicit links. One-way link latency (ms) is the great-circle distance ×
-route inflation × fibre delay per km, plus a per-hop cost (``Plan.network``; sources in
+Links: the Gabriel graph of the state centroids (two states are linked when no third state lies
+inside the circle whose diameter joins them: a planar subgraph of the Delaunay triangulation that
+joins neighbours and never jumps over a state, so no Dagestan-Primorsky or Florida-Hawaii links),
+plus the plan's explicit links (long-haul corridors, measured latencies). One-way link latency
+(ms) is the great-circle distance × route inflation × fibre delay per km, plus a per-hop cost
+(``Plan.network``; sources in
 docs/SOURCES.md). Routing is networkx's Dijkstra on the ``latency_ms`` weight.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import networkx as nx
@@ -16,7 +20,7 @@ from scipy.spatial import Delaunay
 
 from msgfleet.schema import Network, Plan
 from sim.errors import SimError
-from sim.geography import StateTable, great_circle_km, load_states
+from sim.geography import StateTable, great_circle_km, states_of
 
 __all__ = [
     "Partition",
@@ -41,43 +45,56 @@ def _xyz(states: StateTable) -> np.ndarray:
     return np.column_stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)])
 
 
-def _candidate_edges(states: StateTable, k: int) -> set[tuple[int, int]]:
+def _delaunay_edges(states: StateTable) -> set[tuple[int, int]]:
     n = len(states)
-    edges: set[tuple[int, int]] = set()
     if n < 2:
-        return edges
-    dist = great_circle_km(states.lat[:, None], states.lon[:, None], states.lat[None, :], states.lon[None, :])
-    for i in range(n):
-        for j in np.argsort(dist[i])[1 : k + 1]:
-            edges.add((min(i, int(j)), max(i, int(j))))
-    if n >= 4:
-        # Delaunay on an equal-distance-ish projection around the country's mean point.
-        lat0 = np.radians(np.average(states.lat))
-        lon = (
-            np.where(states.lon < 0, states.lon + 360, states.lon) if np.ptp(states.lon) > 180 else states.lon
-        )
-        points = np.column_stack([np.radians(lon) * np.cos(lat0), np.radians(states.lat)])
-        try:
-            tri = Delaunay(points)
-        except Exception:  # degenerate (collinear) layouts: k-nearest alone keeps the graph usable
-            return edges
-        for simplex in tri.simplices:
-            for a in range(3):
-                i, j = int(simplex[a]), int(simplex[(a + 1) % 3])
-                edges.add((min(i, j), max(i, j)))
+        return set()
+    if n < 4:
+        return {(i, j) for i in range(n) for j in range(i + 1, n)}
+    # Delaunay on an equal-distance-ish projection around the country's mean point.
+    lat0 = np.radians(np.average(states.lat))
+    lon = np.where(states.lon < 0, states.lon + 360, states.lon) if np.ptp(states.lon) > 180 else states.lon
+    points = np.column_stack([np.radians(lon) * np.cos(lat0), np.radians(states.lat)])
+    try:
+        tri = Delaunay(points)
+    except Exception:  # degenerate (collinear) layouts: link each state to the next along the line
+        order = np.lexsort((points[:, 1], points[:, 0]))
+        return {(min(int(a), int(b)), max(int(a), int(b))) for a, b in itertools.pairwise(order)}
+    edges: set[tuple[int, int]] = set()
+    for simplex in tri.simplices:
+        for a in range(3):
+            i, j = int(simplex[a]), int(simplex[(a + 1) % 3])
+            edges.add((min(i, j), max(i, j)))
     return edges
+
+
+def _candidate_edges(states: StateTable) -> set[tuple[int, int]]:
+    """Gabriel edges: Delaunay edges (i, j) with d(i,k)² + d(j,k)² >= d(i,j)² for every other k.
+
+    Distances are great-circle km, so the test is made on the sphere, not on the projection.
+    Hand-written: networkx and scipy ship Delaunay but no Gabriel filter; it is these few lines.
+    """
+    dist = great_circle_km(states.lat[:, None], states.lon[:, None], states.lat[None, :], states.lon[None, :])
+    sq = dist**2
+    kept = set()
+    for i, j in _delaunay_edges(states):
+        others = np.ones(len(states), dtype=bool)
+        others[[i, j]] = False
+        if not np.any(sq[i, others] + sq[j, others] < sq[i, j]):
+            kept.add((i, j))
+    return kept
 
 
 def backbone(plan: Plan, states: StateTable | None = None) -> nx.Graph:
     """The country's backbone graph: nodes are state ids (with population, lat, lon), edges carry
     ``distance_km`` and ``latency_ms`` (one way)."""
-    states = states or load_states(plan.country)
+    states = states or states_of(plan)
     graph = nx.Graph(country=plan.country)
     for i, state in enumerate(states.ids):
         graph.add_node(
             state, population=float(states.population[i]), lat=float(states.lat[i]), lon=float(states.lon[i])
         )
-    for i, j in sorted(_candidate_edges(states, plan.network.k_nearest)):
+    for i, j in sorted(_candidate_edges(states)):
         distance = float(great_circle_km(states.lat[i], states.lon[i], states.lat[j], states.lon[j]))
         graph.add_edge(
             states.ids[i],

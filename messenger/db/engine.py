@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from messenger.db.inline_sqlite import connector
+
+BUSY_TIMEOUT_SECONDS = 30
 
 
 def make_engine(
@@ -19,14 +24,16 @@ def make_engine(
     Statement parameters are kept out of error messages (``hide_parameters``): they hold phone numbers.
     """
     if url.startswith("sqlite"):
+        # Statements run in the event loop, without aiosqlite's thread hop (messenger/db/inline_sqlite.py).
+        creator = connector(Path(make_url(url).database or ":memory:"), BUSY_TIMEOUT_SECONDS)
         if read_only:
-            engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+            engine = create_async_engine(url, async_creator=creator, hide_parameters=True)
         else:
             # One writer connection: SQLite admits one writer at a time anyway, and queueing for the pool
             # in asyncio costs nothing, while SQLite's busy handler sleeps up to 100 ms between retries.
             engine = create_async_engine(
                 url,
-                connect_args={"timeout": 30},
+                async_creator=creator,
                 pool_size=1,
                 max_overflow=0,
                 pool_timeout=pool_timeout or 60,

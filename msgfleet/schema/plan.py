@@ -15,11 +15,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from msgfleet.schema.states import StateId
 
+MAX_HORIZON_DAYS = 18_263
+"""50 years: longer horizons are not plans (and the daily model holds days × states arrays)."""
+
+
+COTURN_RELAY_PORTS = (49152, 65535)
+"""coturn's default min-port / max-port (docs/SOURCES.md)."""
+LOAD_BALANCER_RELAY_PORTS = (49152, 49252)
+"""Relay ports a LoadBalancer Service lists one by one (101 ports)."""
+
 
 class StrictModel(BaseModel):
-    """Unknown fields are errors: a typo in a plan must not be silently ignored."""
+    """Unknown fields are errors: a typo in a plan must not be silently ignored; so are .inf/.nan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Site(StrictModel):
@@ -34,7 +43,7 @@ class Phase(StrictModel):
     """Sites opened together at ``start_day``; a phase keeps the sites of earlier phases."""
 
     name: str = Field(min_length=1)
-    start_day: int = Field(ge=0)
+    start_day: int = Field(ge=0, le=MAX_HORIZON_DAYS)
     sites: list[StateId] = Field(min_length=1)
 
 
@@ -97,8 +106,8 @@ class Capacity(StrictModel):
     )
     pod_cpu: float = Field(1.0, gt=0, description="CPU cores requested per pod.")
     pod_memory_mib: int = Field(512, gt=0)
-    min_pods: int = Field(2, ge=1)
-    max_pods: int = Field(50, ge=1)
+    min_pods: int = Field(2, ge=1, le=100_000)
+    max_pods: int = Field(50, ge=1, le=100_000)
     headroom: float = Field(0.3, ge=0, description="Extra capacity kept above the busy-hour need.")
     turn_channels_per_relay: int = Field(500, gt=0)
     source: str = Field("plan default (not yet calibrated)", description="Where these figures come from.")
@@ -308,7 +317,11 @@ class InfraSettings(StrictModel):
     node_data_gib: int = Field(1, gt=0, description="Scratch volume mounted at /data in each node pod.")
     turn_exposure: Literal["load_balancer", "host_network"] = "load_balancer"
     turn_port: int = Field(3478, gt=0, lt=65536, description="STUN/TURN listening port (RFC 8656).")
-    turn_relay_ports: tuple[int, int] = Field((49152, 49252), description="UDP relay port range.")
+    turn_relay_ports: tuple[int, int] = Field(
+        COTURN_RELAY_PORTS,
+        description="UDP relay port range (min-port, max-port). Default: coturn's own, 49152-65535, with "
+        "turn_exposure host_network; 49152-49252 with load_balancer, whose Service must list every port.",
+    )
     hpa_cpu_utilization: int = Field(70, gt=0, le=100, description="HPA target average CPU utilisation, %.")
     design_users: dict[StateId, int] = Field(
         default_factory=dict,
@@ -323,6 +336,23 @@ class InfraSettings(StrictModel):
         default_factory=dict,
         description="Egress addresses of each site (multi-cluster federation allow-lists).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_relay_ports(cls, data: object) -> object:
+        # A Kubernetes Service lists each port (no ranges), so a LoadBalancer gets a short range.
+        behind_lb = isinstance(data, dict) and data.get("turn_exposure", "load_balancer") == "load_balancer"
+        if behind_lb and isinstance(data, dict) and "turn_relay_ports" not in data:
+            return {**data, "turn_relay_ports": LOAD_BALANCER_RELAY_PORTS}
+        return data
+
+    @field_validator("turn_relay_ports")
+    @classmethod
+    def _port_range(cls, ports: tuple[int, int]) -> tuple[int, int]:
+        low, high = ports
+        if not 1024 <= low <= high <= 65535:
+            raise ValueError(f"relay ports must satisfy 1024 <= low <= high <= 65535, got {low}-{high}")
+        return ports
 
 
 class Network(StrictModel):
@@ -339,16 +369,43 @@ class Network(StrictModel):
     access_rtt_ms: float = Field(
         15.0, ge=0, description="Last-mile round trip to the first backbone router (docs/SOURCES.md)."
     )
-    k_nearest: int = Field(3, ge=1, description="Each state links to its k nearest states (plus Delaunay).")
+
+
+class Population(StrictModel):
+    """Where each state's population comes from (sim.geography; docs/SIM.md).
+
+    Countries with a shipped official table (RU, US, DE) use it; for others give ``table``, a CSV
+    with columns ``iso_3166_2,population`` (one row per state, path relative to the working
+    directory), or set ``geonames_estimate`` to accept GeoNames place populations scaled up, which
+    miss villages and mis-assign districts (FR comes out at 43.5 M instead of 68 M).
+    """
+
+    table: str | None = Field(
+        None, min_length=1, description="CSV iso_3166_2,population; overrides the shipped table."
+    )
+    geonames_estimate: bool = Field(False, description="Accept GeoNames place sums where no table exists.")
+
+
+class Economics(StrictModel):
+    """How the cash flow is discounted (sim.economics)."""
+
+    discount_rate: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Annual rate for the NPV: the operator's cost of capital (a placeholder).",
+    )
 
 
 class LatencySim(StrictModel):
     """Sampling of the busy-hour SimPy model (sim/latency.py)."""
 
     sample_fraction: float = Field(1e-3, gt=0, le=1, description="Share of busy-hour traffic simulated.")
-    duration_s: float = Field(120.0, gt=0, description="Simulated seconds per replication (after warm-up).")
-    warmup_s: float = Field(10.0, ge=0)
-    replications: int = Field(8, ge=2)
+    duration_s: float = Field(
+        120.0, gt=0, le=3600, description="Simulated seconds per replication (after warm-up)."
+    )
+    warmup_s: float = Field(10.0, ge=0, le=3600)
+    replications: int = Field(8, ge=2, le=1000)
     seed: int = Field(1, ge=0)
 
 
@@ -362,7 +419,9 @@ class Plan(StrictModel):
     residency: Literal["home_state", "national"] = Field(
         "home_state", description="home_state: users are homed at their own state's site only."
     )
-    horizon_days: int = Field(3650, gt=0)
+    horizon_days: int = Field(
+        3650, gt=0, le=MAX_HORIZON_DAYS, description="Days simulated (at most 50 years)."
+    )
     sites: list[Site] = Field(min_length=1)
     phases: list[Phase] = Field(default_factory=list)
     links: list[Link] = Field(default_factory=list)
@@ -378,6 +437,8 @@ class Plan(StrictModel):
     infra: InfraSettings = InfraSettings()
     network: Network = Network()
     latency: LatencySim = LatencySim()
+    population: Population = Population()
+    economics: Economics = Economics()
 
     @field_validator("country")
     @classmethod
@@ -415,6 +476,11 @@ class Plan(StrictModel):
                 raise ValueError(f"phase {phase.name!r} opens {again} again")
             if phase.start_day <= last_day:
                 raise ValueError(f"phase {phase.name!r} must start after the previous phase")
+            if phase.start_day > self.horizon_days:
+                raise ValueError(
+                    f"phase {phase.name!r} starts on day {phase.start_day}, after horizon_days "
+                    f"({self.horizon_days})"
+                )
             opened |= set(phase.sites)
             last_day = phase.start_day
         return self

@@ -32,6 +32,10 @@ SMOKES = {
         ["--senders", "2", "--messages", "20", "--max-seconds", "30"],
         r"20 msgs in .* msg/s delivered; latency p50",
     ),
+    "request_costs.py": (
+        ["--users", "4", "--requests", "4", "--repeat", "1"],
+        r"WebSocket connect\s+[\d.]+\s+[\d.]+",
+    ),
     "sim_speed.py": ([], r"simulated messages/s wall"),
     # Synapse is an optional extra installed by `make bench-peer`; here only its command line is checked.
     "peer_synapse.py": (["--help"], r"--senders .*--room-size|--room-size"),

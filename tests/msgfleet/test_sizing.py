@@ -148,7 +148,8 @@ def test_reservation_holds_pods_and_relays_unless_calibrated(plan: Plan) -> None
     assert held.cpu >= size.pods * cap.pod_cpu + size.turn_relays * TURN_CPU
     assert held.memory_mib >= size.pods * cap.pod_memory_mib + size.turn_relays * TURN_MEMORY_MIB
     assert (held.pods - 1) * cap.pod_cpu < size.cpu or (held.pods - 1) * cap.pod_memory_mib < size.memory_mib
-    assert size.pods < held.pods < size.pods + size.turn_relays  # relays are smaller than node pods
+    assert (held.node_pods, held.turn_relays) == (size.pods, size.turn_relays)  # sized separately
+    assert size.pods <= held.pods <= size.pods + size.turn_relays  # relays are smaller than node pods
     assert held.turn_channels == size.turn_channels
     calibration = {
         "run": "r",

@@ -62,13 +62,15 @@ def _one_site(pods: int, rate: float, service_ms: float, requests_per_message: f
     )
 
 
-def test_latency_model_sojourn_matches_mmc() -> None:
+def test_latency_model_sojourn_matches_mm1_per_pod() -> None:
+    """A site of c pods behind a random load balancer: the random split of a Poisson stream is c
+    Poisson streams of λ/c, so each pod is an M/M/1 queue (not one shared M/M/c queue)."""
     mu, servers = 500.0, 3
     lam = 0.5 * servers * mu
     sc = _one_site(servers, lam, 1000 / mu)
     means = np.array([replicate(sc, seed).latency_ms.mean() / 1000 for seed in range(REPLICATIONS)])
     mean, half = _interval(means)
-    theory = _mmc_wait(lam, mu, servers) + 1 / mu
+    theory = _mmc_wait(lam / servers, mu, 1) + 1 / mu
     assert half < 0.02 * theory
     assert mean == pytest.approx(theory, rel=0.02)
 
@@ -115,3 +117,31 @@ def test_sampled_sites_keep_each_pods_utilisation() -> None:
     per_pod = (sc.msg_rate + inbound) / sc.pods / mu
     util = np.mean([replicate(sc, seed).utilisation for seed in range(4)], axis=0)
     assert util == pytest.approx(per_pod, rel=0.03)
+
+
+def _p95s(sc: Scenario, seeds: range) -> np.ndarray:
+    from sim.latency import weighted_quantile
+
+    return np.array(
+        [float(weighted_quantile(r.latency_ms, r.weight, 0.95)) for r in (replicate(sc, s) for s in seeds)]
+    )
+
+
+def test_p95_does_not_move_with_sample_fraction() -> None:
+    """40 pods at utilisation 0.7, simulated as 1, 10 or all 40 of them: each simulated pod is an
+    M/M/1 queue at the full-scale per-pod rate, so the p95 stays within its interval and on the
+    M/M/1 sojourn quantile ln(20)/(μ - λ) (a merged 40-server queue would give about a third)."""
+    mu, pods, rho = 500.0, 40, 0.7
+    lam = rho * mu
+    theory_ms = np.log(20) / (mu - lam) * 1000
+    estimates = {}
+    for simulated in (1, 10, 40):
+        sc = _one_site(pods, lam * pods, 1000 / mu)
+        sc = Scenario(
+            **{**sc.__dict__, "servers": np.array([float(simulated)]), "duration_s": 250 / simulated}
+        )
+        estimates[simulated] = _interval(_p95s(sc, range(REPLICATIONS)))
+    full, full_half = estimates[40]
+    for simulated, (p95, half) in estimates.items():
+        assert abs(p95 - full) <= half + full_half, f"{simulated} of {pods} pods: {p95:.2f} vs {full:.2f} ms"
+        assert p95 == pytest.approx(theory_ms, rel=0.05), simulated

@@ -67,13 +67,29 @@ def test_outputs_have_the_documented_columns(dev_result, tmp_path: Path) -> None
         "live_sites",
         "reach",
         "active_users",
+        "active_share",
         "coverage",
         "messages_per_day",
         "call_minutes_per_day",
     ]
     sites = pd.read_csv(tmp_path / "sites.csv")
-    assert {"state", "phase", "pods", "turn_channels", "reserved_pods", "cost_per_month"} <= set(
-        sites.columns
+    assert {
+        "state",
+        "phase",
+        "pods",
+        "needed_pods",
+        "utilisation",
+        "capped",
+        "over_capacity",
+        "turn_channels",
+        "reserved_pods",
+        "reserved_node_pods",
+        "reserved_turn_relays",
+        "cost_per_month",
+    } <= set(sites.columns)
+    cash = pd.read_csv(tmp_path / "cashflow.csv")
+    assert {"year", "phase", "revenue", "cost_fixed", "cost_variable", "cost_reserved", "net"} <= set(
+        cash.columns
     )
     assert sites.loc[sites["state"] == "RU-NVS", "reserved_pods"].iloc[0] > 0  # reserved during phase 1
     tariffs = pd.read_csv(tmp_path / "tariffs.csv")
@@ -82,6 +98,9 @@ def test_outputs_have_the_documented_columns(dev_result, tmp_path: Path) -> None
     for key in (
         "country",
         "national_population",
+        "population_source",
+        "warnings",
+        "economics",
         "target",
         "metric",
         "target_day",
@@ -99,7 +118,7 @@ def test_shipped_national_plans_reach_their_target(path: Path) -> None:
     result = run_rollout(plan)
     if "national" in path.name:
         assert result.target_day is not None, result.outcome
-    assert not any(z.over_capacity for z in result.sizings), "a site needs more than capacity.max_pods"
+    assert not any(z.capped for z in result.sizings), "a site needs more than capacity.max_pods"
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -79,3 +79,25 @@ def test_partition_is_reported_not_crashed_on(graph: nx.Graph) -> None:
 def test_failing_a_missing_link_is_a_clear_error(graph: nx.Graph) -> None:
     with pytest.raises(SimError, match="no backbone link"):
         without_links(graph, [("RU-KGD", "RU-PRI")])
+
+
+def test_links_form_a_gabriel_graph(graph: nx.Graph) -> None:
+    """No third state lies inside the circle whose diameter is a link: no link jumps over a state."""
+    pos = {n: (d["lat"], d["lon"]) for n, d in graph.nodes(data=True)}
+    for a, b, data in graph.edges(data=True):
+        ab = data["distance_km"] ** 2
+        for c in graph.nodes:
+            if c in (a, b):
+                continue
+            ac = float(great_circle_km(*pos[a], *pos[c])) ** 2
+            bc = float(great_circle_km(*pos[b], *pos[c])) ** 2
+            assert ac + bc >= ab - 1e-6, f"{c} lies inside the Gabriel circle of {a}-{b}"
+
+
+@pytest.mark.parametrize(
+    ("country", "a", "b"),
+    [("RU", "RU-DA", "RU-PRI"), ("US", "US-FL", "US-HI"), ("US", "US-AK", "US-ME")],
+)
+def test_links_that_do_not_exist_are_gone(country: str, a: str, b: str) -> None:
+    plan = Plan(name="t", country=country, sites=[Site(state=a)])
+    assert not backbone(plan).has_edge(a, b)
