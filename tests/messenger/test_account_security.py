@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -226,7 +227,11 @@ def strict(node_factory: Callable[..., Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def small_pool(node_factory: Callable[..., Any]) -> Any:
-    """One database connection per worker (and one overflow), given up after 0.5 s."""
+    """One database connection per worker (and one overflow), given up after 0.5 s. PostgreSQL only:
+    SQLite statements run in the event loop (db/inline_sqlite.py), so another process's lock stalls the
+    loop in SQLite's busy handler instead of filling the pool."""
+    if not (os.environ.get("MSGFLEET_TEST_DATABASE_URL") and os.environ.get("MSGFLEET_TEST_REDIS_URL")):
+        pytest.skip("needs PostgreSQL (MSGFLEET_TEST_DATABASE_URL, MSGFLEET_TEST_REDIS_URL)")
     return node_factory(shared_backends=True, MSGFLEET_DB_POOL_SIZE="1", MSGFLEET_DB_POOL_TIMEOUT="0.5")
 
 
@@ -264,10 +269,6 @@ async def _database_locked(db_url: str) -> AsyncIterator[None]:
 
 async def test_an_exhausted_database_pool_answers_503_json(small_pool: Any) -> None:
     small, n = small_pool, 12
-    if small.db_url.startswith("sqlite"):
-        # SQLite statements run in the event loop (db/inline_sqlite.py): another process's lock stalls
-        # the loop in SQLite's busy handler instead of filling the pool, so this needs PostgreSQL.
-        pytest.skip("needs PostgreSQL (MSGFLEET_TEST_DATABASE_URL)")
     async with httpx.AsyncClient(
         base_url=small.url, timeout=60, limits=httpx.Limits(max_connections=n)
     ) as http:
