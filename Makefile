@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-peer clean debs
+.PHONY: demo test lint bench bench-peer clean debs checkov-venv sized-plans
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,25 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+CHECKOV_STAMP := $(VENV)/checkov/.installed
+$(CHECKOV_STAMP): infra/checkov/constraints.txt  # checkov pins many packages: its own venv
+	$(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/pip install -q -c infra/checkov/constraints.txt checkov
+	touch $(CHECKOV_STAMP)
+
+checkov-venv: $(CHECKOV_STAMP)
+
+sized-plans: $(STAMP)  # the national stack's sizes, one sized plan per phase (msgfleet:sizedPlan)
+	for phase in 1 2 3; do $(BIN)/msgfleet sim rollout --plan rollout_plans/ru-national.yaml \
+	  --out $$(mktemp -d) --sized-plan infra/sized/ru-national.phase$$phase.yaml --phase $$phase; done
+
 debs:  # Debian packages the tests use as real parts (.ci/apt-packages)
 	bash .ci/apt-install
 
 demo: $(STAMP)
 	$(BIN)/python -m msgfleet.demo
 
-test: $(STAMP) debs  # two workers: most tests wait on real nodes, so two share the 2 cores well
+test: $(STAMP) debs checkov-venv  # two workers: most tests wait on real nodes, so two share the 2 cores well
 	$(BIN)/pytest -q -n 2
 
 lint: $(STAMP)

@@ -31,6 +31,7 @@ _CLASSES: dict[tuple[str, str], Any] = {
     ("v1", "ResourceQuota"): k8s.core.v1.ResourceQuota,
     ("apps/v1", "Deployment"): k8s.apps.v1.Deployment,
     ("apps/v1", "StatefulSet"): k8s.apps.v1.StatefulSet,
+    ("batch/v1", "Job"): k8s.batch.v1.Job,
     ("autoscaling/v2", "HorizontalPodAutoscaler"): k8s.autoscaling.v2.HorizontalPodAutoscaler,
     ("policy/v1", "PodDisruptionBudget"): k8s.policy.v1.PodDisruptionBudget,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
@@ -47,6 +48,33 @@ _PY_NAMES = {
 def resource_name(state: str, manifest: Manifest) -> str:
     """Logical name: ``<state>-<kind>-<name>``, unique in a stack (also across dev's shared cluster)."""
     return f"{labels.slug(state)}-{manifest['kind'].lower()}-{manifest['metadata']['name']}"
+
+
+def reservation_urn(state: str) -> str:
+    """URN of ``state``'s :class:`CapacityReservation` (a child of the stack), in this stack."""
+    typ, name = f"{TYPE}:CapacityReservation", f"{labels.slug(state)}-capacityreservation"
+    return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{typ}::{name}"
+
+
+def reserved_before(site: SiteSpec) -> list[pulumi.Alias]:
+    """Aliases of a site's namespace and default deny: a state opened after phase 1 was a
+    :class:`CapacityReservation` during the phase before, which created both objects. Without the
+    alias the new parent gives them new URNs, and Pulumi would create the namespace again (which
+    fails: it exists) and then delete the old one, and with it the site."""
+    if site.state in site.plan.live_sites(1):
+        return []
+    return [pulumi.Alias(parent=reservation_urn(site.state))]
+
+
+def keep_data(protect: bool) -> dict[str, Any]:
+    """Options of an object that holds data (a namespace, a database, a volume's StatefulSet):
+    deleting it from the program leaves it in the cluster, and ``protect`` refuses a deletion or
+    replacement until someone runs ``pulumi state unprotect``."""
+    return {"retain_on_delete": True, "protect": protect}
+
+
+DATA_KINDS = {"Namespace", "StatefulSet", "Cluster"}
+"""Kinds that hold a site's data (CloudNativePG's ``Cluster`` owns its PVCs)."""
 
 
 def register(state: str, manifest: Manifest, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
@@ -68,11 +96,26 @@ class _Part(pulumi.ComponentResource):
         super().__init__(f"{TYPE}:{kind}", f"{labels.slug(state)}-{kind.lower()}", None, opts)
         self.state = state
 
-    def add(self, manifests: Sequence[Manifest | None], provider: k8s.Provider, **extra: Any) -> None:
-        opts = pulumi.ResourceOptions(parent=self, provider=provider, **extra)
+    def add(
+        self,
+        manifests: Sequence[Manifest | None],
+        provider: k8s.Provider,
+        protect: bool = True,
+        moved: Mapping[str, list[pulumi.Alias]] | None = None,
+        **extra: Any,
+    ) -> None:
+        """Register ``manifests``; data kinds are kept (:func:`keep_data`); ``moved`` maps a
+        manifest's name to the aliases of its previous identity."""
         for manifest in manifests:
-            if manifest is not None:
-                register(self.state, manifest, opts)
+            if manifest is None:
+                continue
+            opts = pulumi.ResourceOptions(parent=self, provider=provider, **extra)
+            if manifest["kind"] in DATA_KINDS:
+                opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(**keep_data(protect)))
+            aliases = (moved or {}).get(manifest["metadata"]["name"])
+            if aliases:
+                opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=aliases))
+            register(self.state, manifest, opts)
 
 
 class SiteIdentity(pulumi.ComponentResource):
@@ -111,24 +154,26 @@ class SiteSecrets(_Part):
     ):
         super().__init__("SiteSecrets", site.state, opts)
         db_password, redis_password = ident.password("postgres"), ident.password("redis")
-        database_url = pulumi.Output.concat(
-            f"postgresql+asyncpg://{stores.DATABASE}:",
-            db_password,
-            f"@{stores.database_host(site)}:5432/",
-            stores.DATABASE,
-        )
+        # The Redis client takes its password only from the URL (redis-py); the database's comes
+        # from PGPASSWORD (asyncpg), so its URL in the node's env carries none.
         redis_url = pulumi.Output.concat("redis://:", redis_password, f"@{stores.redis_host(site)}:6379/0")
         values: dict[str, Any] = {
             "federation.key": ident.federation_seed.base64,
             "media.key": ident.media_key.hex,
             "secret-key": ident.password("secret-key"),
-            "database-url": database_url,
             "redis-url": redis_url,
         }
         manifests = [
             node.secret(site, values),
             stores.credentials(
-                site, node.TURN_SECRET, "turn", {"static-auth-secret": ident.password("turn")}, "Opaque"
+                site,
+                node.TURN_SECRET,
+                "turn",
+                {
+                    "static-auth-secret": ident.password("turn"),
+                    turn.AUTH_CONF: ident.password("turn").apply(turn.auth_conf),
+                },
+                "Opaque",
             ),
             stores.credentials(
                 site,
@@ -138,7 +183,11 @@ class SiteSecrets(_Part):
                 "kubernetes.io/basic-auth",
             ),
             stores.credentials(
-                site, stores.REDIS_SECRET, stores.REDIS, {"password": redis_password}, "Opaque"
+                site,
+                stores.REDIS_SECRET,
+                stores.REDIS,
+                {"password": redis_password, "redis.conf": redis_password.apply(stores.redis_conf)},
+                "Opaque",
             ),
         ]
         if site.plan.infra.media_store == "minio":
@@ -158,12 +207,15 @@ class SiteStores(_Part):
         manifests = stores.postgres(site) + stores.redis(site)
         if site.plan.infra.media_store == "minio":
             manifests += stores.minio(site)
-        self.add(manifests, provider)
+        self.add(manifests, provider, protect=site.protect)
         self.register_outputs({})
 
 
 class MessengerNode(_Part):
-    """The node: its ConfigMap (peers, tariffs), Deployment, Service, HPA and PDB."""
+    """The node: its migration Job, ConfigMap (peers, tariffs), Deployment, Service, HPA and PDB.
+
+    The Job waits for ``ready`` (stores, secrets, network policies) and everything else for the
+    Job: Pulumi waits for a Job to complete, so the migrations run once before the pods roll."""
 
     def __init__(
         self,
@@ -171,6 +223,7 @@ class MessengerNode(_Part):
         peer_keys: Mapping[str, pulumi.Output[str]],
         provider: k8s.Provider,
         opts: pulumi.ResourceOptions,
+        ready: Sequence[pulumi.Resource] = (),
     ):
         super().__init__("MessengerNode", site.state, opts)
         peers = list(site.peers)
@@ -194,7 +247,9 @@ class MessengerNode(_Part):
             node.autoscaler(site),
             node.disruption_budget(site, "node", "node"),
         ]
-        self.add(manifests, provider)
+        job_opts = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=list(ready))
+        job = register(site.state, node.migration_job(site), job_opts)
+        self.add(manifests, provider, depends_on=[job])
         self.register_outputs({})
 
 
@@ -216,7 +271,8 @@ class SiteEdge(_Part):
 class SiteNetwork(_Part):
     def __init__(self, site: SiteSpec, provider: k8s.Provider, opts: pulumi.ResourceOptions):
         super().__init__("SiteNetwork", site.state, opts)
-        self.add(network.policies(site), provider)
+        moved = {network.DEFAULT_DENY: reserved_before(site)}
+        self.add(network.policies(site), provider, moved=moved)
         self.register_outputs({})
 
 
@@ -232,14 +288,17 @@ class MessengerSite(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(f"{TYPE}:MessengerSite", labels.slug(site.state), None, opts)
-        host_network = site.plan.infra.turn_exposure == "host_network"
+        host_network = site.exposure.turn == "host_network"
         ns_manifest = namespace_manifest(site.plan, site.state, site.phase, "site", host_network)
-        ns = register(site.state, ns_manifest, pulumi.ResourceOptions(parent=self, provider=provider))
+        ns_opts = pulumi.ResourceOptions(
+            parent=self, provider=provider, aliases=reserved_before(site), **keep_data(site.protect)
+        )
+        ns = register(site.state, ns_manifest, ns_opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=[ns])
-        SiteNetwork(site, provider, child)
-        SiteSecrets(site, identity, provider, child)
-        SiteStores(site, provider, child)
-        MessengerNode(site, peer_keys, provider, child)
+        network = SiteNetwork(site, provider, child)
+        secrets = SiteSecrets(site, identity, provider, child)
+        site_stores = SiteStores(site, provider, child)
+        MessengerNode(site, peer_keys, provider, child, ready=[network, secrets, site_stores])
         TurnRelay(site, provider, child)
         SiteEdge(site, provider, child)
         self.url = site.base_url
@@ -258,6 +317,7 @@ class CapacityReservation(_Part):
         plan: Plan,
         reservation: Reservation,
         provider: k8s.Provider,
+        protect: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("CapacityReservation", reservation.state, opts or pulumi.ResourceOptions())
@@ -265,7 +325,7 @@ class CapacityReservation(_Part):
         ns = register(
             state,
             namespace_manifest(plan, state, phase, "reservation", False),
-            pulumi.ResourceOptions(parent=self, provider=provider),
+            pulumi.ResourceOptions(parent=self, provider=provider, **keep_data(protect)),
         )
         deny = network.default_deny(plan, state, phase, role="reservation")
         self.add([deny, *reservation_manifests.manifests(plan, reservation)], provider, depends_on=[ns])

@@ -16,7 +16,7 @@ import yaml
 
 from infra import labels
 from infra.errors import InfraError
-from infra.mocks import Recorded, RecordingMocks
+from infra.mocks import Recorded, RecordingMocks, RecordingMonitor
 from infra.policy import POLICIES, Violation, ident
 from infra.stack import PROJECT, StackConfig
 from infra.validate import SchemaCheck, check_schema
@@ -34,6 +34,10 @@ class RenderedManifest:
     typ: str
     provider: str | None
     manifest: dict[str, Any]
+    urn: str = ""
+    aliases: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
 
     @property
     def state(self) -> str:
@@ -86,17 +90,20 @@ class Rendering:
         ]
 
 
-def run_program(plan: Plan, stack: StackConfig) -> tuple[list[Recorded], dict[str, Any]]:
+def run_program(
+    plan: Plan, stack: StackConfig, seed: bytes | None = None
+) -> tuple[list[Recorded], dict[str, Any]]:
     """Run :func:`infra.program.provision` under mocks; return what it registered and its outputs."""
     import pulumi
 
     from infra.program import provision
 
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(seed)
     # Pulumi's mocks register the root stack on the current event loop; a caller that already ran
     # asyncio.run() (the demo) has none left, so give this thread a fresh one.
     asyncio.set_event_loop(asyncio.new_event_loop())
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack.stack, preview=False)
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack.stack, preview=False, monitor=monitor)
     resolved: dict[str, Any] = {}
 
     @pulumi.runtime.test
@@ -107,12 +114,17 @@ def run_program(plan: Plan, stack: StackConfig) -> tuple[list[Recorded], dict[st
     return mocks.resources, resolved
 
 
-def render(stack: StackConfig, plan: Plan | None = None) -> Rendering:
-    """Render ``stack`` (its plan file unless ``plan`` is given), validate and check it."""
+def render(stack: StackConfig, plan: Plan | None = None, seed: bytes | None = None) -> Rendering:
+    """Render ``stack`` (its plan file unless ``plan`` is given), validate and check it.
+
+    ``seed``: generated secrets derived from it (see :class:`infra.mocks.RecordingMocks`)."""
+    from infra.program import deployed
+
     plan = plan or stack.load_plan()
-    recorded, outputs = run_program(plan, stack)
+    recorded, outputs = run_program(plan, stack, seed)
+    plan = deployed(plan, stack)
     manifests = tuple(
-        RenderedManifest(r.name, r.typ, r.provider, r.inputs)
+        RenderedManifest(r.name, r.typ, r.provider, r.inputs, r.urn, r.aliases, r.protect, r.retain_on_delete)
         for r in recorded
         if r.typ.startswith("kubernetes:") and "kind" in r.inputs
     )

@@ -20,6 +20,18 @@ def planned_load(plan: Plan, state: str) -> SiteLoad:
     return load if load is not None else flat_share_load(plan, plan.infra.design_users.get(state, 0))
 
 
+DESIGN_LOAD = "design_load"
+DESIGN_USERS = "design_users (flat share)"
+NO_LOAD = "NONE (min_pods)"
+
+
+def sizing_source(plan: Plan, state: str) -> str:
+    """Which of the module docstring's three sources sizes ``state``."""
+    if state in plan.infra.design_load:
+        return DESIGN_LOAD
+    return DESIGN_USERS if state in plan.infra.design_users else NO_LOAD
+
+
 def site_sizing(plan: Plan, state: str) -> SiteSize:
     """Size ``state``'s site from the plan's capacity and its planned load."""
     return size_site(plan, state, planned_load(plan, state))

@@ -1,5 +1,5 @@
-"""``msgfleet loadtest`` and ``msgfleet fleet up|down`` (``msgfleet calibrate`` is in msgfleet.calibration,
-which may import sim).
+"""``msgfleet loadtest`` and ``msgfleet fleet up|down|restart`` (``msgfleet calibrate`` is in
+msgfleet.calibration, which may import sim).
 
 Commands parse arguments, call library code and print; heavy imports happen inside them so that
 ``msgfleet --help`` stays fast. Locust itself is never imported here (it monkey-patches the
@@ -73,6 +73,19 @@ def down(data_dir: Annotated[Path, typer.Option(help="The directory given to `fl
 
     nodes = stop_fleet(data_dir)
     typer.echo(f"stopped {len(nodes)} node(s): {', '.join(n.state for n in nodes)}")
+
+
+@fleet_app.command()
+def restart(
+    state: Annotated[str, typer.Argument(help="The state whose node to restart, e.g. RU-MOW.")],
+    data_dir: Annotated[Path, typer.Option(help="The directory given to `fleet up`.")],
+) -> None:
+    """Restart one node of a fleet started with ``fleet up --background`` (stopped first if it still
+    runs), as it was started; fleet.json records its new pid, so ``fleet down`` stops it."""
+    from loadtests.fleet import restart_node
+
+    node = restart_node(data_dir, state)
+    typer.echo(f"restarted {node.state} at {node.url} (pid {node.pid})")
 
 
 def fleet_table(fleet: Fleet) -> Table:
@@ -167,9 +180,16 @@ def print_summary(summary: dict) -> None:
     server = summary["server"]["total"]
     shown = {k: "not metered" if v is None else f"{v:.1f}" for k, v in server.items()}
     console.print(
-        f"server: {shown['messages_stored']} messages stored, {shown['replies_stored']} replies, "
-        f"{shown['call_minutes']} call minutes, {shown['cpu_seconds']} CPU s"
+        f"client: {summary['http_requests']} HTTP requests ({summary['http_requests_per_s']:.1f}/s), "
+        f"{summary['socket_events']} socket events, {summary['message_deliveries']} message deliveries"
     )
+    console.print(
+        f"server: {shown['messages_stored']} messages stored, {shown['replies_stored']} replies, "
+        f"{shown['call_seconds']} call seconds metered, {shown['cpu_seconds']} node CPU s"
+    )
+    affinity = summary["cpu_affinity"]
+    if affinity["pinned"]:
+        console.print(f"CPUs: nodes on {affinity['nodes']}, load generator on {affinity['load_generator']}")
     if knee := summary.get("knee"):
         console.print(
             f"knee: {knee['supported_users']} users, {knee['messages_per_s_at_slo']:.1f} messages/s at SLO "

@@ -36,7 +36,9 @@ class RunConfig:
     nodes: int = 0  # node processes behind the targets (for per-pod figures)
     sms_files: dict[str, str] = field(default_factory=dict)  # state -> the node's sms.jsonl
     node_pids: dict[str, int] = field(default_factory=dict)  # state -> pid (local fleet: CPU per step)
-    seed: int = 1
+    node_cpus: list[int] = field(default_factory=list)  # CPUs the nodes are pinned to (none: not pinned)
+    generator_cpus: list[int] = field(default_factory=list)  # CPUs Locust (master and workers) is pinned to
+    seed: int = 1  # each user's random stream is seeded by (seed, worker index, user serial)
 
     def __post_init__(self) -> None:
         if not self.targets:

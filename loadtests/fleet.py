@@ -3,7 +3,9 @@
 ``Fleet`` is a context manager used by ``msgfleet fleet up``, the load tests, other tests and the
 demo. Each node runs ``python -m msgfleet.cli serve`` with its own data directory and database
 (SQLite in its data directory by default, or one PostgreSQL database per state on a given server).
-``DIR/fleet.json`` records what was started so that ``msgfleet fleet down`` can stop it later.
+``DIR/fleet.json`` records what was started (and how: each node's command line and environment
+overrides) so that ``msgfleet fleet restart STATE`` can start a node again as it was and
+``msgfleet fleet down`` stops whatever runs now.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import functools
 import json
 import os
@@ -25,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
+import psutil
 from sqlalchemy.engine import make_url
 
 from loadtests.errors import FleetError
@@ -179,6 +183,7 @@ class Fleet:
         self.python = python
         self.nodes: list[Node] = []
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._launches: dict[str, dict[str, object]] = {}  # state -> argv and env overrides (fleet.json)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -209,7 +214,7 @@ class Fleet:
         except BaseException:
             self.stop()
             raise
-        write_fleet_file(self.data_dir, self.nodes)
+        write_fleet_file(self.data_dir, self.nodes, self._launches)
         return self.nodes
 
     def _spawn(self, state: str, port: int, url: str, database: str | None, peer_args: list[str]) -> None:
@@ -220,40 +225,14 @@ class Fleet:
         if database:
             args += ["--database-url", database]
         args += peer_args + self.extra_args
-        log = (node_dir / "node.log").open("ab")
-        proc = subprocess.Popen(
-            args,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **self.env},
-            start_new_session=True,  # survives the launcher with --background; stopped as a group
-        )
-        log.close()
+        proc = _launch(args, self.env, node_dir / "node.log")
         self._procs.append(proc)
+        self._launches[state] = {"argv": args, "env": self.env}
         shown = make_url(database).render_as_string(hide_password=True) if database else f"sqlite:{node_dir}"
         self.nodes.append(Node(state, url, proc.pid, shown, str(node_dir)))
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + self.ready_timeout_s
-        pending = dict(zip(self.nodes, self._procs, strict=True))
-        with httpx.Client(timeout=2.0) as client:
-            while pending:
-                for node, proc in list(pending.items()):
-                    if proc.poll() is not None:
-                        raise FleetError(
-                            f"node {node.state} exited with code {proc.returncode}: {_log_tail(node)}"
-                        )
-                    try:
-                        if client.get(f"{node.url}/readyz").status_code == 200:
-                            del pending[node]
-                    except httpx.TransportError:
-                        pass
-                if pending and time.monotonic() > deadline:
-                    names = ", ".join(n.state for n in pending)
-                    raise FleetError(f"nodes not ready after {self.ready_timeout_s:.0f} s: {names}")
-                if pending:
-                    time.sleep(0.2)
+        wait_ready(dict(zip(self.nodes, self._procs, strict=True)), self.ready_timeout_s)
 
     def stop(self) -> None:
         """Stop every node (SIGTERM, then SIGKILL after 10 s); drop test databases if asked."""
@@ -297,6 +276,46 @@ class Fleet:
         self.stop()
 
 
+def _launch(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start one node process, its output appended to ``log_path``."""
+    log = log_path.open("ab")
+    try:
+        return subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            start_new_session=True,  # survives the launcher with --background; stopped as a group
+        )
+    finally:
+        log.close()
+
+
+def wait_ready(pending: dict[Node, subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Wait until every node answers ``/readyz``; :class:`FleetError` naming a node that exited or the
+    nodes still not ready after ``timeout_s``."""
+    pending = dict(pending)
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0) as client:
+        while pending:
+            for node, proc in list(pending.items()):
+                if proc.poll() is not None:
+                    raise FleetError(
+                        f"node {node.state} exited with code {proc.returncode}: {_log_tail(node)}"
+                    )
+                try:
+                    if client.get(f"{node.url}/readyz").status_code == 200:
+                        del pending[node]
+                except httpx.TransportError:
+                    pass
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(n.state for n in pending)
+                raise FleetError(f"nodes not ready after {timeout_s:.0f} s: {names}")
+            if pending:
+                time.sleep(0.2)
+
+
 def _log_tail(node: Node, lines: int = 3, width: int = 400) -> str:
     path = Path(node.data_dir) / "node.log"
     text = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
@@ -304,8 +323,9 @@ def _log_tail(node: Node, lines: int = 3, width: int = 400) -> str:
     return f"{tail} (log: {path})"
 
 
-def write_fleet_file(data_dir: Path, nodes: list[Node]) -> Path:
-    """``DIR/fleet.json``: states, URLs, pids and databases of a running fleet."""
+def write_fleet_file(data_dir: Path, nodes: list[Node], launches: dict[str, dict[str, object]]) -> Path:
+    """``DIR/fleet.json``: states, URLs, pids and databases of a running fleet, and how each node
+    was started (``launch``: argv and environment overrides, for ``fleet restart``)."""
     path = data_dir / FLEET_FILE
     record = {
         "states": [n.state for n in nodes],
@@ -313,22 +333,60 @@ def write_fleet_file(data_dir: Path, nodes: list[Node]) -> Path:
         "pids": {n.state: n.pid for n in nodes},
         "dbs": {n.state: n.database for n in nodes},
         "nodes": [asdict(n) for n in nodes],
+        "launch": launches,
     }
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)  # a reader never sees half a file
     return path
 
 
-def read_fleet_file(data_dir: str | Path) -> list[Node]:
-    """The nodes recorded in ``DIR/fleet.json``."""
+def _read_record(data_dir: str | Path) -> dict:
     path = Path(data_dir) / FLEET_FILE
     try:
         record = json.loads(path.read_text())
-        return [Node(**node) for node in record["nodes"]]
+        record["nodes"] = [Node(**node) for node in record["nodes"]]
+        return dict(record)
     except FileNotFoundError:
         hint = "start one with `msgfleet fleet up --background`"
         raise FleetError(f"{path}: no fleet recorded here ({hint})") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise FleetError(f"{path}: not a fleet file: {exc}") from None
+
+
+def read_fleet_file(data_dir: str | Path) -> list[Node]:
+    """The nodes recorded in ``DIR/fleet.json``."""
+    return list(_read_record(data_dir)["nodes"])
+
+
+def restart_node(data_dir: str | Path, state: str, ready_timeout_s: float = 60.0) -> Node:
+    """Stop the recorded node of ``state`` if it still runs, start it again with the command line and
+    environment it was started with (same port, data directory and database), wait until it is
+    ready, and record its new pid in ``DIR/fleet.json`` (so ``fleet down`` stops it)."""
+    data_dir = Path(data_dir)
+    record = _read_record(data_dir)
+    nodes: list[Node] = record["nodes"]
+    old = next((n for n in nodes if n.state == state), None)
+    launch = record.get("launch", {}).get(state)
+    if old is None:
+        known = ", ".join(n.state for n in nodes)
+        raise FleetError(f"{data_dir / FLEET_FILE}: no node {state!r} in this fleet (it has {known})")
+    if not launch:
+        raise FleetError(
+            f"{data_dir / FLEET_FILE}: no launch record for {state} (fleet started by an older msgfleet)"
+        )
+    if _runs(old):
+        stop_pids([old.pid])
+    proc = _launch(list(launch["argv"]), dict(launch["env"]), Path(old.data_dir) / "node.log")
+    new = dataclasses.replace(old, pid=proc.pid)
+    try:
+        wait_ready({new: proc}, ready_timeout_s)
+    except BaseException:
+        stop_pids([proc.pid])
+        raise
+    nodes = [new if n.state == state else n for n in nodes]
+    write_fleet_file(data_dir, nodes, record.get("launch", {}))
+    return new
 
 
 def stop_pids(pids: Iterable[int], timeout_s: float = 10.0) -> None:
@@ -360,9 +418,18 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _runs(node: Node) -> bool:
+    """Whether ``node.pid`` is still that node (a dead node's pid may belong to another process now)."""
+    try:
+        args = psutil.Process(node.pid).cmdline()
+    except psutil.Error:
+        return False
+    return "serve" in args and node.state in args and node.data_dir in args
+
+
 def stop_fleet(data_dir: str | Path) -> list[Node]:
-    """Stop the fleet recorded in ``DIR/fleet.json`` and remove that file."""
+    """Stop the fleet recorded in ``DIR/fleet.json`` (the nodes still running) and remove that file."""
     nodes = read_fleet_file(data_dir)
-    stop_pids([n.pid for n in nodes])
+    stop_pids([n.pid for n in nodes if _runs(n)])
     (Path(data_dir) / FLEET_FILE).unlink(missing_ok=True)
     return nodes

@@ -9,7 +9,9 @@ sets both on the fleet it starts).
 Each simulated user signs up through the real flow (request a code, read it from the node's
 development SMS sink, verify), keeps one WebSocket open as its device, and then acts by the plan's
 weights. Message envelopes carry their send time, so the receiving device reports end-to-end
-delivery latency to Locust as request type ``WS``, name ``deliver``.
+delivery latency to Locust as request type ``WS``, name ``deliver``. Replies follow
+``demand.reply_ratio`` (loadtests.behaviour). A user that stops leaves the partner pool and hangs up
+the calls it is in, so calls end inside the run and the node meters their seconds.
 """
 
 from __future__ import annotations
@@ -31,11 +33,22 @@ from locust import FastHttpUser, User, between, events
 from locust.env import Environment
 from PIL import Image
 
-from loadtests.behaviour import NEEDS, envelope, pick_state, recipient_state_weights, sent_at, task_weights
+from loadtests.behaviour import (
+    BY_RATIO,
+    NEEDS,
+    ask_for_reply,
+    asked,
+    envelope,
+    phone_number,
+    pick_state,
+    recipient_state_weights,
+    sent_at,
+    task_weights,
+    user_seed,
+)
 from loadtests.config import RunConfig, config_from_environment, parse_targets
 from msgfleet.schema import Plan, load_plan, parse_plan
 
-INBOX = 50  # received messages a user remembers to reply to
 CHANNEL_OWNERS = 20  # about one user in this many owns a channel
 HEARTBEAT_S = 15.0  # call legs report in well within the node's call_heartbeat_timeout (60 s)
 
@@ -60,8 +73,19 @@ class Scenario:
     channels: dict[str, list[str]] = field(default_factory=lambda: collections.defaultdict(list))
     channel_owners: collections.Counter[str] = field(default_factory=collections.Counter)
     cross_state: bool = True
-    rng: random.Random = field(default_factory=random.Random)
-    serial: Any = field(default_factory=itertools.count)
+    serial: Any = field(default_factory=itertools.count)  # users (and message ids) of this process
+    live_devices: set[str] = field(default_factory=set)  # devices of running users (asked for replies)
+
+    def join(self, account: Account) -> None:
+        self.accounts[account.state].append(account)
+        self.live_devices.add(account.device_id)
+
+    def leave(self, account: Account) -> None:
+        """A stopped user is no partner any more: nobody picks it for a chat, a call or a reply."""
+        pool = self.accounts.get(account.state, [])
+        if account in pool:
+            pool.remove(account)
+        self.live_devices.discard(account.device_id)
 
     @property
     def states(self) -> list[str]:
@@ -121,7 +145,12 @@ def configure(environment: Environment) -> Scenario:
     MessengerUser.tasks = [TASKS[name] for name, w in sorted(weights.items()) for _ in range(w)]
     low, high = plan.loadtest.think_time_s
     MessengerUser.wait_time = between(low, high)
-    SCENARIO = Scenario(config, plan, skipped, set(weights), rng=random.Random(config.seed))
+    SCENARIO = Scenario(config, plan, skipped, set(weights))
+    if BY_RATIO in plan.loadtest.weights:
+        print(
+            f"locustfile: the '{BY_RATIO}' weight is not used: replies follow demand.reply_ratio = "
+            f"{plan.demand.reply_ratio:g} (replies per received message)"
+        )
     if skipped:
         print(f"locustfile: the node has no API for {', '.join(skipped)}; those behaviours are skipped")
     return SCENARIO
@@ -143,7 +172,8 @@ class MessengerUser(FastHttpUser):
         assert SCENARIO is not None, "configure() runs at Locust's init event"
         self.scenario = SCENARIO
         states = SCENARIO.states
-        self.state = states[next(SCENARIO.serial) % len(states)]
+        serial = next(SCENARIO.serial)
+        self.state = states[serial % len(states)]
         self.host = SCENARIO.config.targets[self.state]
         super().__init__(environment)
         self.account: Account | None = None
@@ -152,16 +182,20 @@ class MessengerUser(FastHttpUser):
         self.reader: gevent.Greenlet | None = None
         self.private: dict[str, str] = {}  # partner user id -> chat id
         self.groups: list[str] = []
-        self.inbox: collections.deque[tuple[str, int]] = collections.deque(maxlen=INBOX)
         self.calls: dict[str, gevent.Greenlet] = {}  # calls this device answered, until call.ended
+        self.in_call: set[str] = set()  # calls this device is in (placed or answered): hung up at stop
+        self.replies: list[gevent.Greenlet] = []  # replies waiting out their think time
         self.owned_channels: list[str] = []
         self.subscribed = False
-        self.rng = random.Random(SCENARIO.rng.random())
+        # workers get their index from the master before any user spawns (Locust's WorkerRunner)
+        self.worker = max(int(getattr(environment.runner, "worker_index", 0) or 0), 0)
+        self.phone = phone_number(self.worker, serial)
+        self.rng = random.Random(user_seed(SCENARIO.config.seed, self.worker, serial))
 
     # ----- sign-up and the device socket
 
     def on_start(self) -> None:
-        phone = f"+79{self.rng.randrange(10**9):09d}"
+        phone = self.phone
         self.client.post("/v1/auth/request-code", json={"phone": phone}, name="auth:request-code")
         code = self._code(phone)
         body = {"phone": phone, "code": code, "device_name": "locust", "platform": "loadtest"}
@@ -173,7 +207,7 @@ class MessengerUser(FastHttpUser):
         self.account = Account(self.state, login["user_id"], login["device_id"])
         self.headers = {"Authorization": f"Bearer {login['token']}"}
         self._connect(login["token"])
-        self.scenario.accounts[self.state].append(self.account)
+        self.scenario.join(self.account)
         self._maybe_create_group()
         if "channel_read" in self.scenario.behaviours or "channel_post" in self.scenario.behaviours:
             self._join_channels()
@@ -227,7 +261,9 @@ class MessengerUser(FastHttpUser):
             sent = sent_at(data.get("ciphertext") or "")
             if sent is not None:
                 self._fire("WS", "deliver", (time.time() - sent) * 1000, None, size)
-            self.inbox.append((data["chat_id"], int(data["seq"])))
+            if data.get("reply_to") is None and asked(data.get("ciphertext") or "") == self.account.device_id:
+                self.replies = [g for g in self.replies if not g.dead]
+                self.replies.append(gevent.spawn(self._reply, data["chat_id"], int(data["seq"])))
         elif kind == "chat.created" and data.get("kind") == "group" and data["chat_id"] not in self.groups:
             self.groups.append(data["chat_id"])
         elif kind == "channel.post" and data.get("author") != self.account.user_id:
@@ -237,6 +273,7 @@ class MessengerUser(FastHttpUser):
         elif kind == "call.incoming" and data.get("by") != self.account.user_id:
             self.calls[data["call_id"]] = gevent.spawn(self._answer, data["call_id"])
         elif kind == "call.ended":
+            self.in_call.discard(data["call_id"])
             answering = self.calls.pop(data["call_id"], None)
             if answering is not None:
                 answering.kill(block=False)
@@ -252,15 +289,28 @@ class MessengerUser(FastHttpUser):
         resp = self.client.post(f"{base}/accept", headers=self.headers, name="call:accept")
         if resp.status_code != 200:
             return
+        self.in_call.add(call_id)
         _, longest = self.scenario.plan.loadtest.call_duration_s
         deadline = time.monotonic() + longest + HEARTBEAT_S
         while time.monotonic() < deadline:
             gevent.sleep(HEARTBEAT_S)
             self.client.post(f"{base}/heartbeat", headers=self.headers, name="call:heartbeat")
 
+    def _reply(self, chat_id: str, seq: int) -> None:
+        """Answer a message this device was asked to reply to, after a think time."""
+        low, high = self.scenario.plan.loadtest.think_time_s
+        gevent.sleep(self.rng.uniform(low, high))
+        self._post(chat_id, "msg:reply", reply_to=seq)
+
     def on_stop(self) -> None:
-        for answering in self.calls.values():
-            answering.kill(block=False)
+        """Leave as a person does: out of the partner pool, calls hung up (the node meters them)."""
+        if self.account is not None:
+            self.scenario.leave(self.account)
+        for pending in [*self.calls.values(), *self.replies]:
+            pending.kill(block=False)
+        for call_id in sorted(self.in_call):
+            self._hangup(call_id)
+        self.in_call.clear()
         socket, self.socket = self.socket, None
         if socket is not None:
             socket.close()
@@ -309,7 +359,10 @@ class MessengerUser(FastHttpUser):
         assert self.account is not None
         for attempt in range(2):
             devices = self._devices(chat_id, refresh=attempt > 0)
-            sealed = [{"device_id": d, "ciphertext": envelope(self.account.user_id)} for d in devices]
+            me, ratio = self.account, self.scenario.plan.demand.reply_ratio
+            live = [d for d in devices if d in self.scenario.live_devices]  # a stopped device cannot reply
+            ask = ask_for_reply(live, me.device_id, ratio, self.rng) if reply_to is None else None
+            sealed = [{"device_id": d, "ciphertext": envelope(me.user_id, ask=ask)} for d in devices]
             msg_id = f"{self.account.device_id}-{next(self.scenario.serial)}"
             body = {"client_msg_id": msg_id, "reply_to": reply_to, "envelopes": sealed}
             path = f"/v1/chats/{chat_id}/messages"
@@ -362,12 +415,6 @@ class MessengerUser(FastHttpUser):
         if chat_id:
             self._post(chat_id, "msg:private")
 
-    def reply(self) -> None:
-        if not self.inbox:
-            return self.private_send()
-        chat_id, seq = self.inbox.popleft()
-        self._post(chat_id, "msg:reply", reply_to=seq)
-
     def group_send(self) -> None:
         if self.groups:
             self._post(self.rng.choice(self.groups), "msg:group")
@@ -406,6 +453,7 @@ class MessengerUser(FastHttpUser):
                 r.failure(f"{r.status_code} {r.text[:200]}")
                 return
             call_id = r.json()["id"]
+        self.in_call.add(call_id)  # hung up by on_stop if this user stops mid-call
         base = f"/v1/calls/{call_id}"
         low, high = self.scenario.plan.loadtest.call_duration_s
         end = time.monotonic() + self.rng.uniform(low, high)
@@ -413,7 +461,15 @@ class MessengerUser(FastHttpUser):
             gevent.sleep(min(left, HEARTBEAT_S))
             if end - time.monotonic() > 0:
                 self.client.post(f"{base}/heartbeat", headers=self.headers, name="call:heartbeat")
-        self.client.post(f"{base}/hangup", headers=self.headers, name="call:hangup")
+        self._hangup(call_id)
+
+    def _hangup(self, call_id: str) -> None:
+        """End a call this device is in; a call the other side already ended (409) is no failure."""
+        self.in_call.discard(call_id)
+        path = f"/v1/calls/{call_id}/hangup"
+        with self.client.post(path, headers=self.headers, name="call:hangup", catch_response=True) as r:
+            if r.status_code == 409:
+                r.success()
 
     def _same_state_chat(self) -> str | None:
         """A private chat with a partner homed in this user's state (calls and media stay local)."""
@@ -455,7 +511,6 @@ class MessengerUser(FastHttpUser):
 
 TASKS = {
     "private_send": MessengerUser.private_send,
-    "reply": MessengerUser.reply,
     "group_send": MessengerUser.group_send,
     "read_sync": MessengerUser.read_sync,
     "call": MessengerUser.call,

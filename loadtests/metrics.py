@@ -17,12 +17,15 @@ Scrape = dict[str, float]
 
 # What summary.json reports per node; the node's metric names are in docs/API.md.
 # process_cpu_seconds_total is prometheus-client's standard process collector.
+# Call minutes for demand come from metered seconds; the rounded billable minutes are the tariff's.
 SERVER_COUNTERS = {
     "messages_stored": "msgfleet_messages_stored_total",
     "replies_stored": "msgfleet_replies_stored_total",
-    "call_minutes": "msgfleet_call_minutes_total",
+    "calls_started": "msgfleet_calls_started_total",
     "calls_ended": "msgfleet_calls_ended_total",
-    "deliveries": "msgfleet_deliveries_total",
+    "call_seconds": "msgfleet_call_seconds_total",
+    "call_minutes_billed": "msgfleet_call_minutes_total",
+    "events_pushed": "msgfleet_deliveries_total",  # every event pushed to a device, not only messages
     "cpu_seconds": "process_cpu_seconds_total",
 }
 

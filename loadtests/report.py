@@ -8,7 +8,7 @@ from typing import Any
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # the object API: no pyplot state, no display backend
 
-from loadtests.calibrate import Level, Measurement
+from loadtests.calibrate import Check, Level, Measurement
 from msgfleet.schema import Plan
 
 
@@ -36,7 +36,6 @@ def _changed(before: Plan, after: Plan) -> list[tuple[str, Any, Any]]:
     rows = []
     for section, names in (
         ("capacity", ("messages_per_s_per_pod", "service_time_ms_mean", "service_time_cv")),
-        ("demand", ("reply_ratio",)),
         ("tariffs", ("price_per_extra_minute", "price_per_1000_messages")),
     ):
         for name in names:
@@ -45,8 +44,12 @@ def _changed(before: Plan, after: Plan) -> list[tuple[str, Any, Any]]:
     return rows
 
 
-def _interval(ci: list[float] | None) -> str:
-    return f"{ci[0]:.0f}–{ci[1]:.0f}" if ci else "n/a"
+def _interval(ci: list[float] | tuple[float, float] | None) -> str:
+    return f"{ci[0]:.4g}–{ci[1]:.4g}" if ci else "n/a"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
 
 
 def _fmt(value: Any) -> str:
@@ -63,6 +66,8 @@ def write_report(
     tariffs_before: list[dict[str, Any]],
     tariffs_after: list[dict[str, Any]],
     comparison: list[dict[str, Any]],
+    checks: list[Check],
+    written: bool,
 ) -> Path:
     """Write the Markdown report and ``<name>.levels.png`` beside it."""
     chart = path.with_suffix(".levels.png")
@@ -70,27 +75,78 @@ def write_report(
     plot_levels(m.levels, comparison, before.slo.delivery_p95_ms, fig.subplots())
     fig.savefig(chart, dpi=100)
     cal = after.calibration
+    failed = [c for c in checks if not c.passed]
+    if not failed:
+        outcome = "All checks passed: the calibrated plan was written."
+    elif written:
+        outcome = (
+            "**Written with --force** although checks failed: " + ", ".join(c.name for c in failed) + "."
+        )
+    else:
+        outcome = "**The plan was not written**: " + ", ".join(c.name for c in failed) + " failed."
+    breach = m.first_breach
+    used = m.node_utilisation(breach) if breach else None
+    users = breach.users if breach else "?"
+    if m.bottleneck == "none":
+        bottleneck = "the SLO held at every judged step: the load never found the limit"
+    elif m.bottleneck == "node":
+        bottleneck = (
+            f"the SLO broke at {users} users with the nodes busy ({_pct(used)} of their CPU): the node"
+        )
+    elif m.bottleneck.startswith("outside") and breach is not None:
+        bottleneck = (
+            f"the SLO broke at {users} users while the nodes used only {_pct(used)} of their CPU "
+            f"(load generator: {_fmt(breach.generator_cores())} cores of {m.generator_cpus}; nodes waited "
+            f"{_fmt(breach.node_wait_s)} s for a CPU against {_fmt(breach.node_cpu_s)} s run): "
+            f"{m.bottleneck}; capacity is not lowered from it"
+        )
+    else:
+        bottleneck = m.bottleneck
     lines = [
         f"# Calibration of {before.name}",
         "",
-        f"Run: `{m.run_dir}`, {m.nodes} node process(es). Service time from the "
-        f"{m.service_time.basis} ({m.service_time.samples} requests from {m.service_time.users} users up): "
-        f"mean {m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}, with "
-        f"{m.service_time.requests_per_message:.2f} other requests per message. Capacity per pod: "
-        f"{m.messages_per_s_per_pod:.2f} messages/s at SLO"
+        outcome,
+        "",
+        f"Run: `{m.run_dir}`, {m.nodes} node process(es) on {m.node_cpus} CPU(s) "
+        f"({m.cores_per_node:.2f} core per node). Bottleneck: {bottleneck}.",
+        "",
+        "## Checks",
+        "",
+        "| check | result | detail |",
+        "|---|:---:|---|",
+        *(f"| {c.name} | {'pass' if c.passed else '**FAIL**'} | {c.detail} |" for c in checks),
+        "",
+        "## Figures and where they come from",
+        "",
+        "| figure | value | 95% interval | source |",
+        "|---|---:|---:|---|",
+        *(
+            f"| {f.name} | {_fmt(f.value)} | {_interval(f.interval)} | {f.source} |"
+            for f in m.figures(before.capacity.pod_cpu)
+        ),
+        "",
+        f"The capacity is what a pod of {before.capacity.pod_cpu:g} core(s) serves with its CPU busy; "
+        f"sizing's headroom ({before.capacity.headroom:g}) keeps pods at "
+        f"{1 / (1 + before.capacity.headroom):.0%} of it, the plan's target utilisation. "
         + (
-            f" ({m.supported_users} users, knee search)."
-            if m.supported_users
-            else " (best level within SLO)."
+            f"The reply ratio is the load's own (it asks for replies at the plan's "
+            f"{before.demand.reply_ratio:g}): it checks the mix and stays the plan's figure."
+            if m.reply_ratio is not None
+            else ""
         ),
         "",
         "## Measured load levels",
         "",
-        "| users | messages/s | delivery p95 ms | error rate | within SLO |",
-        "|---:|---:|---:|---:|:---:|",
+        "| users | messages/s | deliveries | delivery p95 ms | p95 95% CI | error rate | node CPU ms/message "
+        "| node CPU used | nodes' run-queue wait s/s | load generator cores | verdict |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
         *(
-            f"| {lv.users} | {lv.messages_per_s:.1f} | {_fmt(lv.delivery_p95_ms)} | {lv.error_rate:.4f} | "
-            f"{'yes' if lv.passed else 'no'} |"
+            f"| {lv.users} | {lv.messages_per_s:.1f} | {lv.deliveries} | {_fmt(lv.delivery_p95_ms)} | "
+            f"{_interval(lv.delivery_p95_ci_ms)} | {lv.error_rate:.4f} | "
+            f"{_fmt(1000 * lv.node_cpu_s / lv.messages if lv.node_cpu_s and lv.messages else None)} | "
+            f"{_pct(m.node_utilisation(lv))} | "
+            f"{_fmt(lv.node_wait_s / lv.seconds if lv.node_wait_s is not None else None)} | "
+            f"{_fmt(lv.generator_cores())} | {lv.verdict} |"
             for lv in m.levels
         ),
         "",
@@ -101,9 +157,9 @@ def write_report(
         f"- active user-hours: {m.active_user_hours:.3f}",
         f"- messages per active user-hour: {_fmt(cal.messages_per_active_user_hour if cal else None)}",
         f"- replies per active user-hour: {_fmt(cal.replies_per_active_user_hour if cal else None)}",
-        f"- call minutes per active user-hour: "
+        f"- call minutes per active user-hour (metered seconds / 60): "
         f"{_fmt(cal.call_minutes_per_active_user_hour if cal else None)}",
-        f"- messages per CPU-second: {_fmt(m.messages_per_s_per_cpu)}",
+        f"- messages per node CPU-second: {_fmt(m.messages_per_s_per_cpu)}",
         "",
         "## Simulator against measurement (delivery p95)",
         "",

@@ -17,8 +17,9 @@ from typing import Any
 from loadtests.config import RunConfig
 from loadtests.errors import LoadTestError
 from loadtests.fleet import Fleet
+from loadtests.knee import time_bound_s
 from loadtests.metrics import SERVER_COUNTERS, Scrape, scrape_all
-from loadtests.nodecpu import cpu_seconds
+from loadtests.nodecpu import cpu_seconds, pin, split_cpus
 from loadtests.plan import phase_states
 from loadtests.summary import build_summary, write_summary
 from msgfleet.schema import KneeSearch, load_plan
@@ -86,6 +87,9 @@ def run_loadtest(
     if plan is not None:
         load_plan(plan)  # fail on a bad plan before starting anything
     with fleet_or_targets(plan, phase, targets or {}, out, database_url, node_args) as (urls, pids, sms):
+        split = split_cpus() if pids else None  # only nodes this process started can be pinned
+        if split:
+            pin(pids.values(), split[0])
         config = RunConfig(
             out_dir=str(out),
             targets=urls,
@@ -100,6 +104,8 @@ def run_loadtest(
             nodes=len(urls),
             sms_files=sms,
             node_pids=pids,
+            node_cpus=split[0] if split else [],
+            generator_cpus=split[1] if split else [],
         )
         run_file = config.write()
         before = _scrape(urls, pids)
@@ -119,6 +125,5 @@ def run_loadtest(
 def _bound_s(config: RunConfig) -> float:
     """Wall-clock bound of the Locust process (its own limit plus start-up and report time)."""
     if config.find_knee:
-        knee = load_plan(config.plan).loadtest.knee if config.plan else KneeSearch()
-        return knee.max_steps * (knee.warmup_s + knee.measure_s + 2) + 240
+        return time_bound_s(load_plan(config.plan).loadtest.knee if config.plan else KneeSearch()) + 240
     return len(config.levels) * (config.duration_s + 2) + 240

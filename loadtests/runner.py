@@ -29,7 +29,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter, stats_histor
 
 from loadtests.config import CONFIG_ENV, RunConfig
 from loadtests.fleet import free_port
-from loadtests.knee import KneeFinder
+from loadtests.knee import KneeFinder, judge_window, time_bound_s
 from loadtests.schedule import LevelSchedule
 from loadtests.shapes import PlannedShape
 from loadtests.stats import DELIVERY, Window
@@ -46,11 +46,14 @@ def make_planner(config: RunConfig) -> KneeFinder | LevelSchedule:
     return LevelSchedule.for_duration(config.levels, config.spawn_rate, config.duration_s)
 
 
+def run_slo(config: RunConfig) -> SLO:
+    return load_plan(config.plan).slo if config.plan else SLO()
+
+
 def time_limit_s(config: RunConfig, planner: KneeFinder | LevelSchedule) -> float:
     """A hard bound on the run: every step's time plus a minute of slack."""
     if isinstance(planner, KneeFinder):
-        s = planner.search
-        return s.max_steps * (s.warmup_s + s.measure_s + 2) + 60
+        return time_bound_s(planner.search) + 60
     return len(config.levels) * (config.duration_s + 2) + 60
 
 
@@ -70,14 +73,16 @@ def _progress(runner: Runner, started: float) -> None:
         print(line, flush=True)
 
 
-def write_steps(path: Path, windows: list[Window]) -> None:
-    """``steps.csv``: one row per measured step and request key (plus all message sends merged)."""
+def write_steps(path: Path, windows: list[Window], slo: SLO) -> None:
+    """``steps.csv``: one row per measured step and request key (plus all message sends merged), each
+    with its step's verdict (loadtests.knee.verdict: pass, fail or insufficient)."""
     rows = []
     for index, window in enumerate(windows, start=1):
+        outcome, _ = judge_window(window, slo)
         for row in window.rows() + window.merged_messages_row():
-            rows.append({"step": index, **row})
+            rows.append({"step": index, **row, "verdict": outcome})
     with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["step", *Window.ROW_FIELDS])
+        writer = csv.DictWriter(handle, fieldnames=["step", *Window.ROW_FIELDS, "verdict"])
         writer.writeheader()
         writer.writerows(rows)
 
@@ -92,6 +97,8 @@ def _start_workers(config: RunConfig, run_file: Path, port: int) -> list[subproc
 
 def run_master(run_file: Path) -> int:
     config = RunConfig.read(run_file)
+    if config.generator_cpus:  # before the workers start: they inherit it
+        os.sched_setaffinity(0, config.generator_cpus)
     out = Path(config.out_dir)
     from loadtests import locustfile
 
@@ -141,7 +148,7 @@ def run_master(run_file: Path) -> int:
             worker.wait(timeout=30)
     events.quitting.fire(environment=env, reverse=True)
     (out / "report.html").write_text(get_html_report(env, show_download_link=False), encoding="utf-8")
-    write_steps(out / "steps.csv", planner.windows)
+    write_steps(out / "steps.csv", planner.windows, run_slo(config))
     knee = planner.result()
     (out / "knee.json").write_text(json.dumps(knee, indent=2) + "\n")
     if timed_out:
@@ -152,6 +159,8 @@ def run_master(run_file: Path) -> int:
 
 def run_worker(run_file: Path, master_port: int) -> int:
     config = RunConfig.read(run_file)
+    if config.generator_cpus:
+        os.sched_setaffinity(0, config.generator_cpus)
     from loadtests import locustfile
 
     host = next(iter(config.targets.values()))

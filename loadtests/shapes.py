@@ -14,20 +14,22 @@ from locust import LoadTestShape
 
 from loadtests.config import CONFIG_ENV, RunConfig
 from loadtests.knee import KneeFinder
-from loadtests.nodecpu import cpu_seconds
+from loadtests.nodecpu import cpu_seconds, runqueue_wait_seconds
 from loadtests.schedule import LevelSchedule
 from loadtests.stats import Entry, Snapshot
 from msgfleet.schema import SLO, KneeSearch, load_plan
 
 
 def snapshot(runner: Any, run_time: float, node_pids: Sequence[int] = ()) -> Snapshot:
-    """Copy the runner's cumulative statistics (per request type and name) and the nodes' CPU time."""
+    """Copy the runner's cumulative statistics (per request type and name), the nodes' CPU time and
+    run-queue wait, and the load generator's CPU time (this process and its local workers)."""
     entries = {
         (str(e.method), str(e.name)): Entry(e.num_requests, e.num_failures, dict(e.response_times))
         for e in runner.stats.entries.values()
     }
     cpu = sum(cpu_seconds(pid) for pid in node_pids) if node_pids else None
-    return Snapshot(run_time, int(runner.user_count), entries, cpu)
+    wait = sum(runqueue_wait_seconds(pid) for pid in node_pids) if node_pids else None
+    return Snapshot(run_time, int(runner.user_count), entries, cpu, cpu_seconds(os.getpid()), wait)
 
 
 class PlannedShape(LoadTestShape):

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 Key = tuple[str, str]  # (request type, name), e.g. ("WS", "deliver"), ("POST", "msg:private")
 
-DELIVERY: Key = ("WS", "deliver")
+SOCKET = "WS"  # request type of socket events (connect, deliver, deliver:channel): not HTTP requests
+DELIVERY: Key = (SOCKET, "deliver")
 MESSAGE_PREFIX = "msg:"  # names of requests that send one message
 
 
@@ -43,19 +44,25 @@ class Snapshot:
     users: int
     entries: Mapping[Key, Entry]
     node_cpu_s: float | None = None  # CPU seconds used so far by the nodes (local fleet only)
+    generator_cpu_s: float | None = None  # CPU seconds used so far by Locust (this process and its workers)
+    node_wait_s: float | None = None  # seconds the nodes waited, runnable, for a CPU (/proc schedstat)
 
     def minus(self, earlier: Snapshot) -> Window:
         empty = Entry()
-        cpu = None
-        if self.node_cpu_s is not None and earlier.node_cpu_s is not None:
-            cpu = self.node_cpu_s - earlier.node_cpu_s
+        cpu = _grown(self.node_cpu_s, earlier.node_cpu_s)
         return Window(
             start=earlier.time,
             end=self.time,
             users=self.users,
             entries={k: e.minus(earlier.entries.get(k, empty)) for k, e in self.entries.items()},
             node_cpu_s=cpu,
+            generator_cpu_s=_grown(self.generator_cpu_s, earlier.generator_cpu_s),
+            node_wait_s=_grown(self.node_wait_s, earlier.node_wait_s),
         )
+
+
+def _grown(now: float | None, then: float | None) -> float | None:
+    return None if now is None or then is None else now - then
 
 
 def percentile(histogram: Mapping[int, int], q: float) -> float | None:
@@ -84,6 +91,10 @@ def quantile_interval(histogram: Mapping[int, int], q: float, z: float = 1.96) -
     return percentile(histogram, low / n), percentile(histogram, high / n)  # type: ignore[return-value]
 
 
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def mean(histogram: Mapping[int, int]) -> float | None:
     total = sum(histogram.values())
     return sum(ms * n for ms, n in histogram.items()) / total if total else None
@@ -98,6 +109,8 @@ class Window:
     users: int
     entries: Mapping[Key, Entry]
     node_cpu_s: float | None = None
+    generator_cpu_s: float | None = None
+    node_wait_s: float | None = None
 
     @property
     def duration(self) -> float:
@@ -105,8 +118,8 @@ class Window:
 
     @property
     def requests(self) -> int:
-        """All requests except deliveries (a delivery is not a request the user made)."""
-        return sum(e.requests for k, e in self.entries.items() if k != DELIVERY)
+        """HTTP requests the users made (socket events, deliveries among them, are not requests)."""
+        return sum(e.requests for k, e in self.entries.items() if k[0] != SOCKET)
 
     @property
     def failures(self) -> int:
@@ -114,7 +127,8 @@ class Window:
 
     @property
     def error_rate(self) -> float:
-        done = self.requests + self.entry(DELIVERY).requests
+        """Failures over everything counted: HTTP requests and socket events (connects, deliveries)."""
+        done = sum(e.requests for e in self.entries.values())
         return self.failures / done if done else 0.0
 
     @property
@@ -133,8 +147,24 @@ class Window:
     def p(self, key: Key, q: float) -> float | None:
         return percentile(self.entry(key).histogram, q)
 
+    @property
+    def node_cpu_ms_per_request(self) -> float | None:
+        """Node CPU per request the users made in this step (all requests, not deliveries)."""
+        if self.node_cpu_s is None or not self.requests:
+            return None
+        return 1000 * self.node_cpu_s / self.requests
+
+    @property
+    def node_cpu_ms_per_message(self) -> float | None:
+        """Node CPU per message sent, everything else of the mix included."""
+        if self.node_cpu_s is None or not self.messages:
+            return None
+        return 1000 * self.node_cpu_s / self.messages
+
     ROW_FIELDS = (
-        "start_s", "end_s", "users", "node_cpu_s", "type", "name", "requests", "failures", "rps",
+        "start_s", "end_s", "users", "node_cpu_s", "node_cpu_ms_per_request", "node_cpu_ms_per_message",
+        "generator_cpu_s", "node_wait_s",
+        "type", "name", "requests", "failures", "rps",
         "mean_ms", "p50_ms", "p95_ms", "p99_ms", "p95_low_ms", "p95_high_ms",
     )  # fmt: skip
 
@@ -145,6 +175,10 @@ class Window:
             "end_s": round(self.end, 3),
             "users": self.users,
             "node_cpu_s": None if self.node_cpu_s is None else round(self.node_cpu_s, 3),
+            "node_cpu_ms_per_request": _round(self.node_cpu_ms_per_request),
+            "node_cpu_ms_per_message": _round(self.node_cpu_ms_per_message),
+            "generator_cpu_s": _round(self.generator_cpu_s),
+            "node_wait_s": _round(self.node_wait_s),
             "type": kind,
             "name": name,
             "requests": e.requests,

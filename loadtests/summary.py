@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pandas as pd
 from loadtests.config import RunConfig
 from loadtests.errors import LoadTestError
 from loadtests.metrics import Scrape, server_counters
-from loadtests.stats import DELIVERY
+from loadtests.stats import DELIVERY, SOCKET
 
 SUMMARY_FILE = "summary.json"
 STATS_CSV = "locust_stats.csv"
@@ -74,7 +75,8 @@ def build_summary(
     run_dir = Path(run_dir)
     requests = request_rows(read_csv(run_dir, STATS_CSV))
     history = read_csv(run_dir, HISTORY_CSV)
-    total = next((r for r in requests if r["name"] == "Aggregated"), None)
+    http = [r for r in requests if r["name"] != "Aggregated" and r["type"] != SOCKET]
+    socket = [r for r in requests if r["type"] == SOCKET]
     delivery = next((r for r in requests if (r["type"], r["name"]) == DELIVERY), None)
     knee_path = run_dir / KNEE_FILE
     knee = json.loads(knee_path.read_text()) if knee_path.exists() else None
@@ -91,10 +93,23 @@ def build_summary(
         "users": peak_users,
         "duration_s": round(duration, 1),
         "active_user_hours": round(active_user_hours(history), 6),
-        "requests": total["requests"] if total else 0,
-        "failures": total["failures"] if total else 0,
-        "requests_per_s": total["requests_per_s"] if total else 0.0,
-        "failure_ratio": round(total["failures"] / max(total["requests"], 1), 6) if total else 0.0,
+        "workers": config.workers,
+        "seed": config.seed,
+        "cpu_affinity": {
+            "machine_cpus": os.cpu_count(),
+            "nodes": config.node_cpus or None,
+            "load_generator": config.generator_cpus or None,
+            "pinned": bool(config.node_cpus),
+        },
+        "http_requests": sum(r["requests"] for r in http),
+        "http_failures": sum(r["failures"] for r in http),
+        "http_requests_per_s": round(sum(r["requests"] for r in http) / duration, 3) if duration else 0.0,
+        "socket_events": sum(r["requests"] for r in socket),
+        "socket_failures": sum(r["failures"] for r in socket),
+        "message_deliveries": delivery["requests"] if delivery else 0,
+        "failure_ratio": round(
+            sum(r["failures"] for r in http + socket) / max(sum(r["requests"] for r in http + socket), 1), 6
+        ),
         "per_request": [r for r in requests if r["name"] != "Aggregated"],
         "delivery": delivery,
         "knee": knee,

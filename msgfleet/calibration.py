@@ -1,9 +1,11 @@
 """``msgfleet calibrate``: load-test measurements → calibrated plan, re-run through the simulator.
 
 The composition layer between loadtests/ (measurements, no sim import) and sim/ (tariff model,
-capacity reservations, latency model): measure the run, write capacity / service time / reply
-ratio into the plan, re-run the rollout to recompute tariffs and next-phase reservations, compare
-the simulator's predicted delivery p95 with the measured one, and write the plan and a report.
+capacity reservations, latency model): measure the run, write capacity and service time into the
+plan, re-run the rollout to recompute tariffs and next-phase reservations, compare the simulator's
+predicted delivery p95 with the measured one, and write a report. The plan is written only when
+every check passes (enough samples, capacity consistent with the node's CPU, minutes metered when
+calls were made, the simulator within the bar at the predicted levels), or with ``force``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,16 @@ from typing import Annotated, Any
 
 import typer
 
+from msgfleet.errors import MsgfleetError
 from msgfleet.schema import Plan
 
 calibrate_app = typer.Typer()
 
 SIM_ERROR_BAR = 0.15  # the bar the issue sets for predicted vs measured p95 delivery latency
+
+
+class CalibrationRefused(MsgfleetError):
+    """A check failed: the plan was not written (the report was)."""
 
 
 @dataclass
@@ -28,6 +35,12 @@ class CalibrationResult:
     tariffs_before: list[dict[str, Any]]
     tariffs_after: list[dict[str, Any]]
     comparison: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[Any] = field(default_factory=list)  # loadtests.calibrate.Check
+    written: bool = False
+
+    @property
+    def failed(self) -> list[Any]:
+        return [c for c in self.checks if not c.passed]
 
     @property
     def max_error(self) -> float | None:
@@ -44,9 +57,25 @@ def _tariff_rows(plan: Plan) -> tuple[list[dict[str, Any]], dict[int, dict[str, 
     return tariffs, reserved
 
 
-def calibrate(run_dir: str | Path, plan_path: str | Path, out: str | Path) -> CalibrationResult:
-    """Write the calibrated plan to ``out`` and ``calibration.md`` beside it; return the figures."""
-    from loadtests.calibrate import calibrated_plan, measure
+def sim_check(comparison: list[dict[str, Any]]) -> Any:
+    """The check that the simulator predicts the measured p95 within the bar at every predicted level."""
+    from loadtests.calibrate import Check
+
+    predicted = [row for row in comparison if row["role"] == "predicted"]
+    if not predicted:
+        return Check("simulator within the bar", False, "no predicted level (fewer than two judged levels)")
+    worst = max(abs(row["error"]) for row in predicted)
+    levels = ", ".join(f"{row['users']} users {row['error']:+.0%}" for row in predicted)
+    return Check("simulator within the bar", worst <= SIM_ERROR_BAR, f"{levels} (bar ±{SIM_ERROR_BAR:.0%})")
+
+
+def calibrate(
+    run_dir: str | Path, plan_path: str | Path, out: str | Path, *, force: bool = False
+) -> CalibrationResult:
+    """Check the run, write ``<out>.md`` (the report) and, when every check passes or ``force``,
+    the calibrated plan to ``out``; raise :class:`CalibrationRefused` naming the failed checks
+    otherwise."""
+    from loadtests.calibrate import calibrated_plan, calls_placed, measure
     from loadtests.report import write_report
     from msgfleet.schema import dump_plan, load_plan
 
@@ -69,15 +98,28 @@ def calibrate(run_dir: str | Path, plan_path: str | Path, out: str | Path) -> Ca
             }
         )
         final = Plan.model_validate(final.model_copy(update={"tariffs": tariffs}).model_dump())
+    checks = [*m.checks(calls_placed(run_dir)), sim_check(comparison)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    dump_plan(final, out, header=f"Calibrated by `msgfleet calibrate {run_dir}` from {plan_path}.")
-    result = CalibrationResult(final, m, before, after, comparison)
-    report = write_report(out.with_suffix(".md"), plan, result.plan, m, before, after, comparison)
+    result = CalibrationResult(final, m, before, after, comparison, checks)
+    result.written = force or not result.failed
+    report = write_report(
+        out.with_suffix(".md"), plan, result.plan, m, before, after, comparison, checks, result.written
+    )
     if after:
         chart = _tariff_chart(after, out.with_suffix(".tariffs.png"))
         with report.open("a", encoding="utf-8") as text:
             text.write(f"\n![tariffs per phase after calibration]({chart.name})\n")
+    if not result.written:
+        out.unlink(missing_ok=True)  # an older calibrated plan there would pass for this run's
+        failed = "; ".join(f"{c.name}: {c.detail}" for c in result.failed)
+        raise CalibrationRefused(
+            f"{run_dir}: plan not written, failed checks: {failed} (report {report}; --force writes it)"
+        )
+    header = f"Calibrated by `msgfleet calibrate {run_dir}` from {plan_path}."
+    if result.failed:
+        header += " Written with --force despite: " + ", ".join(c.name for c in result.failed) + "."
+    dump_plan(final, out, header=header)
     return result
 
 
@@ -121,7 +163,9 @@ def compare_latency(plan: Plan, m: Any, phase: int = 1) -> list[dict[str, Any]]:
     """
     from sim.latency import predict_p95
 
-    seen = [lv for lv in m.levels if lv.delivery_p95_ms and lv.messages_per_s > 0]
+    seen = [
+        lv for lv in m.levels if lv.delivery_p95_ms and lv.messages_per_s > 0 and lv.verdict != "insufficient"
+    ]
     measured = sorted(seen, key=lambda lv: lv.messages_per_s)
     if len(measured) < 2:
         return []
@@ -166,15 +210,26 @@ def calibrate_command(
     directory: Annotated[Path, typer.Argument(help="Result directory of `msgfleet loadtest`.")],
     plan: Annotated[Path, typer.Option(help="The plan the load test ran.")],
     out: Annotated[Path, typer.Option(help="Calibrated plan YAML to write (report beside it, .md).")],
+    force: Annotated[
+        bool, typer.Option(help="Write the plan even when a check fails (named in it).")
+    ] = False,
 ) -> None:
-    """Write a calibrated plan (capacity, service time, reply ratio, tariffs, reservations) and a report."""
-    result = calibrate(directory, plan, out)
+    """Check a load-test run and write a calibrated plan (capacity, service time, tariffs, reservations)
+    and a report; a failed check writes the report only, naming the check (unless --force)."""
+    result = calibrate(directory, plan, out, force=force)
     m = result.measurement
     typer.echo(
-        f"capacity: {m.messages_per_s_per_pod:.1f} messages/s per node at SLO"
-        + (f", {m.messages_per_s_per_cpu:.1f} per CPU-second" if m.messages_per_s_per_cpu else "")
+        f"capacity: {result.plan.capacity.messages_per_s_per_pod:.2f} messages/s per pod "
+        f"(knee {m.messages_per_s_per_pod:.2f} per node; SLO breach: {m.bottleneck})"
+        + (
+            f", {m.messages_per_s_per_cpu:.1f} messages per node CPU-second"
+            if m.messages_per_s_per_cpu
+            else ""
+        )
     )
     typer.echo(f"service time: mean {m.service_time.mean_ms:.2f} ms, cv {m.service_time.cv:.2f}")
+    for check in result.failed:
+        typer.echo(f"FORCED past failed check {check.name}: {check.detail}")
     if result.max_error is not None:
         verdict = "within" if result.max_error <= SIM_ERROR_BAR else "OUTSIDE"
         bar = f"{verdict} the {SIM_ERROR_BAR:.0%} bar"

@@ -12,11 +12,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from msgfleet.schema import Plan
+
 Stage = Callable[[Console, Path], None]
+MAX_PODS = 100_000  # the schema's bound on capacity.max_pods: a site needing more stays capped, and warned of
 NATIONAL_PLAN = Path(__file__).resolve().parents[1] / "rollout_plans" / "ru-national.yaml"
 
 
@@ -90,34 +95,145 @@ def _plaintexts_in_database(data_dir: Path, plaintexts: list[str]) -> list[str]:
 def stage_loadtest(console: Console, workdir: Path) -> None:
     """A 2-state fleet under a short Locust knee search, then a calibrated plan from what it measured."""
     from loadtests.demo import stage_loadtest as run
-    from msgfleet.calibration import calibrate
+    from msgfleet.calibration import CalibrationRefused, calibrate
+    from msgfleet.errors import MsgfleetError
 
-    run(console, workdir, calibrate)
+    def checked(out: Path, plan: Path, calibrated: Path) -> object:
+        try:
+            return calibrate(out, plan, calibrated)
+        except CalibrationRefused as exc:
+            console.print(f"[bold red]calibrate refused to write the plan[/]: {exc}")
+            forced = calibrate(out, plan, calibrated, force=True)
+            if "capacity consistent with CPU" in {c.name for c in forced.failed}:
+                calibrated.unlink()  # no trustworthy capacity: the stages below keep the plan's own
+                raise
+            console.print(
+                "[yellow]The capacity's own checks passed, so the tour goes on with --force; a planner would "
+                "re-measure (longer steps, a quieter machine) before using the other figures.[/]"
+            )
+            return forced
+
+    try:
+        run(console, workdir, checked)
+    except MsgfleetError as exc:  # e.g. no step met the SLO with enough samples on a busy machine
+        console.print(f"[bold red]no calibration from this run[/]: {exc}")
+        console.print("[yellow]The stages below use the dev plan's own capacity.[/]")
+
+
+def sized_to_slo(console: Console, plan: Plan) -> Plan:
+    """``plan`` with ``capacity.max_pods`` raised to what its busiest site needs in any phase (the one
+    sizing rule, at the plan's capacity and headroom), so that no site is capped; every site the
+    plan's own cap would have held back is a loud warning naming it."""
+    from sim.rollout import run_rollout
+
+    unbounded = _with_capacity(plan, max_pods=MAX_PODS)
+    needed = {(z.phase, z.state): z.pods for z in run_rollout(unbounded).sizings}
+    capped = sorted((k, n) for k, n in needed.items() if n > plan.capacity.max_pods)
+    for phase in sorted({k[0] for k, _ in capped}):
+        sites = ", ".join(f"{state} {pods}" for (p, state), pods in capped if p == phase)
+        console.print(
+            f"  [bold red]WARNING[/] phase {phase}: max_pods {plan.capacity.max_pods} would cap {sites} pods "
+            f"(needed at {plan.capacity.messages_per_s_per_pod:g} messages/s per pod): their p95 would blow "
+            "far past the SLO"
+        )
+    if not capped:
+        return plan
+    most = max(needed.values())
+    console.print(
+        f"  [bold]max_pods raised {plan.capacity.max_pods} → {most}[/]: every site sized to its load"
+    )
+    return _with_capacity(plan, max_pods=most)
+
+
+def _with_capacity(plan: Plan, **fields: object) -> Plan:
+    from msgfleet.schema import Plan
+
+    data = plan.model_dump()
+    data["capacity"].update(fields)
+    return Plan.model_validate(data)
+
+
+def _slo_verdicts(console: Console, out: Path, slo_ms: float) -> None:
+    """Say, loudly where it fails, whether each simulated phase's busy-hour p95 meets the SLO."""
+    import json
+
+    phases = json.loads((out / "summary.json").read_text())["latency"]["phases"]
+    for phase in phases:
+        p95 = f"phase {phase['phase']}: p95 {phase['message_p95_ms']:.0f} ms"
+        if phase["slo_met"]:
+            console.print(f"  {p95} meets the {slo_ms:.0f} ms SLO")
+        else:
+            console.print(f"  [bold red]{p95} MISSES the {slo_ms:.0f} ms SLO[/]")
 
 
 def stage_simulation(console: Console, workdir: Path) -> None:
-    """Rollout, latency and tariffs of the calibrated plan (the dev plan if none), charts, a sized plan."""
+    """Rollout, latency and tariffs of the calibrated plan (the dev plan if none) with pods sized to its
+    SLO, charts, a sized plan; then why the dev plan cannot reach 60% and the national plan that does,
+    at the calibrated capacity."""
     from charts.render import render
     from msgfleet.schema import dump_plan, load_plan
     from sim.capacity import sized_plan
     from sim.demo import DEV_PLAN
     from sim.demo import stage_simulation as simulate
-    from sim.rollout import run_rollout
 
     plan_path = _calibrated_or_dev(workdir, DEV_PLAN)
+    plan = load_plan(plan_path)
+    if plan_path != DEV_PLAN:
+        plan = sized_to_slo(console, plan)
+        plan_path = workdir / "calibrated-sized-plan.yaml"
+        dump_plan(plan, plan_path, header="The calibrated plan with max_pods sized to its load (make demo).")
     out = simulate(console, workdir, plan_path)
+    _slo_verdicts(console, out, plan.slo.delivery_p95_ms)
     charts = render(out)
     console.print(f"  {len(charts)} charts drawn in {out} (msgfleet charts {out})")
     sized = workdir / "sized-plan.yaml"
     header = f"{plan_path.name}, sized for phase 1 by sim/"
-    dump_plan(sized_plan(load_plan(plan_path), 1), sized, header=header)
+    dump_plan(sized_plan(plan, 1), sized, header=header)
     console.print(f"  phase-1 site loads written to {sized} (infra sizes from them)")
+    _national(console, plan)
+
+
+def _national(console: Console, calibrated: Plan) -> None:
+    """The dev plan's states are a small share of the country: say so, and show the national plan's
+    phases at the calibrated capacity."""
+    from msgfleet.schema import load_plan
+    from sim.geography import load_states
+    from sim.rollout import run_rollout
+
+    states = load_states(calibrated.country)
+    share = (
+        sum(float(states.population[states.index(s.state)]) for s in calibrated.sites)
+        / states.national_population
+    )
+    if share < calibrated.target_coverage:
+        console.print(
+            f"  [bold]{calibrated.name}'s {len(calibrated.sites)} states hold {share:.1%} of "
+            f"{calibrated.country}'s population: its {calibrated.coverage_metric} can never reach "
+            f"{calibrated.target_coverage:.0%}[/] (population: {states.population_source})"
+        )
     national = load_plan(NATIONAL_PLAN)
+    keep = (
+        "messages_per_s_per_pod",
+        "service_time_ms_mean",
+        "service_time_cv",
+        "requests_per_message",
+        "source",
+    )
+    national = _with_capacity(national, **{k: getattr(calibrated.capacity, k) for k in keep})
+    national = sized_to_slo(console, national)
     result = run_rollout(national)
     console.print(
-        f"  national plan {national.name}: {len(national.sites)} sites in {len(national.phases)} phases, "
-        f"{result.outcome} (msgfleet sim rollout --plan rollout_plans/{NATIONAL_PLAN.name})"
+        f"  national plan {national.name} ({national.capacity.messages_per_s_per_pod:g} messages/s per pod): "
+        f"{len(national.sites)} sites in {len(national.phases)} phases, {result.outcome} "
+        f"(msgfleet sim rollout --plan rollout_plans/{NATIONAL_PLAN.name})"
     )
+    table = Table("phase", "from day", "sites", f"{national.coverage_metric} at phase end", "node pods")
+    for k, phase in enumerate(result.timeline.phases, start=1):
+        row = result.daily.iloc[min(result.timeline.window(k)[1], len(result.daily) - 1)]
+        pods = sum(z.pods for z in result.sizings if z.phase == k)
+        table.add_row(f"{k} {phase.name}", str(phase.start_day), str(int(row["live_sites"])),
+                      f"{row['coverage']:.1%}", str(pods))  # fmt: skip
+    console.print(table)
 
 
 def stage_infra(console: Console, workdir: Path) -> None:

@@ -2,7 +2,8 @@
 
 Allowed: the ingress controller and (same-cluster) peer sites into the node; the node out to its
 own database, Redis, media store, DNS and its peers; calls into TURN. A peer in another cluster is
-reached through its public ingress on 443 (to ``infra.peer_cidrs`` when known).
+reached through its public ingress on 443 (to ``infra.peer_cidrs`` when known). "Public" is IPv4
+and IPv6 without the special-purpose blocks of :mod:`infra.manifests.ranges` (coturn denies the same).
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ from typing import Any
 
 from infra import labels
 from infra.labels import NODE_PORT, component_selector
+from infra.manifests.node import MIGRATE
+from infra.manifests.ranges import public_blocks
 from infra.manifests.spec import Manifest, SiteSpec
 from infra.manifests.stores import MINIO, MINIO_PORT, POSTGRES, POSTGRES_PORT, REDIS, REDIS_PORT
 from infra.manifests.turn import TURN
 from msgfleet.schema import Plan
 
 NODE = "node"
-PRIVATE_RANGES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]  # RFC 1918
+DEFAULT_DENY = "default-deny"
+API_SERVER = "msgfleet.io/reaches-api-server"
+"""Annotation of a NetworkPolicy whose pods reach the Kubernetes API server (any address, 443/6443)."""
 NAMESPACE_NAME = "kubernetes.io/metadata.name"  # set by the API server on every namespace (k8s >= 1.22)
 
 
@@ -34,7 +39,7 @@ def _policy(
 
 def default_deny(plan: Plan, state: str, phase: int, role: str = "site") -> Manifest:
     spec = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
-    return _policy(plan, state, phase, "default-deny", spec, role)
+    return _policy(plan, state, phase, DEFAULT_DENY, spec, role)
 
 
 def _pods(component: str) -> dict[str, Any]:
@@ -83,18 +88,14 @@ def policies(site: SiteSpec) -> list[Manifest]:
     if infra.media_store == "minio":
         node_to.append({"to": [_pods(MINIO)], "ports": _tcp(MINIO_PORT)})
     else:
-        node_to.append(
-            {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}], "ports": _tcp(443)}
-        )
+        node_to.append({"to": public_blocks(), "ports": _tcp(443)})
     if same_cluster:
         peers = [_namespace(labels.namespace(p.state), NODE) for p in same_cluster]
         node_to.append({"to": peers, "ports": _tcp(NODE_PORT)})
     if remote:
         cidrs = sorted({c for p in remote for c in p.cidrs})
         blocks = (
-            [{"ipBlock": {"cidr": c}} for c in cidrs]
-            if all(p.cidrs for p in remote)
-            else [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}]
+            [{"ipBlock": {"cidr": c}} for c in cidrs] if all(p.cidrs for p in remote) else public_blocks()
         )
         node_to.append({"to": blocks, "ports": _tcp(443)})
 
@@ -109,7 +110,10 @@ def policies(site: SiteSpec) -> list[Manifest]:
         _egress(site, "node-egress", NODE, node_to),
         _ingress(site, "redis-ingress", REDIS, [{"from": [_pods(NODE)], "ports": _tcp(REDIS_PORT)}]),
     ]
-    db_from = [{"from": [_pods(NODE)], "ports": _tcp(POSTGRES_PORT)}]
+    result.append(
+        _egress(site, "migrate-egress", MIGRATE, [{"to": [_pods(POSTGRES)], "ports": _tcp(POSTGRES_PORT)}])
+    )
+    db_from = [{"from": [_pods(NODE), _pods(MIGRATE)], "ports": _tcp(POSTGRES_PORT)}]
     if infra.operators.cloudnative_pg:
         # The operator probes instances (status port 8000); instances replicate to each other and
         # talk to the API server, whose address is cluster-specific (hence 443/6443 anywhere).
@@ -118,7 +122,9 @@ def policies(site: SiteSpec) -> list[Manifest]:
             {"from": [_pods(POSTGRES)], "ports": _tcp(POSTGRES_PORT)},
         ]
         api = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": _tcp(443, 6443)}
-        result.append(_egress(site, "postgres-egress", POSTGRES, [api, {"to": [_pods(POSTGRES)]}]))
+        egress = _egress(site, "postgres-egress", POSTGRES, [api, {"to": [_pods(POSTGRES)]}])
+        egress["metadata"]["annotations"] = {API_SERVER: "CloudNativePG instances"}
+        result.append(egress)
     result.append(_ingress(site, "postgres-ingress", POSTGRES, db_from))
     if infra.media_store == "minio":
         result.append(
@@ -131,9 +137,6 @@ def policies(site: SiteSpec) -> list[Manifest]:
         {"protocol": "UDP", "port": low, "endPort": high},
     ]
     result.append(_ingress(site, "turn-ingress", TURN, [{"ports": turn_in}]))
-    relay_out = {
-        "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": PRIVATE_RANGES}}],
-        "ports": [{"protocol": "UDP"}],
-    }
+    relay_out = {"to": public_blocks(), "ports": [{"protocol": "UDP"}]}
     result.append(_egress(site, "turn-egress", TURN, [relay_out]))
     return result

@@ -12,6 +12,7 @@ from pulumi import Input
 from infra.labels import NODE_PORT, component_selector
 from infra.manifests import pods
 from infra.manifests.spec import Manifest, SiteSpec
+from infra.manifests.stores import DB_SECRET, database_url
 
 NODE = "node"
 CONFIG = "node-config"
@@ -21,6 +22,26 @@ MEDIA_SECRET = "media-credentials"
 DATA_DIR = "/data"
 CONFIG_DIR = "/etc/msgfleet"
 KEYS_DIR = "/etc/msgfleet/keys"
+MIGRATE = "migrate"
+MIB = 1024 * 1024
+LARGEST_UPLOAD_BYTES = 2000 * 1_000_000
+"""The node's largest upload: ``document_max_bytes`` of messenger/media/settings.py (2,000 MB, after
+WhatsApp's document limit); tests/infra/test_infra_node_contract.py checks it is the node's."""
+UPLOADS_IN_FLIGHT = 2
+"""Largest uploads a pod spools at once (each is spooled whole before it goes to the store)."""
+SCRATCH_MIB = 512
+"""The rest of ``/data``: thumbnails being made, the SMS sink, small files."""
+
+
+def body_limit() -> str:
+    """ingress-nginx ``proxy-body-size`` (nginx ``m`` = MiB) that lets the largest upload through."""
+    return f"{-(-LARGEST_UPLOAD_BYTES // MIB) + 1}m"
+
+
+def spool_mib(site: SiteSpec) -> int:
+    """Size of the node's ``/data`` emptyDir: the uploads in flight, spooled whole, plus scratch."""
+    needed = -(-UPLOADS_IN_FLIGHT * LARGEST_UPLOAD_BYTES // MIB) + SCRATCH_MIB
+    return max(site.plan.infra.node_data_gib * 1024, needed)
 
 
 def peers_json(state: str, peers: Sequence[dict[str, str]], forbidden: Sequence[str]) -> str:
@@ -74,10 +95,11 @@ def _env(site: SiteSpec) -> list[dict[str, Any]]:
         "MSGFLEET_MEDIA_BACKEND": "s3",
         "MSGFLEET_MEDIA_KEY_FILE": f"{KEYS_DIR}/media.key",
         "MSGFLEET_MEDIA_S3_BUCKET": f"msgfleet-{site.state.lower()}",
+        "MSGFLEET_DATABASE_URL": database_url(site),
     }
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items()]
     env += [
-        pods.secret_env("MSGFLEET_DATABASE_URL", SECRET, "database-url"),
+        pods.secret_env("PGPASSWORD", DB_SECRET, "password"),
         pods.secret_env("MSGFLEET_REDIS_URL", SECRET, "redis-url"),
         pods.secret_env("MSGFLEET_SECRET_KEY", SECRET, "secret-key"),
         pods.secret_env("MSGFLEET_TURN_SECRET", TURN_SECRET, "static-auth-secret"),
@@ -93,8 +115,57 @@ def config_checksum(peers_file: str, tariffs: str) -> str:
     return hashlib.sha256(f"{peers_file}\n{tariffs}".encode()).hexdigest()
 
 
+def _pull(site: SiteSpec) -> dict[str, Any]:
+    return (
+        {"imagePullSecrets": [{"name": n} for n in site.exposure.pull_secrets]}
+        if site.exposure.pull_secrets
+        else {}
+    )
+
+
+def migration_job(site: SiteSpec) -> Manifest:
+    """``msgfleet migrate`` once per rollout: a Job named after the node image, so a new image runs
+    the migrations once before the Deployment rolls (components make the node depend on it). The
+    node's own start-up upgrade then finds nothing to do; both take a PostgreSQL advisory lock
+    (messenger/migrations/env.py), so even a race is harmless."""
+    container = pods.container(
+        MIGRATE,
+        site.image,
+        cpu=0.25,
+        memory_mib=256,
+        command=["msgfleet"],
+        args=["migrate", "--state", site.state, "--data-dir", DATA_DIR],
+        env=[
+            {"name": "MSGFLEET_DATABASE_URL", "value": database_url(site)},
+            pods.secret_env("PGPASSWORD", DB_SECRET, "password"),
+        ],
+        volumeMounts=[{"name": "data", "mountPath": DATA_DIR}, {"name": "tmp", "mountPath": "/tmp"}],
+    )
+    name = f"{MIGRATE}-{hashlib.sha256(site.image.encode()).hexdigest()[:10]}"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": site.meta(name, MIGRATE),
+        "spec": {
+            "backoffLimit": 3,
+            "activeDeadlineSeconds": 1800,
+            "template": {
+                "metadata": {"labels": site.pod_labels(MIGRATE)},
+                "spec": pods.pod_spec(
+                    [container],
+                    component=MIGRATE,
+                    volumes=[pods.empty_dir("data", 64), pods.empty_dir("tmp", 64)],
+                    spread=False,
+                    restartPolicy="Never",
+                    **_pull(site),
+                ),
+            },
+        },
+    }
+
+
 def deployment(site: SiteSpec, checksum: Input[str] = "") -> Manifest:
-    sizing, infra = site.sizing, site.plan.infra
+    sizing = site.sizing
     args = ["serve", "--state", site.state, "--host", "0.0.0.0", "--port", str(NODE_PORT)]
     node = pods.container(
         NODE,
@@ -115,8 +186,13 @@ def deployment(site: SiteSpec, checksum: Input[str] = "") -> Manifest:
             {"name": "keys", "mountPath": KEYS_DIR, "readOnly": True},
         ],
     )
+    # Uploads spool to /data (an emptyDir on the node's disk): request that disk, so the pod is
+    # placed where it fits and is not evicted for using what it was given.
+    disk = f"{spool_mib(site) + 64}Mi"
+    node["resources"]["requests"]["ephemeral-storage"] = disk
+    node["resources"]["limits"]["ephemeral-storage"] = disk
     volumes = [
-        pods.empty_dir("data", infra.node_data_gib * 1024),
+        pods.empty_dir("data", spool_mib(site)),
         pods.empty_dir("tmp", 64),
         {"name": "config", "configMap": {"name": CONFIG}},
         {
@@ -145,7 +221,7 @@ def deployment(site: SiteSpec, checksum: Input[str] = "") -> Manifest:
                     "annotations": {"msgfleet.io/config-checksum": checksum},
                 },
                 "spec": pods.pod_spec(
-                    [node], component=NODE, volumes=volumes, terminationGracePeriodSeconds=30
+                    [node], component=NODE, volumes=volumes, terminationGracePeriodSeconds=30, **_pull(site)
                 ),
             },
         },

@@ -23,6 +23,20 @@ class Peer:
 
 
 @dataclass(frozen=True)
+class Exposure:
+    """How a site is reached from outside: TURN's exposure and address, certificates, image pulls."""
+
+    turn: str = "load_balancer"
+    """``load_balancer``, ``node_port`` or ``host_network``."""
+    turn_external_ip: str | None = None
+    """The address coturn advertises (else the node's, through the downward API)."""
+    turn_listener_limit: int = 50
+    tls_secret: str | None = None
+    """A provided ``kubernetes.io/tls`` Secret (else cert-manager issues ``node-tls``)."""
+    pull_secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SiteSpec:
     plan: Plan
     state: str
@@ -31,6 +45,9 @@ class SiteSpec:
     context: str
     sizing: SiteSize
     peers: tuple[Peer, ...] = ()
+    protect: bool = True
+    """``protect`` on the objects that hold data (``msgfleet:protect``; they are always retained)."""
+    exposure: Exposure = Exposure()
 
     @property
     def namespace(self) -> str:
@@ -44,7 +61,9 @@ class SiteSpec:
         return labels.metadata(self.plan, self.state, self.phase, name, component)
 
     def pod_labels(self, component: str) -> dict[str, str]:
-        return labels.component_labels(self.plan, self.state, self.phase, component)
+        """Pod-template labels: without the phase, so that a phase change does not roll every pod."""
+        found = labels.component_labels(self.plan, self.state, self.phase, component)
+        return {k: v for k, v in found.items() if k != labels.PHASE}
 
 
 def namespace_manifest(plan: Plan, state: str, phase: int, role: str, privileged_pods: bool) -> Manifest:

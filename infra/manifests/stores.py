@@ -31,6 +31,11 @@ def database_host(site: SiteSpec) -> str:
     return f"{name}.{site.namespace}.svc"
 
 
+def database_url(site: SiteSpec) -> str:
+    """``MSGFLEET_DATABASE_URL`` without a password: asyncpg reads it from ``PGPASSWORD``."""
+    return f"postgresql+asyncpg://{DATABASE}@{database_host(site)}:{POSTGRES_PORT}/{DATABASE}"
+
+
 def redis_host(site: SiteSpec) -> str:
     return f"{REDIS}.{site.namespace}.svc"
 
@@ -69,7 +74,28 @@ def _claim(site: SiteSpec, gib: int) -> dict[str, Any]:
     return {"metadata": {"name": "data", "labels": site.pod_labels("storage")}, "spec": spec}
 
 
-def _stateful_set(site: SiteSpec, name: str, container: dict[str, Any], uid: int, gib: int) -> Manifest:
+def _secret_files(secret: str, *keys: str) -> dict[str, Any]:
+    """A volume ``secrets`` with ``keys`` of ``secret`` as files (readable by the pod's fsGroup)."""
+    items = [{"key": k, "path": k} for k in keys]
+    return {"name": "secrets", "secret": {"secretName": secret, "defaultMode": 0o440, "items": items}}
+
+
+SECRETS_DIR = "/run/secrets/msgfleet"
+
+
+def redis_conf(password: str) -> str:
+    """Redis's config file with its password (read from a Secret, not from the command line)."""
+    return f"requirepass {password}\n"
+
+
+def _stateful_set(
+    site: SiteSpec,
+    name: str,
+    container: dict[str, Any],
+    uid: int,
+    gib: int,
+    secret: dict[str, Any] | None = None,
+) -> Manifest:
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -81,10 +107,16 @@ def _stateful_set(site: SiteSpec, name: str, container: dict[str, Any], uid: int
             "template": {
                 "metadata": {"labels": site.pod_labels(name)},
                 "spec": pods.pod_spec(
-                    [container], component=name, uid=uid, volumes=[pods.empty_dir("tmp", 64)], spread=False
+                    [container],
+                    component=name,
+                    uid=uid,
+                    volumes=[pods.empty_dir("tmp", 64), *([secret] if secret else [])],
+                    spread=False,
                 ),
             },
             "volumeClaimTemplates": [_claim(site, gib)],
+            # The volumes outlive the StatefulSet, whether it is deleted or scaled down.
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         },
     }
 
@@ -119,20 +151,29 @@ def postgres(site: SiteSpec) -> list[Manifest]:
         memory_mib=1024,
         uid=999,
         ports=[{"name": POSTGRES, "containerPort": POSTGRES_PORT}],
+        # The official image reads *_FILE variables (docker-entrypoint.sh's file_env).
         env=[
             {"name": "POSTGRES_DB", "value": DATABASE},
-            pods.secret_env("POSTGRES_USER", DB_SECRET, "username"),
-            pods.secret_env("POSTGRES_PASSWORD", DB_SECRET, "password"),
+            {"name": "POSTGRES_USER", "value": DATABASE},
+            {"name": "POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_DIR}/password"},
             {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"},
         ],
         readinessProbe={"exec": {"command": ["pg_isready", "-U", DATABASE]}, "periodSeconds": 5},
+        livenessProbe={
+            "exec": {"command": ["pg_isready", "-U", DATABASE]},
+            "periodSeconds": 20,
+            "failureThreshold": 6,
+        },
         volumeMounts=[
             {"name": "data", "mountPath": "/var/lib/postgresql/data"},
             {"name": "tmp", "mountPath": "/var/run/postgresql"},
+            {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
         ],
     )
     return [
-        _stateful_set(site, POSTGRES, container, 999, infra.database_storage_gib),
+        _stateful_set(
+            site, POSTGRES, container, 999, infra.database_storage_gib, _secret_files(DB_SECRET, "password")
+        ),
         _service(site, POSTGRES, POSTGRES_PORT, headless=False),
     ]
 
@@ -145,15 +186,19 @@ def redis(site: SiteSpec) -> list[Manifest]:
         memory_mib=512,
         uid=999,
         command=["redis-server"],
-        # $(VAR) is expanded by the kubelet from the container's env.
-        args=["--requirepass", "$(REDIS_PASSWORD)", "--appendonly", "yes", "--dir", "/data"],
-        env=[pods.secret_env("REDIS_PASSWORD", REDIS_SECRET, "password")],
+        args=[f"{SECRETS_DIR}/redis.conf", "--appendonly", "yes", "--dir", "/data"],
         ports=[{"name": REDIS, "containerPort": REDIS_PORT}],
         readinessProbe={"tcpSocket": {"port": REDIS_PORT}, "periodSeconds": 5},
-        volumeMounts=[{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+        livenessProbe={"tcpSocket": {"port": REDIS_PORT}, "periodSeconds": 20, "failureThreshold": 6},
+        volumeMounts=[
+            {"name": "data", "mountPath": "/data"},
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True},
+        ],
     )
+    secret = _secret_files(REDIS_SECRET, "redis.conf")
     return [
-        _stateful_set(site, REDIS, container, 999, site.plan.infra.redis_storage_gib),
+        _stateful_set(site, REDIS, container, 999, site.plan.infra.redis_storage_gib, secret),
         _service(site, REDIS, REDIS_PORT),
     ]
 
@@ -174,6 +219,11 @@ def minio(site: SiteSpec) -> list[Manifest]:
         ],
         ports=[{"name": MINIO, "containerPort": MINIO_PORT}],
         readinessProbe={"httpGet": {"path": "/minio/health/ready", "port": MINIO_PORT}, "periodSeconds": 5},
+        livenessProbe={
+            "httpGet": {"path": "/minio/health/live", "port": MINIO_PORT},
+            "periodSeconds": 20,
+            "failureThreshold": 6,
+        },
         volumeMounts=[{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
     )
     return [

@@ -88,19 +88,20 @@ async def schedule(body: MeetingIn, session: SessionDep, node: NodeDep, device: 
 
 @router.get("")
 async def list_meetings(session: SessionDep, device: CurrentDevice) -> list[MeetingOut]:
-    """Meetings the caller organizes or is invited to (not cancelled), by start time."""
-    return [await _out(session, m) for m in await service.list_for(session, device.user_id)]
+    """Meetings the caller organizes or is invited to (not cancelled), by start time; also those
+    organized in other states, as their organizers' nodes last described them."""
+    return [MeetingOut.model_validate(v) for v in await service.views_for(session, device.user_id)]
 
 
 @router.get("/{meeting_id}")
 async def get_meeting(meeting_id: str, session: SessionDep, device: CurrentDevice) -> MeetingOut:
-    return await _out(session, await service.get_for(session, meeting_id, device.user_id))
+    return MeetingOut.model_validate(await service.view_for(session, meeting_id, device.user_id))
 
 
 @router.get("/{meeting_id}/ics", response_class=Response)
 async def export_ics(meeting_id: str, session: SessionDep, node: NodeDep, device: CurrentDevice) -> Response:
     """The meeting as an iCalendar file (``text/calendar``)."""
-    meeting = await service.view(session, await service.get_for(session, meeting_id, device.user_id))
+    meeting = await service.view_for(session, meeting_id, device.user_id)
     body = meeting_ics(meeting, state=node.settings.state, base_url=node.settings.base_url)
     return Response(
         body,

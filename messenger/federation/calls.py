@@ -10,6 +10,9 @@ participants' ids and its own users' legs. The PDUs:
   by a device of the origin's user; stored as a pending op and run by the call service after the commit.
 * ``call.usage`` (host → participant's home node): the participant's closed leg; the home node keeps
   the record (``fed_call_legs``) and meters it into its own ``call_usage`` with its own tariff rounding.
+  It is taken only for a call this node learnt of from the same host, for a device of its user who was
+  rung (a member of the call's chat, a guest of its meeting), once per leg, and only within the time
+  this node knew the call (``fed_call_hosts.created_at`` to ``ended_at``, or now, ± the clock skew).
 """
 
 from __future__ import annotations
@@ -19,16 +22,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.billing.tariffs import Rounding
 from messenger.calls import records, service, signalling
 from messenger.calls.peers import DeviceRef, RemoteDevice
+from messenger.db.base import now
 from messenger.db.models import Chat, Device, Member
 from messenger.db.models.calls import Call, CallLeg
-from messenger.federation.models import OPS_PENDING, CallHost, MeetingHost, PendingOp, RemoteCallLeg
+from messenger.federation.models import (
+    OPS_PENDING,
+    CallHost,
+    MeetingGuest,
+    MeetingHost,
+    PendingOp,
+    RemoteCallLeg,
+)
 from messenger.federation.outbox import enqueue
+from messenger.federation.signing import MAX_SKEW_S
 from messenger.realtime.events import emit_to_devices, emit_to_users
 from messenger.services.ids import home_state
 
@@ -139,19 +151,20 @@ async def _host_row(session: AsyncSession, call_id: str, origin: str) -> CallHos
     return row
 
 
-async def _local_users(
-    session: AsyncSession, local: str, users: Sequence[str], chat_id: str | None
-) -> list[str]:
-    """Those of ``users`` homed here (and, for a chat's call, members of its replica here)."""
+async def _local_users(session: AsyncSession, local: str, users: Sequence[str], row: CallHost) -> list[str]:
+    """Those of ``users`` homed here who may be in the call: members of its chat's replica here, or
+    guests here of its meeting."""
     mine = [u for u in users if home_state(u) == local]
-    if chat_id is not None and mine:
-        members = set(
-            await session.scalars(
-                select(Member.user_id).where(Member.chat_id == chat_id, Member.user_id.in_(mine))
-            )
+    if not mine:
+        return []
+    if row.chat_id is not None:
+        query = select(Member.user_id).where(Member.chat_id == row.chat_id, Member.user_id.in_(mine))
+    else:
+        query = select(MeetingGuest.user_id).where(
+            MeetingGuest.meeting_id == (row.meeting_id or ""), MeetingGuest.user_id.in_(mine)
         )
-        mine = [u for u in mine if u in members]
-    return mine
+    allowed = set(await session.scalars(query))
+    return [u for u in mine if u in allowed]
 
 
 async def apply_event(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
@@ -172,18 +185,27 @@ async def apply_event(session: AsyncSession, local: str, origin: str, pdu: Mappi
             meeting = await session.get(MeetingHost, str(payload.get("meeting_id")))
             if meeting is None or meeting.host_state != origin:
                 raise CallPduRejected(f"call {call_id} is of no meeting of {origin} known here")
-        row = CallHost(call_id=call_id, host_state=origin, chat_id=str(chat_id) if chat_id else None)
+        meeting_id = None if chat_id is not None else str(payload.get("meeting_id"))
+        row = CallHost(
+            call_id=call_id,
+            host_state=origin,
+            chat_id=str(chat_id) if chat_id else None,
+            meeting_id=meeting_id,
+            created_at=now(),
+        )
         session.add(row)
     elif row.host_state != origin:
         raise CallPduRejected(f"{origin} does not host call {call_id}")
-    users = await _local_users(session, local, [str(u) for u in pdu["users"]], row.chat_id)
+    if kind == "call.ended" and row.ended_at is None:
+        row.ended_at = now()
+    users = await _local_users(session, local, [str(u) for u in pdu["users"]], row)
     await emit_to_users(session, user_ids=users, kind=kind, payload=payload)
 
 
 async def apply_signal(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
     """``call.signal``: SDP/ICE from the hosting node for this node's participants' devices."""
     row = await _host_row(session, str(pdu["call_id"]), origin)
-    users = await _local_users(session, local, [str(u) for u in pdu["users"]], row.chat_id)
+    users = await _local_users(session, local, [str(u) for u in pdu["users"]], row)
     payload, to_device = dict(pdu["payload"]), pdu.get("to_device")
     devices = list(
         await session.scalars(select(Device.id).where(Device.user_id.in_(users), Device.revoked_at.is_(None)))
@@ -196,20 +218,34 @@ async def apply_signal(session: AsyncSession, local: str, origin: str, pdu: Mapp
 async def apply_usage(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
     """``call.usage``: this node's user's leg in a call hosted by ``origin``: record it and meter it."""
     row = await _host_row(session, str(pdu["call_id"]), origin)
-    user_id = str(pdu["user_id"])
-    if home_state(user_id) != local:
-        raise CallPduRejected(f"{user_id} is not homed in {local}")
+    user_id, device_id, joined_at = str(pdu["user_id"]), str(pdu["device_id"]), float(pdu["joined_at"])
+    if home_state(user_id) != local or not await _local_users(session, local, [user_id], row):
+        raise CallPduRejected(f"{user_id} is not a participant here of call {row.call_id}")
+    if (
+        await session.scalar(select(Device.id).where(Device.id == device_id, Device.user_id == user_id))
+        is None
+    ):
+        raise CallPduRejected(f"{device_id} is not a device of {user_id}")
+    leg = exists().where(
+        RemoteCallLeg.call_id == row.call_id,
+        RemoteCallLeg.device_id == device_id,
+        RemoteCallLeg.joined_at == joined_at,
+    )
+    if await session.scalar(select(leg)):
+        return  # this leg was recorded before: a retry or a replay is not metered twice
     span = pdu.get("span")
-    start, end = (float(span[0]), float(span[1])) if span else (0.0, 0.0)
+    left_at = float(pdu["left_at"])
+    start, end = (float(span[0]), float(span[1])) if span else (joined_at, joined_at)
+    _check_bounds(row, joined_at, left_at, start, end)
     session.add(
         RemoteCallLeg(
             call_id=row.call_id,
             host_state=origin,
             user_id=user_id,
-            device_id=str(pdu["device_id"]),
+            device_id=device_id,
             media=str(pdu["media"]),
-            joined_at=float(pdu["joined_at"]),
-            left_at=float(pdu["left_at"]),
+            joined_at=joined_at,
+            left_at=left_at,
             end_reason=pdu.get("end_reason"),
             seconds=round(end - start, 3),
         )
@@ -219,6 +255,17 @@ async def apply_usage(session: AsyncSession, local: str, origin: str, pdu: Mappi
         await records.meter(
             session, user_id=user_id, start=start, end=end, rounding=rounding, media=str(pdu["media"])
         )
+
+
+def _check_bounds(row: CallHost, joined_at: float, left_at: float, start: float, end: float) -> None:
+    """A leg lies within the time this node knew the call: from its ``call.incoming`` to its ``call.ended``
+    (or now), each end give or take the clock skew a signature may have, and no longer than that time
+    (durations do not depend on the host's clock offset)."""
+    known_from, known_to = row.created_at, row.ended_at if row.ended_at is not None else now()
+    if not known_from - MAX_SKEW_S <= joined_at <= start <= end <= left_at <= known_to + MAX_SKEW_S:
+        raise CallPduRejected(f"the leg of call {row.call_id} lies outside the call")
+    if end - start > known_to - known_from + 1.0:
+        raise CallPduRejected(f"the leg of call {row.call_id} is longer than the call")
 
 
 async def apply_op(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:

@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from messenger.db.models import Member
 from messenger.federation.client import PeerClient, PeerError
 from messenger.federation.errors import PeerUnavailable
 from messenger.services.ids import home_state
@@ -55,6 +60,21 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
             )
         )
     return out
+
+
+async def related_users(session: AsyncSession, user_ids: Sequence[str], origin: str) -> list[str]:
+    """Those of this node's ``user_ids`` who share a chat with a user homed in ``origin`` (the answering
+    side of a prekey claim: a peer may start sessions only with its users' chat partners)."""
+    if not user_ids:
+        return []
+    mine, theirs = aliased(Member), aliased(Member)
+    rows = await session.scalars(
+        select(mine.user_id)
+        .join(theirs, theirs.chat_id == mine.chat_id)
+        .where(mine.user_id.in_(user_ids), theirs.user_id.like(f"%@{origin}"))
+        .distinct()
+    )
+    return sorted(rows)
 
 
 @dataclass

@@ -1,7 +1,12 @@
 """The inbound side: apply a peer's transaction once, in one database transaction.
 
 Each PDU is checked against the origin's authority first (a hosting node speaks for its chats, a node
-for its own users); runs of ``message.new`` are stored together. A PDU that fails its checks is logged
+for its own users); runs of ``message.new`` are stored together. A sequenced message's sender must be a
+member of the replica and homed at the origin, or carry the attestation of the sender's home node
+(``signing.attest``: a member of a third state, or of this one, who posted through the host). A chat
+event is one of the kinds chats emit, reaches only the chat's members (and, for ``member.removed``,
+the member just removed), and is sent by the host or, for the kinds any member state may send, by the
+state of the user it names. A PDU that fails its checks is logged
 and skipped (the transaction is then redone with one savepoint per PDU) so one bad item cannot block
 the stream behind it. Order per chat is the
 sender's order: the hosting node sends one transaction at a time per destination, and a
@@ -23,12 +28,15 @@ from messenger.db.models import Chat, Device, Envelope, Member, Message, Pin
 from messenger.federation import calls, meetings
 from messenger.federation.models import OPS_PENDING, ChatHost, PendingOp, ReceivedTxn
 from messenger.federation.ops import OPS
-from messenger.federation.outbox import HOST_ONLY, enqueue
+from messenger.federation.outbox import CHAT_EVENT_KINDS, HOST_ONLY, enqueue
+from messenger.federation.signing import attested
 from messenger.realtime.events import emit_to_devices, emit_to_users
 from messenger.services.ids import home_state, new_id
 
 log = logging.getLogger("messenger.federation.inbox")
 ACTIVE_DEVICES = "msgfleet.federation.active"  # session.info: device id → active here, for one transaction
+ATTESTERS = "msgfleet.federation.attesters"  # session.info: state → key whose message attestations count
+STORED = "msgfleet.federation.stored"  # session.info: (messages, replies) stored by this transaction
 
 
 class PduRejected(Exception):
@@ -42,6 +50,7 @@ async def apply_txn(
     if await session.get(ReceivedTxn, (origin, txn_id)) is not None:
         return False
     session.add(ReceivedTxn(origin=origin, txn_id=txn_id, received_at=now(), pdus=len(pdus)))
+    session.info[STORED] = (0, 0)
     try:  # the common case: every PDU applies, one savepoint for all, runs of messages stored together
         async with session.begin_nested():
             run: list[Mapping[str, Any]] = []
@@ -55,12 +64,14 @@ async def apply_txn(
             await _messages_new(session, local, origin, run)
         return True
     except (PduRejected, KeyError, TypeError, ValueError):
-        pass  # some PDU does not apply: redo them one savepoint each, skipping the bad ones
+        session.info[STORED] = (0, 0)  # some PDU does not apply: redo them one savepoint each, skip the bad
     for pdu in pdus:
+        stored = session.info[STORED]
         try:
             async with session.begin_nested():
                 await _apply(session, local, origin, pdu)
         except (PduRejected, KeyError, TypeError, ValueError) as exc:
+            session.info[STORED] = stored
             log.warning(
                 "federation pdu skipped",
                 extra={"origin": origin, "txn_id": txn_id, "pdu_type": pdu.get("type"), "reason": str(exc)},
@@ -162,6 +173,11 @@ async def _store(
             per_device.setdefault(device_id, []).append({**message, "ciphertext": ciphertext})
     if rows:
         await session.execute(insert(Message), rows)
+        count, replies = session.info.get(STORED, (0, 0))
+        session.info[STORED] = (
+            count + len(rows),
+            replies + sum(1 for r in rows if r["reply_to"] is not None),
+        )
     if envelope_rows:
         await session.execute(insert(Envelope), envelope_rows)
     # Round r carries each device's r-th message, so every device's log keeps the messages' order.
@@ -180,17 +196,35 @@ async def _messages_new(
 ) -> None:
     """Messages sequenced by their hosting node (the origin) for this replica; at or below the
     replica's ``last_seq`` they were applied before and are skipped."""
-    items = []
+    items, relayed = [], set()
     for pdu in pdus:
-        chat_id, seq = str(pdu["chat_id"]), int(pdu["seq"])
+        chat_id, seq, sender = str(pdu["chat_id"]), int(pdu["seq"]), str(pdu["sender"])
         chat = await session.get(Chat, chat_id)
         if chat is None or await _host(session, chat_id, local) != origin:
             raise PduRejected(f"{origin} does not host a chat {chat_id} replicated here")
         if seq <= chat.last_seq:
             continue
+        if await session.get(Member, (chat_id, sender)) is None:
+            raise PduRejected(f"{sender} is not a member of chat {chat_id}")
+        if home_state(sender) != origin:
+            await _check_attested(session, chat_id, pdu)
+            if str(pdu["id"]) in relayed:
+                raise PduRejected(f"message {pdu['id']} of {chat_id} came twice")
+            relayed.add(str(pdu["id"]))
         chat.last_seq = seq
         items.append((chat_id, seq, pdu, dict(pdu.get("envelopes") or {})))
     await _store(session, items)
+
+
+async def _check_attested(session: AsyncSession, chat_id: str, pdu: Mapping[str, Any]) -> None:
+    """A message the host relays for a user of another state: that state's node must have signed it,
+    and it is stored once (a replay under a new ``seq`` is refused)."""
+    sender = str(pdu["sender"])
+    key = session.info.get(ATTESTERS, {}).get(home_state(sender))
+    if key is None or not attested(key, {**pdu, "chat_id": chat_id}, pdu.get("attestation")):
+        raise PduRejected(f"message {pdu['id']} of {chat_id} is not attested by {sender}'s home node")
+    if await session.scalar(select(Message.id).where(Message.id == str(pdu["id"]))) is not None:
+        raise PduRejected(f"message {pdu['id']} of {chat_id} was stored before")
 
 
 async def _message_submit(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
@@ -219,6 +253,9 @@ async def _message_submit(session: AsyncSession, local: str, origin: str, pdu: M
         raise PduRejected(f"reply_to {reply_to} is not an earlier message of {chat_id}")
     by_state: Mapping[str, Mapping[str, str]] = pdu.get("envelopes") or {}
     [message] = await _store(session, [(chat_id, seq, pdu, by_state.get(local, {}))])
+    if message["id"] != str(pdu["id"]):
+        raise PduRejected(f"message id {pdu['id']} is taken")  # its attestation would not hold
+    message["attestation"] = pdu.get("attestation")
     members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
     for state in sorted({home_state(u) for u in members} - {local}):
         await enqueue(
@@ -298,19 +335,26 @@ async def _message_edit(session: AsyncSession, local: str, origin: str, pdu: Map
 async def _chat_event(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
     chat_id, kind = str(pdu["chat_id"]), str(pdu["kind"])
     payload: dict[str, Any] = dict(pdu.get("payload") or {})
-    also = [str(u) for u in pdu.get("also") or []]
     snap = pdu.get("snapshot")
+    if kind not in CHAT_EVENT_KINDS:
+        raise PduRejected(f"{kind!r} is not a chat event")
     chat = await session.get(Chat, chat_id)
     host = await _host(session, chat_id, local) if chat is not None else origin
     if (kind in HOST_ONLY or snap is not None) and (host != origin or host == local):
         raise PduRejected(f"{origin} does not host chat {chat_id}; it cannot send {kind}")
+    before = set(await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id)))
     if snap is not None:
         chat = await _sync_replica(session, local, origin, chat, snap)
     if chat is None:
         raise PduRejected(f"no replica of chat {chat_id} here")
     members = list(await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id)))
-    if kind not in HOST_ONLY and not any(home_state(u) == origin for u in members):
-        raise PduRejected(f"{origin} has no member in chat {chat_id}")
+    if kind not in HOST_ONLY:
+        actor = str(payload.get("user_id"))
+        if home_state(actor) != origin or actor not in members:
+            raise PduRejected(f"{origin} cannot send {kind} for {actor} in chat {chat_id}")
+    # ``also``: only the member a removal just took out of the chat still hears of it.
+    removed = str(payload.get("user_id")) if kind == "member.removed" else None
+    also = [u for u in pdu.get("also") or [] if u == removed and u in before and u not in members]
     await _apply_effect(session, origin, chat, kind, payload)
     await emit_to_users(session, user_ids=[*members, *also], kind=kind, payload=payload)
     if snap is not None and not any(home_state(u) == local for u in members):
@@ -370,8 +414,6 @@ async def _apply_effect(
     """The replica's copy of what the event changed (membership is synced from the snapshot)."""
     if kind == "receipt":
         user_id, seq = str(payload["user_id"]), int(payload["seq"])
-        if home_state(user_id) != origin:
-            raise PduRejected(f"{origin} cannot send a receipt for {user_id}")
         await session.execute(
             update(Member)
             .where(Member.chat_id == chat.id, Member.user_id == user_id, Member.last_read_seq < seq)

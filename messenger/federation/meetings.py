@@ -2,7 +2,10 @@
 
 A meeting is hosted by its organizer's home node. ``meeting.event`` (host → invitee's home node)
 carries ``meeting.invited`` / ``rsvp`` / ``cancelled`` / ``reminder`` for that node's invitees; the
-first one (``meeting.invited``, from the organizer's home state) records the host (``fed_meeting_hosts``).
+first one (``meeting.invited``, from the organizer's home state) records the host, the meeting's view
+(``fed_meeting_hosts``) and this node's invitees (``fed_meeting_guests``); the later ones keep the view
+current, so an invitee's own node lists the meeting and exports its ``.ics``. Events reach only those
+invitees.
 ``meeting.op`` (invitee's home node → host) carries an RSVP, run by the meetings service after the
 commit with the same checks as for a local invitee.
 """
@@ -14,10 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from messenger.api.meetings import MeetingOut
 from messenger.db.models.meetings import Meeting
-from messenger.federation.models import OPS_PENDING, MeetingHost, PendingOp
+from messenger.errors import ApiError
+from messenger.federation.models import OPS_PENDING, MeetingGuest, MeetingHost, PendingOp
 from messenger.federation.outbox import enqueue
 from messenger.meetings import service
 from messenger.realtime.events import emit_to_users
@@ -68,20 +74,73 @@ class MeetingRelay:
         await session.commit()
         return True
 
+    async def views(
+        self, session: AsyncSession, *, user_id: str, meeting_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        query = (
+            select(MeetingHost.view)
+            .join(MeetingGuest, MeetingGuest.meeting_id == MeetingHost.meeting_id)
+            .where(MeetingGuest.user_id == user_id, MeetingHost.view.is_not(None))
+        )
+        if meeting_id is not None:
+            query = query.where(MeetingHost.meeting_id == meeting_id)
+        return [json.loads(v) for v in await session.scalars(query) if v]
+
 
 async def apply_event(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
-    """``meeting.event``: push a hosted meeting's event to this node's invitees' devices."""
+    """``meeting.event``: update this node's view of a hosted meeting and push the event to its invitees
+    here."""
     meeting_id, kind = str(pdu["meeting_id"]), str(pdu["kind"])
     payload: dict[str, Any] = dict(pdu["payload"])
     row = await session.get(MeetingHost, meeting_id)
     if row is None:
         if kind != "meeting.invited" or home_state(str(payload["organizer"])) != origin:
             raise MeetingPduRejected(f"{origin} sent {kind} of a meeting {meeting_id} unknown here")
-        session.add(MeetingHost(meeting_id=meeting_id, host_state=origin))
+        row = MeetingHost(meeting_id=meeting_id, host_state=origin)
+        session.add(row)
     elif row.host_state != origin:
         raise MeetingPduRejected(f"{origin} does not host meeting {meeting_id}")
-    users = [str(u) for u in pdu["users"] if home_state(str(u)) == local]
-    await emit_to_users(session, user_ids=users, kind=kind, payload=payload)
+    if kind == "meeting.invited":
+        if str(payload["id"]) != meeting_id:
+            raise MeetingPduRejected(f"the invitation is of meeting {payload['id']}, not {meeting_id}")
+        view = MeetingOut.model_validate(payload)  # what this node will show and export; else skipped
+        try:
+            service.zone(view.timezone)
+        except ApiError:
+            raise MeetingPduRejected(f"{view.timezone!r} is not a time zone") from None
+        invited = {i.user_id for i in view.invitees}
+        guests = {str(u) for u in pdu["users"] if home_state(str(u)) == local and str(u) in invited}
+        row.view = view.model_dump_json()
+        await session.flush()
+        known = set(
+            await session.scalars(select(MeetingGuest.user_id).where(MeetingGuest.meeting_id == meeting_id))
+        )
+        session.add_all(MeetingGuest(meeting_id=meeting_id, user_id=u) for u in sorted(guests - known))
+        await session.flush()
+    elif row.view is not None:
+        row.view = json.dumps(_updated(json.loads(row.view), kind, payload))
+    users = set(
+        await session.scalars(select(MeetingGuest.user_id).where(MeetingGuest.meeting_id == meeting_id))
+    )
+    await emit_to_users(
+        session, user_ids=[str(u) for u in pdu["users"] if str(u) in users], kind=kind, payload=payload
+    )
+
+
+def _updated(view: dict[str, Any], kind: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """The meeting's view after event ``kind`` (as the host's ``meetings.service.view`` would show it)."""
+    if kind == "meeting.rsvp":
+        response = str(payload["rsvp"])
+        if response not in RESPONSES:
+            raise MeetingPduRejected(f"{response!r} is not an RSVP")
+        for invitee in view["invitees"]:
+            if invitee["user_id"] == payload["user_id"]:
+                invitee["rsvp"] = response
+    elif kind == "meeting.cancelled" and not view["cancelled"]:
+        view["cancelled"], view["sequence"] = True, int(view["sequence"]) + 1
+    elif kind == "meeting.reminder":
+        view["reminded"] = True
+    return view
 
 
 async def apply_op(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:

@@ -5,7 +5,7 @@ Only this node's outbound queue and bookkeeping live here; no other state's user
 
 from __future__ import annotations
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messenger.db.base import Base, now
@@ -89,6 +89,10 @@ class CallHost(Base):
     host_state: Mapped[str] = mapped_column(String(8))
     chat_id: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[float] = mapped_column(Float, default=now)
+    meeting_id: Mapped[str | None] = mapped_column(String(40))
+    ended_at: Mapped[float | None] = mapped_column(
+        Float
+    )  # when ``call.ended`` arrived: bounds ``call.usage``
 
 
 class RemoteCallLeg(Base):
@@ -96,6 +100,8 @@ class RemoteCallLeg(Base):
     kept here, at the user's home node, which also meters it into ``call_usage``."""
 
     __tablename__ = "fed_call_legs"
+    # One record per leg: a ``call.usage`` sent again (a retry or a replay) is not metered twice.
+    __table_args__ = (UniqueConstraint("call_id", "device_id", "joined_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     call_id: Mapped[str] = mapped_column(String(40), index=True)
@@ -118,3 +124,30 @@ class MeetingHost(Base):
     meeting_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     host_state: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[float] = mapped_column(Float, default=now)
+    view: Mapped[str | None] = mapped_column(Text)  # JSON: the meeting as its host last described it
+
+
+class MeetingGuest(Base):
+    """This node's users invited to a meeting hosted elsewhere (they list it and export its ``.ics``)."""
+
+    __tablename__ = "fed_meeting_guests"
+
+    meeting_id: Mapped[str] = mapped_column(
+        ForeignKey("fed_meeting_hosts.meeting_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+
+
+class Counter(Base):
+    """Short-lived counters shared by the node's workers (``messenger.federation.counters``): request
+    nonces seen inside the signature skew window, prekey claims per origin and user, refusals per origin
+    and reason. Rows are deleted once ``expires_at`` has passed."""
+
+    __tablename__ = "fed_counters"
+    __table_args__ = (Index("ix_fed_counters_expires_at", "expires_at"),)
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    window_start: Mapped[float] = mapped_column(Float, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[float] = mapped_column(Float)

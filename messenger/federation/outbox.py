@@ -40,6 +40,10 @@ HOST_ONLY = frozenset(
     }
 )
 SNAPSHOT_KINDS = frozenset({"chat.created", "member.added", "member.removed", "member.role"})
+# Events any member state may send for its own user (the payload's ``user_id``).
+MEMBER_KINDS = frozenset({"receipt", "location.shared", "location.updated", "location.stopped"})
+# Every kind ``emit_to_chat`` sends; a replica refuses a ``chat.event`` of any other kind.
+CHAT_EVENT_KINDS = HOST_ONLY | MEMBER_KINDS
 
 
 async def enqueue(session: AsyncSession, destinations: Sequence[str], pdu: Mapping[str, Any]) -> None:

@@ -1,13 +1,18 @@
 """Federation routes: ``/.well-known/msgfleet`` and the signed ``/_federation/v1/...`` endpoints.
 
-Every ``/_federation`` request must be signed by a configured peer (``messenger.federation.signing``);
-a refused one (unknown or forbidden origin, bad signature, clock skew) is logged and audited, and
-nothing of it is stored.
+Every ``/_federation`` request must be signed by a configured peer (``messenger.federation.signing``)
+and carry a nonce not seen inside the skew window (kept in ``fed_counters``, so every worker refuses
+a replay); a refused one (unknown or forbidden origin, bad signature, clock skew, replay) is counted,
+and the first of each minute per origin and reason logged and audited (``refusals``); nothing of it is
+stored. Each route then checks what the origin may ask for: a peer speaks only for its own users and
+for the chats, calls and meetings it hosts (``inbox``, ``calls``, ``meetings``), and reads prekeys
+only of users its users share a chat with, at a bounded rate (``query_devices``).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,11 +23,12 @@ from sqlalchemy.exc import IntegrityError
 from messenger.api.deps import NodeDep
 from messenger.billing.tariffs import node_tariffs
 from messenger.calls.peers import CALL_PEERS
-from messenger.errors import BadRequest, NotFound
+from messenger.errors import BadRequest, NotFound, RateLimited
 from messenger.federation.calls import ROUNDING, CallRelay
-from messenger.federation.directory import keys_to_wire
+from messenger.federation.counters import bump
+from messenger.federation.directory import keys_to_wire, related_users
 from messenger.federation.errors import FederationForbidden, Refused
-from messenger.federation.inbox import ACTIVE_DEVICES, apply_txn
+from messenger.federation.inbox import ACTIVE_DEVICES, ATTESTERS, STORED, apply_txn
 from messenger.federation.media import FETCH_PATH, FetchIn, serve
 from messenger.federation.meetings import MeetingRelay
 from messenger.federation.metrics import TXNS_RECEIVED
@@ -30,9 +36,17 @@ from messenger.federation.models import OPS_PENDING
 from messenger.federation.ops import run_pending
 from messenger.federation.refusals import refuse
 from messenger.federation.service import FEATURE, Federation, federation_of, well_known
-from messenger.federation.signing import ORIGIN, SignatureRefused, verify_headers
+from messenger.federation.signing import (
+    MAX_SKEW_S,
+    NONCE,
+    ORIGIN,
+    TIMESTAMP,
+    SignatureRefused,
+    verify_headers,
+)
 from messenger.media.service import Media
 from messenger.meetings.peers import MEETING_PEERS
+from messenger.metrics import MESSAGES_STORED, REPLIES_STORED
 from messenger.node import Node
 from messenger.services.ids import home_state
 from messenger.services.keys import user_devices
@@ -97,10 +111,21 @@ async def signed(request: Request, node: NodeDep) -> Signed:
             )
         except SignatureRefused as exc:
             error = Refused(exc.detail, code=exc.reason)
+        else:
+            if not await _first_use(node, origin, request.headers[NONCE], float(request.headers[TIMESTAMP])):
+                error = Refused("this request was received before (a replay)", code="replayed")
     if error is not None:
         code = getattr(error, "code", "refused")
         client = request.client.host if request.client else ""
-        await refuse(node.sessions, reason=code, origin=origin, path=target, client=client, detail=str(error))
+        await refuse(
+            node.sessions,
+            reason=code,
+            origin=origin,
+            peers=fed.config.peers,
+            path=target,
+            client=client,
+            detail=str(error),
+        )
         raise error
     try:
         return Signed(origin=origin, body=json.loads(body) if body else None)
@@ -109,6 +134,16 @@ async def signed(request: Request, node: NodeDep) -> Signed:
 
 
 SignedDep = Annotated[Signed, Depends(signed)]
+
+
+async def _first_use(node: Node, origin: str, nonce: str, sent: float) -> bool:
+    """Count the request's nonce; ``False`` if any worker counted it before. A nonce is kept until its
+    timestamp is out of the skew window (after that the signature check refuses the request anyway)."""
+    async with node.sessions() as session:
+        seen = await bump(session, "nonce", f"{origin}|{nonce}", window_s=None, expires_at=sent + MAX_SKEW_S)
+        await _fed(node).pruner.maybe(session)
+        await session.commit()
+    return seen == 1
 
 
 def _parse(model: type[BaseModel], body: Any) -> Any:
@@ -146,29 +181,58 @@ async def send(txn_id: str, req: SignedDep, node: NodeDep) -> dict[str, Any]:
     rounding = node_tariffs(node).minute_rounding
     async with node.sessions() as session:
         session.info[ROUNDING] = rounding
+        session.info[ATTESTERS] = _fed(node).attesters
         applied = await apply_txn(
             session, local=node.settings.state, origin=req.origin, txn_id=txn_id, pdus=txn.pdus
         )
         ops = session.info.pop(OPS_PENDING, False)
-        session.info.pop(ACTIVE_DEVICES, None)
-        session.info.pop(ROUNDING, None)
+        stored, replies = session.info.pop(STORED, (0, 0))
+        for key in (ACTIVE_DEVICES, ROUNDING, ATTESTERS):
+            session.info.pop(key, None)
         try:
             await session.commit()
         except IntegrityError:  # the same transaction applied concurrently (a retry racing its original)
             await session.rollback()
             applied = ops = False
+            stored = replies = 0
+    MESSAGES_STORED.inc(stored)
+    REPLIES_STORED.inc(replies)
     if ops:
         await run_pending(node.sessions, node.settings.state, rounding)
     TXNS_RECEIVED.labels(req.origin, "applied" if applied else "duplicate").inc()
     return {"txn_id": txn_id, "applied": applied}
 
 
+# Prekey claims a peer may make per user in a window: enough for its users to open sessions with a
+# chat partner's devices now and then, not to drain the 10..100 one-time prekeys a device uploads.
+CLAIMS_PER_WINDOW, CLAIM_WINDOW_S = 5, 600.0
+
+
 @router.post("/_federation/v1/query/devices")
 async def query_devices(req: SignedDep, node: NodeDep) -> list[dict[str, object]]:
-    """Active devices and public keys of users homed here (``claim``: one one-time prekey each)."""
+    """Active devices and public keys of users homed here (``claim``: one one-time prekey each, only of
+    users who share a chat with a user of the asking state, ``CLAIMS_PER_WINDOW`` per user per window)."""
     query = _parse(UsersIn, req.body)
-    local = [u for u in query.user_ids if home_state(u) == node.settings.state]
+    local = sorted({u for u in query.user_ids if home_state(u) == node.settings.state})
     async with node.sessions() as session:
+        if query.claim:
+            local = await related_users(session, local, req.origin)
+            for user_id in local:
+                count = await bump(
+                    session,
+                    "claim",
+                    f"{req.origin}|{user_id}",
+                    window_s=CLAIM_WINDOW_S,
+                    expires_at=time.time() + CLAIM_WINDOW_S,
+                )
+                if count > CLAIMS_PER_WINDOW:
+                    await session.commit()
+                    raise RateLimited(
+                        f"{req.origin} claimed prekeys of {user_id} {CLAIMS_PER_WINDOW} times in "
+                        f"{CLAIM_WINDOW_S:.0f} s",
+                        retry_after=int(CLAIM_WINDOW_S - time.time() % CLAIM_WINDOW_S) + 1,
+                        code="claim_rate_limited",
+                    )
         found = await user_devices(session, user_ids=local, claim=query.claim)
         await session.commit()
     return keys_to_wire(found)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -22,11 +22,13 @@ from messenger.db.models import Device, Member, Message
 from messenger.errors import Forbidden, NotFound
 from messenger.federation import outbox
 from messenger.federation.client import PeerClient
+from messenger.federation.counters import Pruner
 from messenger.federation.directory import Directory
 from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64, read_key
 from messenger.federation.outbox import ChatRelay, MessageFanout
 from messenger.federation.peers import FederationConfig, load_config
 from messenger.federation.sender import Sender
+from messenger.federation.signing import attest
 from messenger.node import Node
 from messenger.services.chats import USER_ID, members_of
 from messenger.services.ids import home_state, new_id
@@ -52,6 +54,7 @@ class Federation:
     directory: Directory
     sender: Sender
     relay: ChatRelay
+    pruner: Pruner = field(default_factory=Pruner)
 
     @classmethod
     def create(cls, node: Node) -> Federation:
@@ -69,6 +72,12 @@ class Federation:
     @property
     def public_key(self) -> str:
         return public_key_b64(self.key)
+
+    @property
+    def attesters(self) -> dict[str, VerifyKey]:
+        """Whose message attestations this node accepts: its own and its permitted peers'."""
+        keys = {s: p.verify_key for s, p in self.config.peers.items() if self.config.allowed(s)}
+        return {**keys, self.state: self.key.verify_key}
 
     @property
     def base_url(self) -> str:
@@ -153,6 +162,7 @@ class Federation:
             "reply_to": reply_to,
             "ts": ts,
         }
+        message["attestation"] = attest(self.key, message)
         await outbox.submit(session, fanout, kind="message.submit", message=message, envelopes=by_device)
         await session.commit()
         return msg_id, ts

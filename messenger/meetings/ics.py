@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 
+from messenger.services.ids import home_state
+
 PARTSTAT = {
     "needs-action": "NEEDS-ACTION",
     "accepted": "ACCEPTED",
@@ -30,7 +32,8 @@ def meeting_ics(meeting: dict[str, Any], *, state: str, base_url: str | None) ->
     cal.add("method", "PUBLISH")
     event = icalendar.Event()
     tz = ZoneInfo(meeting["timezone"])
-    event.add("uid", f"{meeting['id']}@msgfleet.{state.lower()}")
+    # The organizer's node hosts the meeting: the same UID whichever invitee's node exports it.
+    event.add("uid", f"{meeting['id']}@msgfleet.{home_state(meeting['organizer']).lower()}")
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", datetime.fromtimestamp(meeting["starts_at"], tz))
     event.add("duration", timedelta(minutes=meeting["duration_minutes"]))

@@ -2,7 +2,8 @@
 
 A meeting lives on its organizer's home node. That node pushes ``meeting.*`` events to its own users'
 devices; ``MeetingPeers`` (in every session's ``info`` under ``MEETING_PEERS``) carries them to the
-other invitees' home nodes, and forwards an invitee's RSVP from their home node to the organizer's.
+other invitees' home nodes, forwards an invitee's RSVP from their home node to the organizer's, and
+gives an invitee's home node its copy of the meetings hosted elsewhere.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ class MeetingPeers(Protocol):
     ) -> bool:
         """For a meeting organized in another state: queue the RSVP for its node, commit and return
         ``True`` (the route answers 202); ``False`` for a meeting this node does not know as remote."""
+        ...
+
+    async def views(
+        self, session: AsyncSession, *, user_id: str, meeting_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Views (as ``meetings.service.view``) of meetings organized in other states that invite
+        ``user_id`` (only ``meeting_id``, if given), as their hosts last described them."""
         ...
 
 

@@ -152,6 +152,29 @@ async def list_for(session: AsyncSession, user_id: str) -> list[Meeting]:
     return list(rows.all())
 
 
+async def views_for(session: AsyncSession, user_id: str) -> list[dict[str, Any]]:
+    """Meetings ``user_id`` organizes or is invited to (not cancelled), here and, for an invitee of a
+    meeting organized in another state, as its host last described it; by start time."""
+    found = [await view(session, m) for m in await list_for(session, user_id)]
+    peers = peers_of(session)
+    if peers is not None:
+        found += [v for v in await peers.views(session, user_id=user_id) if not v["cancelled"]]
+    return sorted(found, key=lambda v: (v["starts_at"], v["id"]))
+
+
+async def view_for(session: AsyncSession, meeting_id: str, user_id: str) -> dict[str, Any]:
+    """The meeting's view for its organizer or an invitee (also of a meeting hosted elsewhere); 404
+    otherwise."""
+    try:
+        return await view(session, await get_for(session, meeting_id, user_id))
+    except NotFound:
+        peers = peers_of(session)
+        remote = [] if peers is None else await peers.views(session, user_id=user_id, meeting_id=meeting_id)
+        if not remote:
+            raise
+        return remote[0]
+
+
 async def rsvp(session: AsyncSession, *, meeting_id: str, user_id: str, response: str) -> Meeting:
     meeting = await get_for(session, meeting_id, user_id)
     if meeting.organizer == user_id:

@@ -12,6 +12,7 @@ import messenger.db.models  # noqa: F401  (registers every table on Base.metadat
 from messenger.db.base import Base
 
 target_metadata = Base.metadata
+MIGRATION_LOCK = 0x6D736766  # "msgf": the PostgreSQL advisory lock every migrator of a database takes
 
 
 def _include(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
@@ -27,6 +28,10 @@ def _run(connection: Connection) -> None:
         include_object=_include,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # One migrator at a time (a rollout's migration Job, every replica's start-up check);
+            # the others wait and then find the heads applied. Released when the transaction ends.
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 

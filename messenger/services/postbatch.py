@@ -145,7 +145,6 @@ class PostBatcher:
             self._wake.clear()
             while self._queue:
                 batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
-                POST_BATCH_SIZE.observe(len(batch))
                 try:
                     await self._store(batch)
                 except asyncio.CancelledError:
@@ -167,6 +166,8 @@ class PostBatcher:
             stored = await self._sequence(conn, posts, sqlite=sqlite)
             await self._insert(session, conn, stored, sqlite=sqlite)
             await session.commit()
+        if stored:  # what the transaction stored: not the retries it answered, nor the posts it refused
+            POST_BATCH_SIZE.observe(len(stored))
         MESSAGES_STORED.inc(len(stored))
         REPLIES_STORED.inc(sum(1 for p in stored if p.reply_to is not None))
         for post in stored:

@@ -18,6 +18,10 @@ BENCHMARKS = ROOT / "benchmarks"
 # script → (tiny arguments, a pattern its output must contain)
 SMOKES = {
     "calls.py": (["--pairs", "1", "--rounds", "1", "--max-seconds", "30"], r"hangup\s+p50\s+[\d.]+ ms"),
+    "calibration_fidelity.py": (
+        ["--levels", "6,12", "--duration", "15"],
+        r"run 1: (simulator p95 error (within|OUTSIDE) the ±15% bar|no comparison)",
+    ),
     "fanout.py": (
         ["--subscribers", "200", "--online", "5", "--posts", "1", "--timeout", "60"],
         r"peak_rss_mib",

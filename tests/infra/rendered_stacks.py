@@ -46,7 +46,7 @@ def stack_and_plan(name: str) -> tuple[StackConfig, Plan]:
     stack = load_stack_file(name)
     if name == "national":
         plan = Plan.model_validate(national_plan_data())
-        return replace(stack, plan_path=Path("<national-from-dev>")), plan
+        return replace(stack, plan_path=Path("<national-from-dev>"), sized_plan=None), plan
     return stack, load_plan(stack.plan_path)
 
 
@@ -58,3 +58,21 @@ def rendered(name: str) -> Rendering:
         stack, plan = stack_and_plan(name)
         _CACHE[name] = render(stack, plan)
     return _CACHE[name]
+
+
+SHIPPED = ["dev", "national"]
+"""The stack files as shipped (their own plans and sized plans), rendered at every phase."""
+_PHASES: dict[tuple[str, int], Rendering] = {}
+
+
+def shipped_phases(name: str) -> list[int]:
+    stack = load_stack_file(name)
+    return list(range(1, len(load_plan(stack.plan_path).phases) + 1))
+
+
+def rendered_at(name: str, phase: int) -> Rendering:
+    """The shipped stack ``name`` at ``phase`` (cached; generated secrets from one fixed seed, so
+    that two phases can be compared as :mod:`infra.diff` does)."""
+    if (name, phase) not in _PHASES:
+        _PHASES[name, phase] = render(replace(load_stack_file(name), phase=phase), seed=b"tests")
+    return _PHASES[name, phase]

@@ -11,6 +11,7 @@ import yaml
 from rich.console import Console
 
 from infra.demo import stage_infra
+from infra.policy import POLICIES
 
 MSGFLEET = [sys.executable, "-c", "from msgfleet.cli import main; main()"]
 
@@ -38,8 +39,9 @@ def test_a_failing_manifest_fails_the_command_in_one_line(tmp_path: Path) -> Non
     assert done.returncode == 2, done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert "policy pinned-images" in lines[0] and "deployment-node.yaml" in lines[0], lines[0]
-    assert (out / "RU-MOW" / "06-deployment-node.yaml").exists(), "manifests are still written for inspection"
+    assert "policy pinned-images" in lines[0] and "node:latest" in lines[0], lines[0]
+    named = Path(lines[0].split(": ")[1])
+    assert named.exists() and "node:latest" in named.read_text(), "manifests are still written for inspection"
 
 
 def test_demo_stage_prints_the_table(tmp_path: Path) -> None:
@@ -48,5 +50,5 @@ def test_demo_stage_prints_the_table(tmp_path: Path) -> None:
     text = buffer.getvalue()
     for state in ("RU-MOW", "RU-SPE", "RU-NVS"):
         assert state in text
-    assert "7/7 ok" in text and (tmp_path / "infra" / "outputs.json").exists()
+    assert f"{len(POLICIES)}/{len(POLICIES)} ok" in text and (tmp_path / "infra" / "outputs.json").exists()
     assert rendering.stack.phase == 1

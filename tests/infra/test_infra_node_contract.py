@@ -75,3 +75,26 @@ def test_node_loads_the_rendered_peers_and_keys(node_env: Path) -> None:
     key_file = load_media_settings().key_file
     assert key_file is not None
     KeyWrapper.from_file(key_file)  # 32 bytes of hex
+
+
+def test_database_password_reaches_asyncpg_outside_the_url(node_env: Path) -> None:
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from messenger.settings import load_settings
+
+    url = make_url(load_settings().db_url)
+    assert url.password is None and url.username == "msgfleet", "no password inside the URL"
+    password = _site("Secret", "postgres-credentials")["stringData"]["password"]
+    # asyncpg takes the password from PGPASSWORD when the URL has none (asyncpg.connect_utils)
+    assert os.environ["PGPASSWORD"] == password
+
+
+def test_ingress_and_spool_take_the_nodes_largest_upload() -> None:
+    from infra.manifests.node import LARGEST_UPLOAD_BYTES
+    from messenger.media.settings import MediaSettings
+
+    media = MediaSettings()
+    largest = max(getattr(media, name) for name in type(media).model_fields if name.endswith("_max_bytes"))
+    assert largest == LARGEST_UPLOAD_BYTES, "infra's upload limit must be the node's largest"

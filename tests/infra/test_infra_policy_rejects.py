@@ -61,6 +61,43 @@ def _no_pdb(ms: list[Manifest]) -> Manifest:
     return _find(ms, "Deployment", "node")
 
 
+def _self_signed_default(ms: list[Manifest]) -> Manifest:
+    ingress = _find(ms, "Ingress", "node")
+    del ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
+    return ingress
+
+
+def _default_body_size(ms: list[Manifest]) -> Manifest:
+    ingress = _find(ms, "Ingress", "node")
+    del ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"]
+    return ingress
+
+
+def _tcp_relay(ms: list[Manifest]) -> Manifest:
+    turn = _find(ms, "Deployment", "turn")
+    turn["spec"]["template"]["spec"]["containers"][0]["args"].remove("--no-tcp-relay")
+    return turn
+
+
+def _metadata_reachable(ms: list[Manifest]) -> Manifest:
+    egress = _find(ms, "NetworkPolicy", "turn-egress")
+    egress["spec"]["egress"][0]["to"][0]["ipBlock"]["except"].remove("169.254.0.0/16")
+    return egress
+
+
+def _job_on_old_image(ms: list[Manifest]) -> Manifest:
+    job = next(m for m in ms if m["kind"] == "Job" and m["metadata"]["namespace"] == "msgfleet-ru-mow")
+    job["spec"]["template"]["spec"]["containers"][0]["image"] = "ghcr.io/msgfleet/node:0.0.9"
+    return job
+
+
+def _password_in_url(ms: list[Manifest]) -> Manifest:
+    env = _container(ms)["env"]
+    url = next(e for e in env if e["name"] == "MSGFLEET_DATABASE_URL")
+    url["value"] = url["value"].replace("msgfleet@", "msgfleet:hunter2@")
+    return _find(ms, "Deployment", "node")
+
+
 DEFECTS: dict[str, Callable[[list[Manifest]], Manifest]] = {
     "hardened-pods": _root,
     "resources-set": _no_limits,
@@ -69,6 +106,12 @@ DEFECTS: dict[str, Callable[[list[Manifest]], Manifest]] = {
     "default-deny": _no_deny,
     "no-shared-across-residency": _shared_secret,
     "pdb-for-replicated": _no_pdb,
+    "tls-certificates": _self_signed_default,
+    "upload-limits": _default_body_size,
+    "turn-relays": _tcp_relay,
+    "public-egress": _metadata_reachable,
+    "migrations-once": _job_on_old_image,
+    "no-password-urls": _password_in_url,
 }
 
 

@@ -21,6 +21,8 @@ def mocks() -> RecordingMocks:
             "msgfleet:phase": "2",
             "msgfleet:image": "registry.example/msgfleet/node:1.2.3",
             "msgfleet:context": "kind-test",
+            "msgfleet:dev": "true",
+            "msgfleet:turnExposure": "host_network",
         }
     )
     yield mocks

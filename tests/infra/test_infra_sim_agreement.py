@@ -36,7 +36,14 @@ def _sim(plan: Plan, phase: int) -> Sizes:
 
 
 def _infra(plan: Plan, phase: int) -> Sizes:
-    stack = StackConfig(stack="agreement", plan_path=ROOT / "unused.yaml", phase=phase, context="kind")
+    stack = StackConfig(
+        stack="agreement",
+        plan_path=ROOT / "unused.yaml",
+        phase=phase,
+        context="kind",
+        dev=True,
+        turn_exposure="host_network",
+    )
     layout = plan_sites(plan, stack)
     live = {s.state: SIZE(s.sizing) for s in layout.sites}
     return live, {r.state: HELD(r) for r in layout.reservations}

@@ -43,7 +43,7 @@ def _expected_live(rendering: Rendering, state: str) -> set[tuple[str, str]]:
         expected.add(("StatefulSet", "minio"))
     if rendering.outputs["sites"][state]["turn_relays"] > 1:
         expected.add(("PodDisruptionBudget", "turn"))
-    if infra.turn_exposure == "load_balancer":
+    if rendering.stack.turn_exposure_of(rendering.plan) != "host_network":
         expected.add(("Service", "turn"))
     return expected
 

@@ -8,7 +8,17 @@ import time
 
 import pytest
 
-from loadtests.behaviour import envelope, pick_state, recipient_state_weights, sent_at, task_weights
+from loadtests.behaviour import (
+    ask_for_reply,
+    asked,
+    envelope,
+    phone_number,
+    pick_state,
+    recipient_state_weights,
+    sent_at,
+    task_weights,
+    user_seed,
+)
 from loadtests.config import parse_targets
 from loadtests.errors import LoadTestError
 from msgfleet.schema import parse_plan
@@ -30,6 +40,31 @@ def test_weights_keep_what_the_node_and_the_locustfile_both_offer() -> None:
     assert skipped == ["channel_post", "teleport"]  # no /v1/channels on the node; unknown behaviour
     used, skipped = task_weights(weights, ["/v1/chats"], implemented={"private_send", "call", "idle"})
     assert "call" in skipped and "call" not in used
+    # a 'reply' weight is neither a task nor "skipped": replies follow demand.reply_ratio
+    used, skipped = task_weights({"reply": 1.5, "idle": 1.0}, ["/v1/chats"], implemented={"idle"})
+    assert used == {"idle": 10} and skipped == []
+
+
+def test_users_are_distinct_across_workers() -> None:
+    phones = {phone_number(w, n) for w in range(4) for n in range(2_000)}
+    assert len(phones) == 4 * 2_000  # no two workers (or users of one) sign up the same person
+    assert all(p.startswith("+79") and len(p) == 12 and p[1:].isdigit() for p in phones)
+    streams = {tuple(random.Random(user_seed(1, w, 0)).random() for _ in range(3)) for w in range(4)}
+    assert len(streams) == 4  # every worker's first user draws its own numbers
+    assert random.Random(user_seed(1, 2, 5)).random() == random.Random(user_seed(1, 2, 5)).random()
+    with pytest.raises(ValueError, match="phone plan"):
+        phone_number(100, 0)
+
+
+def test_replies_are_asked_for_at_the_plans_ratio() -> None:
+    rng = random.Random(7)
+    devices = ["me", "a", "b", "c"]
+    asks = [ask_for_reply(devices, "me", 0.18, rng) for _ in range(40_000)]
+    assert sum(a is not None for a in asks) / len(asks) == pytest.approx(0.18, abs=0.01)
+    assert {a for a in asks if a} == {"a", "b", "c"}  # one other device, never the sender's own
+    assert ask_for_reply(["me"], "me", 1.0, rng) is None
+    sealed = envelope("u1", ask="a")
+    assert asked(sealed) == "a" and asked(envelope("u1")) is None and asked("%%%") is None
 
 
 def test_cross_state_share_spreads_over_the_other_states() -> None:

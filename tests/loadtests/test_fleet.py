@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import subprocess
@@ -107,3 +108,44 @@ def test_durations() -> None:
     for bad in ("1x", "-5s", "s"):
         with pytest.raises(LoadTestError, match="--duration"):
             parse_duration(bad)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "msgfleet.cli", "fleet", *args],
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=env,
+    )  # fmt: skip
+
+
+def _gone(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+
+def test_fleet_restart_brings_a_killed_node_back_and_down_stops_it(tmp_path: Path) -> None:
+    data = tmp_path / "fleet"
+    up = _cli("up", "--plan", str(PLAN), "--phase", "1", "--data-dir", str(data), "--background")
+    assert up.returncode == 0, up.stderr
+    try:
+        before = {n.state: n for n in read_fleet_file(data)}
+        killed = before["RU-SPE"]
+        os.killpg(killed.pid, 9)  # the node dies as a crashed node does
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(killed.pid).wait(timeout=30)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{killed.url}/readyz", timeout=2)
+
+        restarted = _cli("restart", "RU-SPE", "--data-dir", str(data))
+        assert restarted.returncode == 0, restarted.stderr
+        after = {n.state: n for n in read_fleet_file(data)}
+        assert after["RU-SPE"].pid != killed.pid and str(after["RU-SPE"].pid) in restarted.stdout
+        assert after["RU-SPE"].url == killed.url and after["RU-MOW"] == before["RU-MOW"]
+        ready = httpx.get(f"{killed.url}/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["state"] == "RU-SPE"
+
+        unknown = _cli("restart", "RU-XXX", "--data-dir", str(data))
+        assert unknown.returncode == 2 and "RU-XXX" in unknown.stderr and unknown.stderr.count("\n") == 1
+    finally:
+        down = _cli("down", "--data-dir", str(data))
+    assert down.returncode == 0, down.stderr
+    assert all(_gone(n.pid) for n in after.values()), "fleet down left the restarted node running"

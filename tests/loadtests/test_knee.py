@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.knee import KneeFinder
+from loadtests.knee import EXTENSIONS, FAIL, INSUFFICIENT, MIN_DELIVERIES, PASS, KneeFinder, verdict
 from loadtests.schedule import LevelSchedule
 from loadtests.stats import DELIVERY, Entry, Snapshot, percentile
 from msgfleet.schema import SLO, KneeSearch
@@ -144,3 +144,37 @@ def test_a_step_after_a_breach_warms_up_longer() -> None:
     assert third.start - second.window.end == 2 * search.warmup_s
     fourth_gap = finder.steps[3].window.start - third.end
     assert fourth_gap == (2 if not finder.steps[2].passed else 1) * search.warmup_s
+
+
+def test_a_verdict_needs_enough_deliveries_or_an_interval_that_settles_it() -> None:
+    slo = SLO(delivery_p95_ms=300.0, error_rate=0.01)
+    assert verdict(3, 100.0, None, 0.0, slo)[0] == INSUFFICIENT  # the p95 of 3 is their maximum
+    assert verdict(MIN_DELIVERIES, 100.0, None, 0.0, slo)[0] == PASS
+    assert verdict(25, 100.0, (80.0, 200.0), 0.0, slo)[0] == PASS  # the whole interval is within the SLO
+    assert verdict(25, 100.0, (80.0, 400.0), 0.0, slo)[0] == INSUFFICIENT
+    assert verdict(5, 1000.0, None, 0.0, slo)[0] == INSUFFICIENT
+    assert verdict(25, 1000.0, (600.0, 2000.0), 0.0, slo)[0] == FAIL  # the whole interval is above it
+    assert verdict(MIN_DELIVERIES, 1000.0, None, 0.0, slo)[0] == FAIL
+    assert verdict(3, 100.0, None, 0.5, slo)[0] == FAIL  # errors fail a step whatever the latency
+    assert verdict(0, None, None, 0.0, slo)[0] == INSUFFICIENT
+
+
+def test_a_step_short_of_deliveries_is_extended_and_then_passes() -> None:
+    # 2 users × 1 message/s: 10 deliveries per 5 s, too few for any verdict; after one extension 20,
+    # all at 20 ms, whose p95 interval (20-20 ms) is within the SLO
+    search = KneeSearch(start_users=2, step_users=1, max_users=2, warmup_s=1, measure_s=5)
+    finder = KneeFinder(search, SLO(delivery_p95_ms=300.0))
+    run(finder, ModelNode(capacity=1e6, rate=1.0))
+    (step,) = finder.steps
+    assert step.window.duration == 2 * search.measure_s < (1 + EXTENSIONS) * search.measure_s
+    assert step.deliveries == 20 and step.verdict == PASS
+
+
+def test_a_step_that_stays_short_is_insufficient_never_passed() -> None:
+    search = KneeSearch(start_users=1, step_users=1, max_users=1, warmup_s=1, measure_s=5)
+    finder = KneeFinder(search, SLO(delivery_p95_ms=300.0))
+    run(finder, ModelNode(capacity=1e6, rate=1.0))  # 15 deliveries after both extensions, all fast
+    (step,) = finder.steps
+    assert step.deliveries == 15 and step.verdict == INSUFFICIENT and not step.passed
+    result = finder.result()
+    assert result["supported_users"] == 0 and result["steps"][0]["verdict"] == INSUFFICIENT  # type: ignore[index]

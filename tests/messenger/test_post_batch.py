@@ -90,7 +90,7 @@ async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
     async with httpx.AsyncClient(base_url=node.url) as probe:
         after = _batches((await probe.get("/metrics")).text)
     transactions, posts = after[0] - before[0], after[1] - before[1]
-    assert posts >= fresh
+    assert posts == fresh  # what was stored: not the retries answered, nor the posts refused
     assert transactions < posts  # some transactions carried several posts
 
 

@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from messenger.client import MessengerClient
-from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64
+from messenger.federation.keys import KEY_FILE, load_or_create, public_key_b64, read_key
 from messenger.federation.signing import sign_headers
 
 STATES = ["RU-MOW", "RU-SPE", "RU-NVS"]
@@ -88,7 +88,7 @@ class StateNode:
         self.process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self, timeout: float = 120) -> None:
         assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -116,6 +116,10 @@ class StateNode:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def federation_key(self) -> SigningKey:
+        """The node's own federation signing key (what an operator of that state holds)."""
+        return read_key(self.data_dir / KEY_FILE)
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
         """Run a read query on this node's database (for residency and 'nothing stored' checks)."""

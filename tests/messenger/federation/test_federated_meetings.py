@@ -1,8 +1,10 @@
 """A meeting organized in one state with invitees homed in others: they get the invitation and the
-reminder through their home nodes and RSVP there (real nodes, real HTTP between them)."""
+reminder through their home nodes, see the meeting and its ``.ics`` there, and RSVP there (real nodes,
+real HTTP between them)."""
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +49,21 @@ async def test_meeting_invite_reminder_and_rsvp_across_states(three_states: Node
     reminder = await _event(guest, "meeting.reminder", meeting_id)
     assert reminder["starts_at"] == meeting["starts_at"]
 
+    # The guest's own node lists the meeting, shows it and exports it, as the organizer's node does.
+    listed = await guest.request("GET", "/v1/meetings")
+    assert [m["id"] for m in listed] == [meeting_id]
+    shown_here = await guest.request("GET", f"/v1/meetings/{meeting_id}")
+    assert {k: shown_here[k] for k in ("title", "organizer", "starts_at", "invitees")} == {
+        k: meeting[k] for k in ("title", "organizer", "starts_at", "invitees")
+    }
+    assert shown_here["reminded"] is True
+    ics = await guest.http.get(f"/v1/meetings/{meeting_id}/ics")
+    assert ics.status_code == 200 and ics.headers["content-type"].startswith("text/calendar")
+    organizers_ics = await organizer.http.get(f"/v1/meetings/{meeting_id}/ics")
+    uid = re.search(r"^UID:(.+)$", organizers_ics.text, re.M)
+    assert uid is not None and f"UID:{uid.group(1)}" in ics.text  # one event for calendar clients
+    assert "ATTENDEE;" in ics.text and guest.user_id in ics.text.replace("\r\n ", "")
+
     resp = await guest.http.post(f"/v1/meetings/{meeting_id}/rsvp", json={"response": "accepted"})
     assert resp.status_code == 202, resp.text
     seen = await _event(organizer, "meeting.rsvp", meeting_id)
@@ -54,6 +71,8 @@ async def test_meeting_invite_reminder_and_rsvp_across_states(three_states: Node
     await _event(guest, "meeting.rsvp", meeting_id)  # the guest's own devices, from their home node
     shown = await organizer.request("GET", f"/v1/meetings/{meeting_id}")
     assert shown["invitees"] == [{"user_id": guest.user_id, "rsvp": "accepted"}]
+    mine = await guest.request("GET", f"/v1/meetings/{meeting_id}")
+    assert mine["invitees"] == [{"user_id": guest.user_id, "rsvp": "accepted"}]
 
     # A user of a state the meeting never invited cannot RSVP through their node.
     try:
@@ -61,10 +80,22 @@ async def test_meeting_invite_reminder_and_rsvp_across_states(three_states: Node
         raise AssertionError("an uninvited user could RSVP")
     except ApiFailure as exc:
         assert exc.status == 404 and exc.error == "meeting_not_found"
-    # The meeting itself stays at the organizer's node; the guest's node knows only its host.
+    try:
+        await stranger.request("GET", f"/v1/meetings/{meeting_id}")
+        raise AssertionError("an uninvited user saw the meeting")
+    except ApiFailure as exc:
+        assert exc.status == 404
+    # The meeting itself stays at the organizer's node; the guest's node keeps its host and a view.
     assert await spe.rows("SELECT id FROM meetings") == []
     hosts = await spe.rows("SELECT host_state FROM fed_meeting_hosts WHERE meeting_id = :m", m=meeting_id)
     assert hosts == [("RU-MOW",)]
+
+    await organizer.request("DELETE", f"/v1/meetings/{meeting_id}")
+    await _event(guest, "meeting.cancelled", meeting_id)
+    assert await guest.request("GET", "/v1/meetings") == []
+    gone = await guest.request("GET", f"/v1/meetings/{meeting_id}")
+    assert gone["cancelled"] is True and gone["sequence"] == 1
+    assert "STATUS:CANCELLED" in (await guest.http.get(f"/v1/meetings/{meeting_id}/ics")).text
 
 
 async def _call_event(client: MessengerClient, kind: str, timeout: float = 20) -> dict[str, Any]:
