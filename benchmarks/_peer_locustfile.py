@@ -75,8 +75,10 @@ def _msgfleet_receiver(env: Any, url: str, token: str, device: str) -> None:
 def _msgfleet_socket(url: str, token: str) -> websocket.WebSocket:
     # The node sends valid UTF-8 JSON; websocket-client's pure-Python UTF-8 check was the load
     # generator's largest cost (py-spy), so it is skipped.
-    ws_url = url.replace("http", "ws", 1) + f"/v1/ws?token={token}"
-    socket = websocket.create_connection(ws_url, timeout=30, skip_utf8_validation=True)
+    ws_url = url.replace("http", "ws", 1) + "/v1/ws"
+    socket = websocket.create_connection(
+        ws_url, timeout=30, skip_utf8_validation=True, header=[f"Authorization: Bearer {token}"]
+    )
     socket.recv()  # ready
     return socket
 

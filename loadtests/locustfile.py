@@ -226,10 +226,12 @@ class MessengerUser(FastHttpUser):
         raise RuntimeError(f"no login code for {phone}: enable MSGFLEET_DEV_SMS_ENDPOINT on {self.host}")
 
     def _connect(self, token: str) -> None:
-        url = self.host.replace("http", "ws", 1) + f"/v1/ws?token={token}"
+        url = self.host.replace("http", "ws", 1) + "/v1/ws"
         start = time.perf_counter()
         try:
-            self.socket = websocket.create_connection(url, timeout=10)
+            self.socket = websocket.create_connection(
+                url, timeout=10, header=[f"Authorization: Bearer {token}"]
+            )
             ready = json.loads(self.socket.recv())
             assert ready.get("type") == "ready", ready
             self.socket.settimeout(None)

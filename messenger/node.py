@@ -44,7 +44,9 @@ class Node:
             clock.use_dev_clock(settings.data_dir / "dev-clock.json")
         hub: Hub = RedisHub(settings.redis_url, settings.channel_prefix) if settings.redis_url else Hub()
         await hub.start()
-        engine = make_engine(settings.db_url)
+        engine = make_engine(
+            settings.db_url, pool_size=settings.db_pool_size, pool_timeout=settings.db_pool_timeout
+        )
         hooks: list[ChatHook] = []
         keys = open_keystore(settings)
         sessions = async_sessionmaker(

@@ -72,6 +72,18 @@ class Settings(BaseSettings):
     code_rate_window_seconds: int = Field(600, ge=1)
     code_rate_per_phone: int = Field(5, ge=0)
     code_rate_per_ip: int = Field(100, ge=0)
+    # Verifies per client IP in that window: code_rate_per_ip x otp_max_attempts (no more can be honest).
+    # All verifies of the node in a fixed window, whoever sends them (a flood from many addresses).
+    verify_rate_global: int = Field(6000, ge=0, description="verifies per verify_rate_window_seconds")
+    verify_rate_window_seconds: int = Field(60, ge=1)
+    # PIN / TOTP checks per user: this many, then each further one waits 30 s, 60 s, ... up to a day.
+    second_factor_free_attempts: int = Field(5, ge=1)
+    second_factor_backoff_seconds: float = Field(30.0, gt=0)
+    second_factor_backoff_cap_seconds: float = Field(86400.0, gt=0)
+    # Database connections per worker (as many again may overflow) and how long a request waits for one
+    # before the node answers 503; default 30 s (PostgreSQL) / 60 s (SQLite's single writer).
+    db_pool_size: int = Field(20, ge=1)
+    db_pool_timeout: float | None = Field(None, gt=0)
 
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_envelope_bytes: int = Field(65_536, ge=64, description="base64 characters per ciphertext")

@@ -1,4 +1,5 @@
-"""SMS senders. The default writes each code to ``<data_dir>/sms.jsonl`` and the log (tests, demo, dev)."""
+"""SMS senders. The default writes each code to ``<data_dir>/sms.jsonl`` (tests, demo, dev); the log line it
+writes names neither the number nor the code (logs outlive accounts, docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ class FileSmsSender:
         line = json.dumps({"ts": time.time(), "phone": phone, "code": code}) + "\n"
         with self.path.open("a", encoding="utf-8") as sink:
             sink.write(line)
-        log.info("login code sent", extra={"phone": phone, "sink": str(self.path)})
+        log.info("login code sent", extra={"sink": str(self.path)})
 
 
 def last_code(path: Path, phone: str) -> str | None:

@@ -35,17 +35,21 @@ class LoginOut(Out):
     new_user: bool
 
 
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 @router.post("/request-code", status_code=202, response_class=Response)  # 202, no body
 async def request_code(body: CodeRequest, request: Request, session: SessionDep, node: NodeDep) -> Response:
     """Send a 6-digit code to ``phone`` (valid 5 minutes). 429 + Retry-After when rate-limited."""
-    client_ip = request.client.host if request.client else "unknown"
-    await accounts.request_code(session, node, phone=body.phone, client_ip=client_ip)
+    await accounts.request_code(session, node, phone=body.phone, client_ip=_client_ip(request))
     return Response(status_code=202)
 
 
 @router.post("/verify")
-async def verify(body: VerifyRequest, session: SessionDep, node: NodeDep) -> LoginOut:
-    """Exchange phone + code (+ second factor) for a new device and its bearer token."""
+async def verify(body: VerifyRequest, request: Request, session: SessionDep, node: NodeDep) -> LoginOut:
+    """Exchange phone + code (+ second factor) for a new device and its bearer token. 429 + Retry-After
+    past the per-address or node-wide verify limits, or while wrong second factors lock the account."""
     login = await accounts.verify(
         session,
         node,
@@ -54,6 +58,7 @@ async def verify(body: VerifyRequest, session: SessionDep, node: NodeDep) -> Log
         device_name=body.device_name,
         platform=body.platform,
         otp=body.otp,
+        client_ip=_client_ip(request),
     )
     return LoginOut(
         user_id=login.user_id, device_id=login.device_id, token=login.token, new_user=login.new_user

@@ -23,7 +23,7 @@ from messenger.db.models import User
 from messenger.errors import BadRequest, Unauthorized
 from messenger.media.service import Media
 from messenger.node import Node
-from messenger.services.accounts import _second_factor_ok
+from messenger.services.accounts import check_second_factor
 
 router = APIRouter(prefix="/v1/account", tags=["data rights"])
 
@@ -98,10 +98,12 @@ async def delete_account(
     user = await _user(session, device)
     if body.phone != user.phone:
         raise BadRequest("phone does not match this account", code="confirmation_mismatch")
-    if (user.totp_secret or user.pin_hash) and not (body.otp and _second_factor_ok(user, body.otp)):
-        raise Unauthorized(
-            "this account has a second factor: send a current otp", code="second_factor_invalid"
-        )
+    if user.totp_secret or user.pin_hash:
+        if not body.otp:
+            raise Unauthorized(
+                "this account has a second factor: send a current otp", code="second_factor_invalid"
+            )
+        await check_second_factor(session, node, user=user, given=body.otp, where="account.delete")
     erased = await erase.erase_account(session, node.features["media"], user=user)
     await node.hub.revoke(erased.device_ids)
     return Response(status_code=204)

@@ -9,6 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -85,7 +87,29 @@ def install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = _allowed(request)
         return error_response(exc.status_code, code, str(exc.detail), headers)
 
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # Every database connection was busy for db_pool_timeout seconds: overload, not a bug (a flood).
+        return _unavailable(request, "database pool exhausted")
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # PostgreSQL refusing a new connection (SQLSTATE 53300 too_many_connections) is overload too.
+        if getattr(exc.orig, "sqlstate", None) == "53300":
+            return _unavailable(request, "database refused a connection")
+        return _internal(request)
+
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return error_response(500, "internal_error", "the node failed to handle this request")
+    async def _unexpected(request: Request, _exc: Exception) -> JSONResponse:
+        return _internal(request)
+
+
+def _unavailable(request: Request, why: str) -> JSONResponse:
+    log.warning(why, extra={"path": request.url.path})
+    detail = "the node is overloaded (no database connection free); retry shortly"
+    return error_response(503, "unavailable", detail, {"Retry-After": "1"})
+
+
+def _internal(request: Request) -> JSONResponse:
+    log.exception("unhandled error", extra={"path": request.url.path})  # inside the handler: has exc_info
+    return error_response(500, "internal_error", "the node failed to handle this request")

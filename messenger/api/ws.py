@@ -1,7 +1,9 @@
 """``WS /v1/ws``: push a device's events in order; resume exactly with the last cursor (docs/API.md).
 
-Authentication: ``?token=`` or ``Authorization: Bearer`` at the handshake, or a first frame
-``{"type": "auth", "token": ..., "cursor": n}``. Close code 4401: bad token or device revoked.
+Authentication: a first frame ``{"type": "auth", "token": ..., "cursor": n}``, or ``Authorization:
+Bearer`` at the handshake (clients that can set headers). Never a token in the URL: URLs end up in
+logs (uvicorn's, proxies'), so ``?token=`` is refused with 4400. Close code 4401: bad token or device
+revoked.
 """
 
 from __future__ import annotations
@@ -86,18 +88,17 @@ async def _receive_frame(websocket: WebSocket) -> dict[str, Any]:
 
 
 async def _credentials(websocket: WebSocket) -> tuple[str, int | None]:
-    token = websocket.query_params.get("token")
-    header = websocket.headers.get("authorization", "")
-    if not token and header.lower().startswith("bearer "):
-        token = header[7:].strip()
+    """Token and resume cursor; ``ValueError`` (a 4400 close) for anything but the documented forms."""
+    if "token" in websocket.query_params:
+        raise ValueError("token in the URL refused; send it in the first frame")
     cursor = _cursor(websocket.query_params.get("cursor"))
-    if not token:
-        frame = await asyncio.wait_for(_receive_frame(websocket), AUTH_TIMEOUT)
-        if frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
-            raise ValueError('first frame must be {"type": "auth", "token": "..."}')
-        token = frame["token"]
-        cursor = _cursor(frame.get("cursor", cursor))
-    return str(token), cursor
+    scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip(), cursor
+    frame = await asyncio.wait_for(_receive_frame(websocket), AUTH_TIMEOUT)
+    if frame.get("type") != "auth" or not isinstance(frame.get("token"), str):
+        raise ValueError('first frame must be {"type": "auth", "token": "..."}')
+    return frame["token"], _cursor(frame.get("cursor", cursor))
 
 
 def _frame_handler(kind: object) -> Callable[[Node, str, dict[str, Any]], Awaitable[dict[str, Any]]] | None:
@@ -146,8 +147,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             await websocket.send_text(json.dumps(exc.frame()))
         await websocket.close(BAD_FRAME, exc.detail if exc.code != "bad_frame" else "bad auth frame")
         return
-    except (ValueError, AttributeError, TimeoutError):
-        await websocket.close(BAD_FRAME, "bad auth frame")
+    except (ValueError, AttributeError, TypeError, TimeoutError) as exc:
+        await websocket.close(BAD_FRAME, str(exc)[:120] if isinstance(exc, ValueError) else "bad auth frame")
         return
     except WebSocketDisconnect:
         return

@@ -255,10 +255,12 @@ class EventSocket:
             return {"id": frame["message_id"], "seq": frame["seq"], "ts": frame["ts"]}
 
     async def __aenter__(self) -> EventSocket:
-        url = self.client.base_url.replace("http", "ws", 1) + "/v1/ws"
+        # The token goes in the first frame, never in the URL (URLs are logged; docs/API.md).
+        self.conn = await connect(self.client.base_url.replace("http", "ws", 1) + "/v1/ws")
+        auth: dict[str, Any] = {"type": "auth", "token": self.client.token}
         if self.start is not None:
-            url += f"?cursor={self.start}"
-        self.conn = await connect(url, additional_headers={"Authorization": f"Bearer {self.client.token}"})
+            auth["cursor"] = self.start
+        await self.conn.send(json.dumps(auth))
         self.ready = json.loads(await self.conn.recv())
         if self.ready.get("type") != "ready":
             raise ConnectionError(f"unexpected first frame {self.ready}")

@@ -1,5 +1,5 @@
-"""Chats, members, messages, envelopes and pins (also imported WhatsApp chats: they are ordinary group
-chats whose history the importing device encrypted, so they need nothing of their own).
+"""Chats, members, messages, envelopes and pins (also imported WhatsApp chats: ordinary group chats whose
+history the importing device encrypted and posted).
 
 Export: memberships, the metadata of messages sent, the envelopes addressed to the user's devices.
 Erase: messages they sent become tombstones (envelopes erased; sender, device and client id replaced,
@@ -7,6 +7,12 @@ so the other members' history keeps its sequence without the user's id); envelop
 devices go; they leave every chat (``member.removed``; a group they owned passes to its
 longest-standing admin, else member); their pins and the chats they created keep ``ERASED_USER``; a
 private chat forgets its pair key.
+
+Imported history is the exception: a message the user posted for another author (``client_msg_id``
+starting with :data:`IMPORTED`, set by ``messenger.imports.runner``) is the other members' history, not
+the user's. It stays, with its envelopes to the other devices; its sender becomes ``ERASED_USER`` and it
+keeps the importing device's id, which the signature inside the envelopes names (the device itself is
+gone, so the id leads nowhere).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from messenger.db.base import now
 from messenger.db.models import Chat, Envelope, Member, Message, Pin
 from messenger.realtime.events import emit_to_chat
 from messenger.services.chats import _promote_successor
+
+IMPORTED = "import:"  # client_msg_id prefix of a message imported for another author
 
 
 async def export(ctx: Context) -> Mapping[str, Any]:
@@ -81,19 +89,21 @@ async def export(ctx: Context) -> Mapping[str, Any]:
 
 async def erase(ctx: Context) -> Mapping[str, int]:
     session, user_id = ctx.session, ctx.subject.user_id
-    sent = select(Message.id).where(Message.sender_user_id == user_id)
-    await session.execute(delete(Envelope).where(Envelope.message_id.in_(sent)))
+    imported = Message.client_msg_id.startswith(IMPORTED, autoescape=True)
+    own = (Message.sender_user_id == user_id) & ~imported
+    await session.execute(delete(Envelope).where(Envelope.message_id.in_(select(Message.id).where(own))))
     await session.execute(delete(Envelope).where(Envelope.device_id.in_(ctx.subject.device_ids)))
     tombstoned = await session.execute(
-        update(Message)
-        .where(Message.sender_user_id == user_id, Message.deleted_at.is_(None))
-        .values(deleted_at=now())
+        update(Message).where(own, Message.deleted_at.is_(None)).values(deleted_at=now())
     )
     # client_msg_id := id keeps uq_messages_client_id unique once every device id reads ERASED_USER.
     await session.execute(
         update(Message)
-        .where(Message.sender_user_id == user_id)
+        .where(own)
         .values(sender_user_id=ERASED_USER, sender_device_id=ERASED_USER, client_msg_id=Message.id)
+    )
+    await session.execute(
+        update(Message).where(Message.sender_user_id == user_id, imported).values(sender_user_id=ERASED_USER)
     )
     await session.execute(update(Pin).where(Pin.pinned_by == user_id).values(pinned_by=ERASED_USER))
 

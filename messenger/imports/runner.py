@@ -4,7 +4,8 @@ Order: parse and check everything (``whatsapp.load``), upload the media, create 
 contacts, share the media, then post each message encrypted to every device of the chat. A malformed
 export fails in the first step, before the node has seen anything. Each message's ``client_msg_id``
 derives from the export's hash and line, so re-running ``import_whatsapp(..., chat_id=...)`` after a
-lost connection resumes without duplicates.
+lost connection resumes without duplicates; lines of other authors than the importer carry the
+``import:`` prefix, so deleting the importer's account leaves them in the chat (docs/API.md).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from messenger.client.client import ApiFailure, MessengerClient
+from messenger.datarights.chats import IMPORTED
 from messenger.imports.whatsapp import Export, Skipped, load
 from messenger.services.contacts import phone_hash
 
@@ -156,7 +158,9 @@ async def import_whatsapp(
         if media_id is not None:
             body["media"] = {"id": media_id, "filename": message.attachment}
             report.media += 1
-        await _post(client, chat_id, body, f"wa-{digest[:24]}-{message.line}")
+        # Another author's line is theirs, not the importer's: it outlives the importer's account.
+        own = names.get(message.author) == client.user_id
+        await _post(client, chat_id, body, f"{'' if own else IMPORTED}wa-{digest[:24]}-{message.line}")
         report.imported += 1
     report.skipped.sort(key=lambda s: s.line)
     return report

@@ -9,17 +9,17 @@ import secrets
 from dataclasses import dataclass
 
 import pyotp
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from messenger import audit
 from messenger.db.base import now
 from messenger.db.models import Device, LoginCode, User
-from messenger.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, Unauthorized
+from messenger.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from messenger.node import Node
 from messenger.realtime.events import emit_to_users
-from messenger.security import new_token, token_hash
+from messenger.security import new_token, open_totp, seal_totp, token_hash
+from messenger.services import limits
 from messenger.services.ids import new_id, new_user_id
 
 # ITU-T E.164: "+", a country code not starting with 0, at most 15 digits in all. The shortest national
@@ -38,22 +38,9 @@ def code_hash(secret: bytes, phone: str, code: str) -> str:
     return hmac.new(secret, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-async def _enforce_rate(
-    session: AsyncSession, column: InstrumentedAttribute[str], value: str, limit: int, window: int, what: str
-) -> None:
-    if limit == 0:
-        return
-    since = now() - window
-    count, oldest = (
-        await session.execute(
-            select(func.count(), func.min(LoginCode.created_at)).where(
-                column == value, LoginCode.created_at > since
-            )
-        )
-    ).one()
-    if count >= limit:
-        retry = int(oldest + window - now()) + 1
-        raise RateLimited(f"too many codes requested for this {what}; retry in {retry} s", retry_after=retry)
+def masked(phone: str) -> str:
+    """What audit entries keep of a number: country prefix and last two digits (``+7…67``)."""
+    return f"{phone[:2]}…{phone[-2:]}"
 
 
 async def request_code(session: AsyncSession, node: Node, *, phone: str, client_ip: str) -> None:
@@ -61,10 +48,16 @@ async def request_code(session: AsyncSession, node: Node, *, phone: str, client_
     settings = node.settings
     check_phone(phone)
     window = settings.code_rate_window_seconds
-    await _enforce_rate(session, LoginCode.phone, phone, settings.code_rate_per_phone, window, "phone number")
-    await _enforce_rate(
-        session, LoginCode.client_ip, client_ip, settings.code_rate_per_ip, window, "client address"
-    )
+    for name, subject, limit, what in (
+        ("code-phone", phone, settings.code_rate_per_phone, "too many codes requested for this phone number"),
+        (
+            "code-ip",
+            client_ip,
+            settings.code_rate_per_ip,
+            "too many codes requested from this client address",
+        ),
+    ):
+        await limits.hit(session, node.secret, name, subject, limit=limit, window=window, what=what)
     code = f"{secrets.randbelow(10**6):06d}"
     # The number itself stays out of the log (it outlives the account): country code and last 2 digits.
     detail = {"phone": audit.masked_phone(phone)}
@@ -72,16 +65,23 @@ async def request_code(session: AsyncSession, node: Node, *, phone: str, client_
     await session.execute(
         update(LoginCode).where(LoginCode.phone == phone, LoginCode.consumed.is_(False)).values(consumed=True)
     )
-    session.add(
-        LoginCode(
-            phone=phone,
-            client_ip=client_ip,
-            code_hash=code_hash(node.secret, phone, code),
-            created_at=now(),
-            expires_at=now() + settings.otp_ttl_seconds,
-            attempts=0,
-            consumed=False,
-        )
+    login = LoginCode(
+        phone=phone,
+        client_ip=client_ip,
+        code_hash=code_hash(node.secret, phone, code),
+        created_at=now(),
+        expires_at=now() + settings.otp_ttl_seconds,
+        attempts=0,
+        consumed=False,
+    )
+    session.add(login)
+    await session.flush()
+    await audit.record(
+        session,
+        action="auth.code_requested",
+        actor=None,
+        target=f"login_code:{login.id}",
+        detail={"phone": masked(phone)},
     )
     await session.commit()
     await node.sms.send_code(phone, code)
@@ -95,26 +95,6 @@ class Login:
     new_user: bool
 
 
-def _second_factor_ok(user: User, otp: str) -> bool:
-    if user.totp_secret and pyotp.TOTP(user.totp_secret).verify(otp, valid_window=1):
-        return True
-    return bool(user.pin_hash) and check_pin(user.pin_hash or "", otp)
-
-
-async def _fail_attempt(session: AsyncSession, login: LoginCode, error: Exception) -> None:
-    login.attempts += 1
-    # The code row, not the number: resolvable while the row exists; erased with the account (data rights).
-    await audit.record(
-        session,
-        action="auth.login_failed",
-        actor=None,
-        target=f"login_code:{login.id}",
-        detail={"why": str(error)},
-    )
-    await session.commit()
-    raise error
-
-
 async def verify(
     session: AsyncSession,
     node: Node,
@@ -124,40 +104,88 @@ async def verify(
     device_name: str,
     platform: str,
     otp: str | None,
+    client_ip: str,
 ) -> Login:
-    """Check the code (and second factor if enabled); create the user if new and a device with a token."""
+    """Check the code (and second factor if enabled); create the user if new and a device with a token.
+
+    Race-free on both backends: the attempt is counted by one conditional UPDATE before the code is
+    compared, the code is consumed by another (only one verify can win it), and a first login creates
+    the user with ``INSERT … ON CONFLICT DO NOTHING``."""
     settings = node.settings
     check_phone(phone)
+    await limits.hit(
+        session,
+        node.secret,
+        "verify-ip",
+        client_ip,
+        limit=settings.code_rate_per_ip * settings.otp_max_attempts,
+        window=settings.code_rate_window_seconds,
+        what="too many login attempts from this client address",
+    )
+    await limits.hit(
+        session,
+        node.secret,
+        "verify-all",
+        "*",
+        limit=settings.verify_rate_global,
+        window=settings.verify_rate_window_seconds,
+        what="the node takes no more logins right now",
+    )
     login = await session.scalar(
         select(LoginCode)
         .where(LoginCode.phone == phone, LoginCode.consumed.is_(False))
         .order_by(LoginCode.id.desc())
+        .limit(1)
     )
     if login is None:
         raise BadRequest("no code was requested for this number (or it was used)", code="no_code")
     if login.expires_at < now():
         raise BadRequest("the code expired; request a new one", code="code_expired")
-    left = settings.otp_max_attempts - login.attempts
-    if left <= 0:
+    attempts = await session.scalar(
+        update(LoginCode)
+        .where(
+            LoginCode.id == login.id,
+            LoginCode.consumed.is_(False),
+            LoginCode.attempts < settings.otp_max_attempts,
+        )
+        .values(attempts=LoginCode.attempts + 1)
+        .returning(LoginCode.attempts)
+    )
+    await session.commit()
+    if attempts is None:
+        if await session.scalar(select(LoginCode.consumed).where(LoginCode.id == login.id)):
+            raise BadRequest("no code was requested for this number (or it was used)", code="no_code")
         raise Forbidden("too many wrong attempts for this code; request a new one", code="code_locked")
     if not hmac.compare_digest(login.code_hash, code_hash(node.secret, phone, code)):
-        await _fail_attempt(
-            session, login, Unauthorized(f"wrong code; {left - 1} attempts left", code="invalid_code")
-        )
+        # The code row, not the number: resolvable while the row exists; erased with the account.
+        await audit.record(session, action="auth.login_failed", actor=None, target=f"login_code:{login.id}")
+        await session.commit()
+        left = settings.otp_max_attempts - attempts
+        raise Unauthorized(f"wrong code; {left} attempts left", code="invalid_code")
     user = await session.scalar(select(User).where(User.phone == phone))
     if user is not None and (user.totp_secret or user.pin_hash):
         if not otp:
             raise Unauthorized("this account needs its second factor in 'otp'", code="second_factor_required")
-        if not _second_factor_ok(user, otp):
-            await _fail_attempt(
-                session, login, Unauthorized("wrong second factor", code="second_factor_invalid")
-            )
-    login.consumed = True
+        await check_second_factor(session, node, user=user, given=otp, where="login")
+    won = await session.scalar(
+        update(LoginCode)
+        .where(LoginCode.id == login.id, LoginCode.consumed.is_(False))
+        .values(consumed=True)
+        .returning(LoginCode.id)
+    )
+    if won is None:  # a parallel verify of the same code got it first
+        raise BadRequest("no code was requested for this number (or it was used)", code="no_code")
     new_user = user is None
     if user is None:
-        user = User(id=new_user_id(settings.state), phone=phone, created_at=now())
-        session.add(user)
-        await session.flush()
+        created = await session.scalar(
+            limits.upsert(session, User)
+            .values(id=new_user_id(settings.state), phone=phone, created_at=now())
+            .on_conflict_do_nothing(index_elements=["phone"])
+            .returning(User.id)
+        )
+        new_user = created is not None
+        user = await session.scalar(select(User).where(User.phone == phone))
+        assert user is not None
     token = new_token()
     device = Device(
         id=new_id("d"),
@@ -235,35 +263,86 @@ def check_pin(stored: str, pin: str) -> bool:
     return hmac.compare_digest(candidate.hex(), digest)
 
 
-async def start_totp(session: AsyncSession, *, user: User) -> tuple[str, str]:
+def _second_factor_ok(node: Node, user: User, given: str) -> bool:
+    if user.totp_secret:
+        secret = open_totp(node.keys, user.totp_secret, user_id=user.id)
+        if pyotp.TOTP(secret).verify(given, valid_window=1):
+            return True
+    return bool(user.pin_hash) and check_pin(user.pin_hash or "", given)
+
+
+async def check_second_factor(
+    session: AsyncSession, node: Node, *, user: User, given: str, where: str
+) -> None:
+    """Every PIN / TOTP comparison goes through here: the attempt is counted first (backoff, 429), a
+    failure is audited (``2fa.failed``) and answered 401, a success clears the count (caller commits)."""
+    settings = node.settings
+    await limits.attempt(
+        session,
+        node.secret,
+        "2fa",
+        user.id,
+        free=settings.second_factor_free_attempts,
+        base=settings.second_factor_backoff_seconds,
+        cap=settings.second_factor_backoff_cap_seconds,
+        what="too many wrong second factors for this account",
+    )
+    if _second_factor_ok(node, user, given):
+        await limits.clear(session, node.secret, "2fa", user.id)
+        return
+    await audit.record(session, action="2fa.failed", actor=user.id, target=user.id, detail={"where": where})
+    await session.commit()
+    raise Unauthorized("wrong second factor", code="second_factor_invalid")
+
+
+async def _current_factor(
+    session: AsyncSession, node: Node, *, user: User, current: str | None, where: str
+) -> None:
+    """Changing a second factor needs the one in force (a stolen device token alone is not enough)."""
+    if not (user.totp_secret or user.pin_hash):
+        return
+    if not current:
+        raise Unauthorized(
+            "a second factor is on: give the current PIN or TOTP code in 'current'",
+            code="current_factor_required",
+        )
+    await check_second_factor(session, node, user=user, given=current, where=where)
+
+
+async def start_totp(session: AsyncSession, node: Node, *, user: User) -> tuple[str, str]:
     """Issue a TOTP secret (pending until confirmed with a current code); returns (secret, otpauth URI)."""
     secret = pyotp.random_base32()
-    user.totp_pending = secret
+    user.totp_pending = seal_totp(node.keys, secret, user_id=user.id)
     await session.commit()
     return secret, pyotp.TOTP(secret).provisioning_uri(name=user.phone, issuer_name="msgfleet")
 
 
-async def confirm_totp(session: AsyncSession, *, user: User, otp: str) -> None:
+async def confirm_totp(
+    session: AsyncSession, node: Node, *, user: User, otp: str, current: str | None
+) -> None:
+    """Make the pending secret the TOTP factor: ``otp`` from it, and ``current`` if a factor is on."""
     if not user.totp_pending:
         raise Conflict("no TOTP secret pending; POST /v1/account/2fa/totp first", code="no_pending_totp")
-    if not pyotp.TOTP(user.totp_pending).verify(otp, valid_window=1):
+    await _current_factor(session, node, user=user, current=current, where="totp.confirm")
+    pending = open_totp(node.keys, user.totp_pending, user_id=user.id)
+    if not pyotp.TOTP(pending).verify(otp, valid_window=1):
         raise Unauthorized("wrong TOTP code", code="second_factor_invalid")
     user.totp_secret, user.totp_pending = user.totp_pending, None
     await audit.record(session, action="2fa.totp_enabled", actor=user.id, target=user.id)
     await session.commit()
 
 
-async def set_pin(session: AsyncSession, *, user: User, pin: str) -> None:
+async def set_pin(session: AsyncSession, node: Node, *, user: User, pin: str, current: str | None) -> None:
+    await _current_factor(session, node, user=user, current=current, where="pin.set")
     user.pin_hash = hash_pin(pin)
     await audit.record(session, action="2fa.pin_set", actor=user.id, target=user.id)
     await session.commit()
 
 
-async def disable_second_factor(session: AsyncSession, *, user: User, otp: str) -> None:
+async def disable_second_factor(session: AsyncSession, node: Node, *, user: User, otp: str) -> None:
     if not (user.totp_secret or user.pin_hash):
         raise Conflict("no second factor is enabled", code="no_second_factor")
-    if not _second_factor_ok(user, otp):
-        raise Unauthorized("wrong second factor", code="second_factor_invalid")
+    await check_second_factor(session, node, user=user, given=otp, where="disable")
     user.totp_secret = user.totp_pending = user.pin_hash = None
     await audit.record(session, action="2fa.disabled", actor=user.id, target=user.id)
     await session.commit()

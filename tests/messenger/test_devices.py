@@ -50,7 +50,8 @@ async def test_cannot_revoke_another_users_device(signup: Signup) -> None:
 async def test_socket_with_bad_token_is_closed_4401(node: Any) -> None:
     from websockets.asyncio.client import connect
 
-    async with connect(node.url.replace("http", "ws") + "/v1/ws?token=nope") as ws:
+    url = node.url.replace("http", "ws") + "/v1/ws"
+    async with connect(url, additional_headers={"Authorization": "Bearer nope"}) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401

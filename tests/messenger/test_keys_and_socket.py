@@ -47,15 +47,16 @@ async def test_socket_auth_by_first_frame_and_resume_cursor(signup: Signup) -> N
     assert [f["kind"] for f in frames] == ["chat.created", "message.new", "message.new"]
     assert [f["cursor"] for f in frames] == [1, 2, 3]
     assert pong == {"type": "pong"}
-    async with connect(url + f"?token={bob.token}&cursor=2") as ws:
+    async with connect(url + "?cursor=2", additional_headers={"Authorization": f"Bearer {bob.token}"}) as ws:
         await ws.recv()  # ready
         assert json.loads(await ws.recv())["cursor"] == 3  # only what came after the cursor
 
 
-async def test_socket_with_bad_auth_frame_is_closed_4400(signup: Signup) -> None:
+@pytest.mark.parametrize("first", ["not json", b'{"type": "auth"}', '{"type": "auth", "token": 5}'])
+async def test_socket_with_bad_auth_frame_is_closed_4400(signup: Signup, first: str | bytes) -> None:
     alice = await signup()
     async with connect(alice.base_url.replace("http", "ws", 1) + "/v1/ws") as ws:
-        await ws.send("not json")
+        await ws.send(first)
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400

@@ -3,7 +3,7 @@
 A feature adds ``messenger/db/models/<feature>.py`` and one import line here.
 """
 
-from messenger.db.models.accounts import Device, LoginCode, User
+from messenger.db.models.accounts import Device, LoginCode, RateLimit, User
 from messenger.db.models.audit import AdminRole, AuditEntry
 from messenger.db.models.billing import Subscription, SubscriptionMember
 from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
@@ -51,6 +51,7 @@ __all__ = [
     "PhoneHash",
     "Pin",
     "Prekey",
+    "RateLimit",
     "ReceivedTxn",
     "Subscription",
     "SubscriptionMember",

@@ -1,4 +1,5 @@
-"""Accounts: users (by phone), their devices (bearer tokens stored as hashes) and login codes."""
+"""Accounts: users (by phone), their devices (bearer tokens stored as hashes), login codes and the
+counters of the attempt limits (``messenger.services.limits``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ class User(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # u<hex>@<STATE>
     phone: Mapped[str] = mapped_column(String(16), unique=True)  # E.164
     created_at: Mapped[float] = mapped_column(Float, default=now)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))  # active TOTP second factor
-    totp_pending: Mapped[str | None] = mapped_column(String(64))  # issued, not yet confirmed
+    # TOTP second factor, active and issued-but-unconfirmed: AES-GCM under the node's TOTP key (security.py)
+    totp_secret: Mapped[str | None] = mapped_column(String(128))
+    totp_pending: Mapped[str | None] = mapped_column(String(128))
     pin_hash: Mapped[str | None] = mapped_column(Text)  # scrypt$salt$hash
 
 
@@ -50,3 +52,16 @@ class LoginCode(Base):
     expires_at: Mapped[float] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     consumed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class RateLimit(Base):
+    """One limit's counter: a fixed window (``count`` hits until ``until``) or a backoff (``count``
+    attempts, the next allowed at ``until``, the current lock ``delay`` seconds). ``key`` is
+    ``<limit>:<HMAC of the subject>``, so phone numbers and addresses are not stored."""
+
+    __tablename__ = "rate_limits"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    until: Mapped[float] = mapped_column(Float, index=True)
+    delay: Mapped[float] = mapped_column(Float, default=0.0)

@@ -228,3 +228,35 @@ async def test_number_named_authors_are_mapped_by_contact_discovery(signup: Sign
         "author_user": bob.user_id,
         "sent_at": "2023-12-31T21:08:00",
     }
+
+
+async def test_deleting_the_importers_account_keeps_the_other_authors_history(
+    signup: Signup, tmp_path: Path
+) -> None:
+    alice, bob = await signup(), await signup()
+    path = write_zip(
+        tmp_path / "WhatsApp Chat with Trip.zip", {"WhatsApp Chat with Trip.txt": ANDROID.encode()}
+    )
+    report = await import_whatsapp(alice, path, names={"Alice": alice.user_id, "Bob": bob.user_id})
+    devices = await bob.chat_devices(report.chat_id, refresh=True)  # bob's device knows alice's keys
+    deleted = await alice.http.request("DELETE", "/v1/account", json={"phone": alice.phone})
+    assert deleted.status_code == 204
+
+    rows = await bob.request("GET", f"/v1/chats/{report.chat_id}/messages")
+    assert [r["sender"] for r in rows] == ["erased"] * 4
+    assert [r["deleted"] for r in rows] == [True, False, True, False]
+    kept = [
+        bob.keys.open(
+            r["ciphertext"],
+            sender_device=r["sender_device"],
+            chat_id=report.chat_id,
+            signing_key=devices[r["sender_device"]]["signing_key"],
+        )
+        for r in rows
+        if not r["deleted"]
+    ]
+    # Alice's own line went with her account; Bob's and Carol's (posted by her import) stayed.
+    assert [(b["imported"]["author"], b["text"]) for b in kept] == [
+        ("Bob", "Happy new year!\nThis is a second line\nand a third"),
+        ("Carol", "see you"),
+    ]
