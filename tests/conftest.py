@@ -18,7 +18,13 @@ from messenger.client import MessengerClient, sms_file_reader
 from messenger.launch import NodeProcess, scratch_database, start_node
 
 # Every test client comes from 127.0.0.1, so the per-IP code limit is off except where a test sets it.
-TEST_NODE_ENV = {"MSGFLEET_CODE_RATE_PER_IP": "0", "MSGFLEET_LOG_LEVEL": "warning"}
+# A small pool per worker: a session keeps a dozen two-worker nodes open against one PostgreSQL server
+# (100 connections by default), and no test needs more than a few connections at once.
+TEST_NODE_ENV = {
+    "MSGFLEET_CODE_RATE_PER_IP": "0",
+    "MSGFLEET_LOG_LEVEL": "warning",
+    "MSGFLEET_DB_POOL_SIZE": "5",
+}
 
 
 @pytest.fixture(scope="session")
