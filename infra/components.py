@@ -120,8 +120,8 @@ class _Part(pulumi.ComponentResource):
 
 class SiteIdentity(pulumi.ComponentResource):
     """A site's generated keys: the Ed25519 federation seed (its public key is an output), the media,
-    audit and TOTP keys, the HMAC key for login codes and the stores' passwords. Created before the sites so that
-    every site's peers file can carry its peers' public keys."""
+    audit and TOTP keys, the HMAC key for login codes and the stores' passwords. Created before the
+    sites so that every site's peers file can carry its peers' public keys."""
 
     def __init__(self, state: str, opts: pulumi.ResourceOptions | None = None) -> None:
         slug = labels.slug(state)
