@@ -38,11 +38,6 @@ def code_hash(secret: bytes, phone: str, code: str) -> str:
     return hmac.new(secret, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 
-def masked(phone: str) -> str:
-    """What audit entries keep of a number: country prefix and last two digits (``+7…67``)."""
-    return f"{phone[:2]}…{phone[-2:]}"
-
-
 async def request_code(session: AsyncSession, node: Node, *, phone: str, client_ip: str) -> None:
     """Rate-limit, store a fresh hashed 6-digit code (older ones stop working) and send it by SMS."""
     settings = node.settings
@@ -76,13 +71,6 @@ async def request_code(session: AsyncSession, node: Node, *, phone: str, client_
     )
     session.add(login)
     await session.flush()
-    await audit.record(
-        session,
-        action="auth.code_requested",
-        actor=None,
-        target=f"login_code:{login.id}",
-        detail={"phone": masked(phone)},
-    )
     await session.commit()
     await node.sms.send_code(phone, code)
 

@@ -42,7 +42,7 @@ SMOKES = {
     ),
     "request_costs.py": (
         ["--users", "4", "--requests", "4", "--repeat", "1"],
-        r"WebSocket connect\s+[\d.]+\s+[\d.]+",
+        r"WebSocket connect\s+[\d.]+\s+\S+\s+\d+",
     ),
     "sim_speed.py": ([], r"simulated messages/s wall"),
     # Synapse is an optional extra installed by `make bench-peer`; here only its command line is checked.
