@@ -197,7 +197,8 @@ Prepared = tuple[Fixture, dict[str, Call], httpx.AsyncClient]
 
 async def prepare(node: NodeProcess, users: int) -> Prepared:
     """Sign up ``users`` with open sockets and a chat per pair, a channel, a sender socket per lane."""
-    fix = Fixture(node, [await login_new(Fixture(node, [])) for _ in range(users)])
+    fix = Fixture(node, [])
+    fix.users = [await login_new(fix) for _ in range(users)]  # one phone range for the whole run
     for x, y in zip(fix.users[::2], fix.users[1::2], strict=True):
         fix.chats.append(await x.open_private(y.user_id))
         body = {"client_msg_id": "first", "envelopes": envelopes(x, y)}
