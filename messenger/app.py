@@ -23,6 +23,8 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.messages",
     "messenger.api.ops",
     "messenger.api.auth",
+    "messenger.api.oidc",
+    "messenger.api.devicelink",
     "messenger.api.devices",
     "messenger.api.account",
     "messenger.api.keys",

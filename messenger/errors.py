@@ -62,3 +62,18 @@ class RateLimited(ApiError):
     def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
         super().__init__(detail, code=code, headers={"Retry-After": str(max(1, retry_after))})
         self.retry_after = retry_after
+
+
+class BadGateway(ApiError):
+    """An upstream service (an identity provider) answered with something unusable."""
+
+    status, code = 502, "bad_gateway"
+
+
+class Unavailable(ApiError):
+    """An upstream service (an identity provider) cannot be reached now; retry later."""
+
+    status, code = 503, "unavailable"
+
+    def __init__(self, detail: str, *, code: str | None = None, retry_after: int = 30):
+        super().__init__(detail, code=code, headers={"Retry-After": str(retry_after)})

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     second_factor_free_attempts: int = Field(5, ge=1)
     second_factor_backoff_seconds: float = Field(30.0, gt=0)
     second_factor_backoff_cap_seconds: float = Field(86400.0, gt=0)
+    # Device sign-in by code (messenger/identity/devicelink.py): a code lives this long; new codes per client
+    # address and approvals per user in code_rate_window_seconds (approvals bound guessing of codes).
+    device_link_ttl_seconds: int = Field(120, ge=1)
+    device_link_rate_per_ip: int = Field(20, ge=0)
+    device_link_approvals_per_user: int = Field(10, ge=0)
     # Database connections per worker (as many again may overflow) and how long a request waits for one
     # before the node answers 503; default 30 s (PostgreSQL) / 60 s (SQLite's single writer).
     db_pool_size: int = Field(20, ge=1)

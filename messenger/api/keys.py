@@ -11,6 +11,7 @@ from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
 from messenger.errors import BadRequest, NotFound
 from messenger.federation.service import federation_of
+from messenger.identity import service as identity
 from messenger.services import keys
 from messenger.services.ids import home_state
 
@@ -45,9 +46,14 @@ class DeviceKeysOut(Out):
     identity_key: str | None
     signing_key: str | None
     prekey: PrekeyOut | None = None
+    identity_verified_by: list[str] = Field(
+        default_factory=list, description="identity providers that verified this user (docs/IDENTITY.md)"
+    )
 
 
-def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
+def device_keys_out(
+    items: list[keys.DeviceKeys], verified: dict[str, list[str]] | None = None
+) -> list[DeviceKeysOut]:
     return [
         DeviceKeysOut(
             user_id=k.user_id,
@@ -55,6 +61,7 @@ def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
             identity_key=k.identity_key,
             signing_key=k.signing_key,
             prekey=PrekeyOut(id=k.prekey[0], key=k.prekey[1]) if k.prekey else None,
+            identity_verified_by=(verified or {}).get(k.user_id, []),
         )
         for k in items
     ]
@@ -88,8 +95,10 @@ async def get_user_devices(
     fed = federation_of(node)
     if fed is not None and home_state(user_id) != node.settings.state:
         found = await fed.user_devices(session, user_id, claim=claim)
+        verified = None  # the flag stays in the user's state (docs/IDENTITY.md)
     else:
         found = await keys.user_devices(session, user_ids=[user_id], claim=claim)
+        verified = await identity.verified_by(session, [user_id])
     if not found:
         raise NotFound(f"user {user_id} has no devices here", code="user_not_found")
-    return device_keys_out(found)
+    return device_keys_out(found, verified)

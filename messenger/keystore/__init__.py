@@ -10,6 +10,9 @@ seals TOTP secrets, ``audit`` keys the audit chain (HMAC-SHA-256) and ``federati
 - ``mac``: HMAC-SHA-256.
 - ``signer``: an object with ``sign(message).signature`` and ``verify_key`` (PyNaCl's ``SigningKey``
   in the file backend).
+- ``credential``: a secret the node must present to someone else as it is (an OpenID client secret,
+  ``oidc-<provider>``); never created, an operator puts it there (file ``<name>.secret`` in the key
+  directory, or a private PKCS#11 data object labelled ``msgfleet:credential:<name>``).
 - ``rotate`` makes a new current version of a symmetric key and keeps the old ones for ``unwrap`` /
   ``open`` until ``retire`` deletes them (docs/SECURITY.md, "Key rotation").
 
@@ -102,6 +105,10 @@ class KeyStore(ABC):
 
     @abstractmethod
     def signer(self, name: str = "federation") -> Signer: ...
+
+    @abstractmethod
+    def credential(self, name: str) -> bytes:
+        """The stored credential ``name`` (``KeyStoreError`` if there is none)."""
 
     @abstractmethod
     def current_id(self, name: str) -> str:

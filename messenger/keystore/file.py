@@ -147,6 +147,16 @@ class FileKeyStore(KeyStore):
         key: SigningKey = load_or_create(self.path(name))
         return key
 
+    def credential(self, name: str) -> bytes:
+        path = self.directory / f"{name}.secret"
+        try:
+            value = path.read_bytes().strip()
+        except OSError as exc:
+            raise KeyStoreError(f"{path}: credential {name!r} not found ({exc.strerror})") from None
+        if not value:
+            raise KeyStoreError(f"{path}: credential {name!r} is empty")
+        return value
+
     def key_ids(self, name: str) -> list[str]:
         current = self.current_id(name)
         prefix = f"{self.path(name).stem}."

@@ -195,6 +195,14 @@ class Pkcs11KeyStore(KeyStore):
             }
         )
 
+    def credential(self, name: str) -> bytes:
+        label = f"msgfleet:credential:{name}"
+        found = list(self._session.get_objects({Attribute.CLASS: ObjectClass.DATA, Attribute.LABEL: label}))
+        if not found:
+            raise KeyStoreError(f"PKCS#11 token has no data object {label!r}")
+        value: bytes = found[0][Attribute.VALUE]
+        return value
+
     def mac(self, name: str, data: bytes) -> bytes:
         check_kind(name, "hmac")
         out: bytes = self._current(name).sign(data, mechanism=Mechanism.SHA256_HMAC)

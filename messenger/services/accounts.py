@@ -163,17 +163,38 @@ async def verify(
     )
     if won is None:  # a parallel verify of the same code got it first
         raise BadRequest("no code was requested for this number (or it was used)", code="no_code")
-    new_user = user is None
     if user is None:
-        created = await session.scalar(
-            limits.upsert(session, User)
-            .values(id=new_user_id(settings.state), phone=phone, created_at=now())
-            .on_conflict_do_nothing(index_elements=["phone"])
-            .returning(User.id)
-        )
-        new_user = created is not None
-        user = await session.scalar(select(User).where(User.phone == phone))
-        assert user is not None
+        user, new_user = await user_for_phone(session, node, phone)
+    else:
+        new_user = False
+    return await add_device(session, user=user, device_name=device_name, platform=platform, new_user=new_user)
+
+
+async def user_for_phone(session: AsyncSession, node: Node, phone: str) -> tuple[User, bool]:
+    """The user of ``phone``, created if there is none yet (``INSERT … ON CONFLICT DO NOTHING``: two
+    first logins racing make one user); returns it and whether this call created it."""
+    created = await session.scalar(
+        limits.upsert(session, User)
+        .values(id=new_user_id(node.settings.state), phone=phone, created_at=now())
+        .on_conflict_do_nothing(index_elements=["phone"])
+        .returning(User.id)
+    )
+    user = await session.scalar(select(User).where(User.phone == phone))
+    assert user is not None
+    return user, created is not None
+
+
+async def add_device(
+    session: AsyncSession,
+    *,
+    user: User,
+    device_name: str,
+    platform: str,
+    new_user: bool,
+    via: str | None = None,
+) -> Login:
+    """A new device of ``user`` with a fresh token: ``device.added`` to the user's other devices, the
+    login audited (``via`` names how, e.g. an identity provider or a device link), committed."""
     token = new_token()
     device = Device(
         id=new_id("d"),
@@ -193,9 +214,10 @@ async def verify(
         exclude_device=device.id,
         payload={"device_id": device.id, "name": device_name, "platform": platform},
     )
-    await audit.record(
-        session, action="auth.login", actor=user.id, target=device.id, detail={"new_user": new_user}
-    )
+    detail: dict[str, object] = {"new_user": new_user}
+    if via is not None:
+        detail["via"] = via
+    await audit.record(session, action="auth.login", actor=user.id, target=device.id, detail=detail)
     await audit.record(
         session,
         action="device.added",

@@ -11,6 +11,7 @@ from messenger.db.models.channels import Channel, ChannelMember, ChannelPost, Ch
 from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
 from messenger.db.models.contacts import Contact, ContactLookup, PhoneHash
 from messenger.db.models.events import DeviceEvent
+from messenger.db.models.identity import DeviceLink, IdentityLink, OidcFlow
 from messenger.db.models.keys import Prekey
 from messenger.db.models.locations import Location
 from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
@@ -37,7 +38,9 @@ __all__ = [
     "Destination",
     "Device",
     "DeviceEvent",
+    "DeviceLink",
     "Envelope",
+    "IdentityLink",
     "Location",
     "LoginCode",
     "MediaObject",
@@ -47,6 +50,7 @@ __all__ = [
     "MeetingInvitee",
     "Member",
     "Message",
+    "OidcFlow",
     "OutboxItem",
     "PhoneHash",
     "Pin",
