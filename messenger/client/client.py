@@ -101,6 +101,46 @@ class MessengerClient:
         await client.request("PUT", "/v1/keys", json=client.keys.publication())
         return client
 
+    # --- device sign-in by code (docs/IDENTITY.md) ---------------------------------------------------------
+
+    @staticmethod
+    async def start_device_link(
+        base_url: str, phone: str, *, device_name: str = "cli", platform: str = "python"
+    ) -> dict[str, Any]:
+        """A new device asks to join ``phone``'s account: ``{link_id, code, qr_payload, poll_secret,
+        expires_at}``; show ``code`` / ``qr_payload`` to the user, keep ``poll_secret``."""
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            body = {"phone": phone, "device_name": device_name, "platform": platform}
+            link: dict[str, Any] = _check(await http.post("/v1/devices/link", json=body))
+        return link
+
+    async def approve_device_link(self, code: str) -> dict[str, Any]:
+        """This (signed-in) device approves ``code`` for its account: ``{link_id, device_name, platform}``."""
+        approved: dict[str, Any] = await self.request("POST", f"/v1/devices/link/{code}/approve")
+        return approved
+
+    @classmethod
+    async def finish_device_link(
+        cls, base_url: str, link: dict[str, Any], *, keys: DeviceKeys | None = None
+    ) -> MessengerClient | None:
+        """One poll of the new device: ``None`` while not approved, else the signed-in client with its
+        own keys published (a second call after that is refused: single use)."""
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+            body = {"link_id": link["link_id"], "poll_secret": link["poll_secret"]}
+            response = await http.post("/v1/devices/link/claim", json=body)
+        if response.status_code == 202:
+            return None
+        login = _check(response)
+        client = cls(
+            base_url,
+            token=login["token"],
+            user_id=login["user_id"],
+            device_id=login["device_id"],
+            keys=keys or DeviceKeys.generate(),
+        )
+        await client.request("PUT", "/v1/keys", json=client.keys.publication())
+        return client
+
     async def close(self) -> None:
         await self.http.aclose()
 

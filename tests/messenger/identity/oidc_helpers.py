@@ -87,7 +87,12 @@ class Proxy:
                     content = json.dumps(hook(up.json())).encode()
                 self.send_response(up.status_code)
                 for key, value in up.headers.multi_items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+                    if key.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "content-encoding",
+                    ):
                         self.send_header(key, value)
                 self.send_header("Content-Length", str(len(content)))
                 self.end_headers()
