@@ -31,6 +31,7 @@ PROVIDER_DIR = ROOT / "tools" / "oidc-provider"
 REDIRECT_URI = "http://127.0.0.1/msgfleet/oidc"
 NODE_CLIENT = {"client_id": "msgfleet", "client_secret": secrets.token_urlsafe(24)}
 OTHER_CLIENT = {"client_id": "other-app", "client_secret": secrets.token_urlsafe(24)}
+_HOP_HEADERS = ("content-length", "transfer-encoding", "connection", "content-encoding")  # set anew
 ID_TOKEN_TTL = 600  # s: the expiry test moves the node's clock on by more than this
 
 

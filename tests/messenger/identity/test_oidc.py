@@ -128,7 +128,7 @@ def _nonce(started: httpx.Response) -> str:
 
 
 async def _with_token_swapped(node: Any, provider: LocalProvider, account: str, swap: Any) -> httpx.Response:
-    """A flow where the proxy between node and provider rewrites the token response (``swap(body, nonce)``)."""
+    """A flow whose token response the proxy rewrites on its way to the node (``swap(body, nonce)``)."""
     started = await start(node)
     nonce = _nonce(started)
     result = log_in(started.json()["authorization_url"], account)
