@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-busy lint bench bench-peer clean debs checkov-venv sized-plans
+.PHONY: demo test test-busy lint bench bench-peer clean debs checkov-venv sized-plans oidc-provider
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +26,23 @@ sized-plans: $(STAMP)  # the national stack's sizes, one sized plan per phase (m
 	for phase in 1 2 3; do $(BIN)/msgfleet sim rollout --plan rollout_plans/ru-national.yaml \
 	  --out $$(mktemp -d) --sized-plan infra/sized/ru-national.phase$$phase.yaml --phase $$phase; done
 
+OIDC_STAMP := tools/oidc-provider/node_modules/.installed
+$(OIDC_STAMP): tools/oidc-provider/package.json tools/oidc-provider/package-lock.json
+	npm ci --prefix tools/oidc-provider --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
+oidc-provider: $(OIDC_STAMP)  # the local OpenID provider of the identity tests (pinned, package-lock.json)
+
 debs:  # Debian packages the tests use as real parts (.ci/apt-packages)
 	bash .ci/apt-install
 
 demo: $(STAMP)
 	$(BIN)/python -m msgfleet.demo
 
-test: $(STAMP) debs checkov-venv  # two workers: most tests wait on real nodes, so two share the 2 cores well
+test: $(STAMP) debs checkov-venv $(OIDC_STAMP)  # two workers: most tests wait on real nodes, so two share the 2 cores well
 	$(BIN)/pytest -q -n 2
 
-test-busy: $(STAMP) debs  # the same suite beside two CPU hogs (stress-ng), as on a shared machine
+test-busy: $(STAMP) debs $(OIDC_STAMP)  # the same suite beside two CPU hogs (stress-ng), as on a shared machine
 	bash .ci/busy-test
 
 lint: $(STAMP)
@@ -50,4 +57,4 @@ bench-peer: $(STAMP)  # installs pinned matrix-synapse into its own .venv/peer-s
 	$(BIN)/python benchmarks/peer_synapse.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/oidc-provider/node_modules
