@@ -30,6 +30,7 @@ from joserfc.errors import (
     JoseError,
 )
 from joserfc.jwk import KeySet
+from joserfc.jwt import ClaimsOption
 
 from messenger import clock
 from messenger.errors import BadGateway, BadRequest, Unauthorized, Unavailable
@@ -199,6 +200,7 @@ class ProviderClient:
         except (JoseError, ValueError) as exc:
             raise Unauthorized(f"the ID token is malformed ({exc})", code="oidc_token_invalid") from None
         claims = dict(token.claims)
+        essential: ClaimsOption = {"essential": True}
         registry = jwt.JWTClaimsRegistry(
             now=lambda: int(clock.now()),
             leeway=self.settings.leeway_seconds,
@@ -207,7 +209,7 @@ class ProviderClient:
             exp={"essential": True},
             iat={"essential": True},
             nonce={"essential": True, "value": nonce},
-            **{self.config.subject_claim: {"essential": True}},
+            **{self.config.subject_claim: essential},
         )
         try:
             registry.validate(claims)
