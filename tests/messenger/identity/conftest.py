@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 from clock_helpers import CLOCK_ENV
-from oidc_helpers import NODE_CLIENT, REDIRECT_URI, LocalProvider, free_port, require_provider
+from oidc_helpers import NODE_CLIENT, REDIRECT_URI, ProxiedProvider, free_port, require_provider
 
 
 @pytest.fixture(scope="session")
-def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalProvider]:
+def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedProvider]:
     require_provider()
-    local = LocalProvider(tmp_path_factory.mktemp("oidc-provider"))
+    local = ProxiedProvider(tmp_path_factory.mktemp("oidc-provider"))
     yield local
     local.close()
 
@@ -48,8 +48,8 @@ def provider_settings(issuer: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="session")
-def oidc_env(tmp_path_factory: pytest.TempPathFactory) -> Callable[[LocalProvider], dict[str, str]]:
-    def make(local: LocalProvider, **extra: str) -> dict[str, str]:
+def oidc_env(tmp_path_factory: pytest.TempPathFactory) -> Callable[[ProxiedProvider], dict[str, str]]:
+    def make(local: ProxiedProvider, **extra: str) -> dict[str, str]:
         keys: Path = tmp_path_factory.mktemp("keys")
         (keys / "oidc-testidp.secret").write_text(NODE_CLIENT["client_secret"])
         return {
@@ -63,5 +63,5 @@ def oidc_env(tmp_path_factory: pytest.TempPathFactory) -> Callable[[LocalProvide
 
 
 @pytest.fixture(scope="session")
-def oidc_node(node_factory: Callable[..., Any], provider: LocalProvider, oidc_env: Any) -> Any:
+def oidc_node(node_factory: Callable[..., Any], provider: ProxiedProvider, oidc_env: Any) -> Any:
     return node_factory(shared_backends=True, **oidc_env(provider))

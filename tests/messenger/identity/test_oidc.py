@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from oidc_helpers import NODE_CLIENT, OTHER_CLIENT, LocalProvider, id_token_for, log_in
+from oidc_helpers import NODE_CLIENT, OTHER_CLIENT, ProxiedProvider, id_token_for, log_in
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -127,7 +127,9 @@ def _nonce(started: httpx.Response) -> str:
     return parse_qs(urlsplit(started.json()["authorization_url"]).query)["nonce"][0]
 
 
-async def _with_token_swapped(node: Any, provider: LocalProvider, account: str, swap: Any) -> httpx.Response:
+async def _with_token_swapped(
+    node: Any, provider: ProxiedProvider, account: str, swap: Any
+) -> httpx.Response:
     """A flow whose token response the proxy rewrites on its way to the node (``swap(body, nonce)``)."""
     started = await start(node)
     nonce = _nonce(started)
@@ -139,7 +141,7 @@ async def _with_token_swapped(node: Any, provider: LocalProvider, account: str, 
         provider.proxy.on_token = None
 
 
-async def test_tampered_token_is_refused(oidc_node: Any, provider: LocalProvider) -> None:
+async def test_tampered_token_is_refused(oidc_node: Any, provider: ProxiedProvider) -> None:
     account, _ = phone_account()
     _, victim = phone_account()
 
@@ -153,7 +155,7 @@ async def test_tampered_token_is_refused(oidc_node: Any, provider: LocalProvider
     refused(await _with_token_swapped(oidc_node, provider, account, tamper), 401, "oidc_token_invalid")
 
 
-async def test_token_for_another_client_is_refused(oidc_node: Any, provider: LocalProvider) -> None:
+async def test_token_for_another_client_is_refused(oidc_node: Any, provider: ProxiedProvider) -> None:
     account, _ = phone_account()
 
     def other_client(body: dict[str, Any], nonce: str) -> dict[str, Any]:
@@ -162,7 +164,7 @@ async def test_token_for_another_client_is_refused(oidc_node: Any, provider: Loc
     refused(await _with_token_swapped(oidc_node, provider, account, other_client), 401, "oidc_wrong_audience")
 
 
-async def test_token_with_another_nonce_is_refused(oidc_node: Any, provider: LocalProvider) -> None:
+async def test_token_with_another_nonce_is_refused(oidc_node: Any, provider: ProxiedProvider) -> None:
     account, _ = phone_account()
 
     def other_nonce(body: dict[str, Any], _nonce: str) -> dict[str, Any]:
@@ -181,7 +183,7 @@ async def test_unknown_and_unreachable_providers(oidc_node: Any) -> None:
     assert {p["name"] for p in listed} == {"testidp", "down"}
 
 
-async def test_expired_token_is_refused(node_factory: Any, provider: LocalProvider, oidc_env: Any) -> None:
+async def test_expired_token_is_refused(node_factory: Any, provider: ProxiedProvider, oidc_env: Any) -> None:
     from clock_helpers import DevClock
     from oidc_helpers import ID_TOKEN_TTL
 
@@ -196,7 +198,7 @@ async def test_key_rotation(node_factory: Any, tmp_path: Any, oidc_env: Any) -> 
     — but no sooner than jwks_min_refetch_seconds after the last fetch (node clock)."""
     from clock_helpers import DevClock
 
-    local = LocalProvider(tmp_path)
+    local = ProxiedProvider(tmp_path)
     try:
         node = node_factory(**oidc_env(local, MSGFLEET_OIDC_JWKS_MIN_REFETCH_SECONDS="60"))
         account, _ = phone_account()
