@@ -7,7 +7,9 @@ needs ``MSGFLEET_DEV_SMS_ENDPOINT=true`` and ``MSGFLEET_CODE_RATE_PER_IP=0`` (``
 sets both on the fleet it starts).
 
 Each simulated user signs up through the real flow (request a code, read it from the node's
-development SMS sink, verify), keeps one WebSocket open as its device, and then acts by the plan's
+development SMS sink, verify) — or, for the plan's ``oidc_signin_share`` of them, with the state's
+identity provider ``local`` (``msgfleet loadtest`` starts tools/oidc-provider and configures the
+fleet; loadtests.oidc_provider) — keeps one WebSocket open as its device, and then acts by the plan's
 weights. Message envelopes carry their send time, so the receiving device reports end-to-end
 delivery latency to Locust as request type ``WS``, name ``deliver``. Replies follow
 ``demand.reply_ratio`` (loadtests.behaviour). A user that stops leaves the partner pool and hangs up
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+import httpx
 import websocket
 from locust import FastHttpUser, User, between, events
 from locust.env import Environment
@@ -47,6 +50,7 @@ from loadtests.behaviour import (
     user_seed,
 )
 from loadtests.config import RunConfig, config_from_environment, parse_targets
+from loadtests.oidc_provider import OIDC_PROVIDER, log_in
 from msgfleet.schema import Plan, load_plan, parse_plan
 
 CHANNEL_OWNERS = 20  # about one user in this many owns a channel
@@ -195,6 +199,17 @@ class MessengerUser(FastHttpUser):
     # ----- sign-up and the device socket
 
     def on_start(self) -> None:
+        share = self.scenario.plan.loadtest.oidc_signin_share
+        login = self._oidc_login() if share > 0 and self.rng.random() < share else self._sms_login()
+        self.account = Account(self.state, login["user_id"], login["device_id"])
+        self.headers = {"Authorization": f"Bearer {login['token']}"}
+        self._connect(login["token"])
+        self.scenario.join(self.account)
+        self._maybe_create_group()
+        if "channel_read" in self.scenario.behaviours or "channel_post" in self.scenario.behaviours:
+            self._join_channels()
+
+    def _sms_login(self) -> dict[str, Any]:
         phone = self.phone
         self.client.post("/v1/auth/request-code", json={"phone": phone}, name="auth:request-code")
         code = self._code(phone)
@@ -203,14 +218,39 @@ class MessengerUser(FastHttpUser):
             if resp.status_code != 200:
                 resp.failure(f"verify: {resp.status_code} {resp.text[:200]}")
                 raise gevent.GreenletExit
-            login = resp.json()
-        self.account = Account(self.state, login["user_id"], login["device_id"])
-        self.headers = {"Authorization": f"Bearer {login['token']}"}
-        self._connect(login["token"])
-        self.scenario.join(self.account)
-        self._maybe_create_group()
-        if "channel_read" in self.scenario.behaviours or "channel_post" in self.scenario.behaviours:
-            self._join_channels()
+            login: dict[str, Any] = resp.json()
+        return login
+
+    def _oidc_login(self) -> dict[str, Any]:
+        """Sign in with the state's identity provider (the run's local one), which vouches for the
+        user's phone number: start, the provider's login and consent (request type OIDC), callback."""
+        base = f"/v1/auth/oidc/{OIDC_PROVIDER}"
+        with self.client.post(f"{base}/start", name="auth:oidc-start", catch_response=True) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"oidc start: {resp.status_code} {resp.text[:200]}")
+                raise gevent.GreenletExit
+            started = resp.json()
+        began = time.perf_counter()
+        try:
+            result = log_in(started["authorization_url"], f"p{self.phone.removeprefix('+')}")
+        except (RuntimeError, httpx.HTTPError) as exc:
+            self._fire("OIDC", "provider:login", (time.perf_counter() - began) * 1000, exc)
+            raise gevent.GreenletExit from None
+        self._fire("OIDC", "provider:login", (time.perf_counter() - began) * 1000, None)
+        body = {
+            "code": result["code"],
+            "state": result["state"],
+            "device_name": "locust",
+            "platform": "loadtest",
+        }
+        with self.client.post(
+            f"{base}/callback", json=body, name="auth:oidc-callback", catch_response=True
+        ) as resp:
+            if resp.status_code != 200:
+                resp.failure(f"oidc callback: {resp.status_code} {resp.text[:200]}")
+                raise gevent.GreenletExit
+            login: dict[str, Any] = resp.json()
+        return login
 
     def _code(self, phone: str) -> str:
         with self.client.get(f"/v1/dev/sms/{phone}", name="auth:sms", catch_response=True) as resp:

@@ -20,6 +20,7 @@ import httpx
 PROVIDER_DIR = Path(__file__).resolve().parent.parent / "tools" / "oidc-provider"
 REDIRECT_URI = "http://127.0.0.1/msgfleet/oidc"  # registered for every client; nobody listens there
 ID_TOKEN_TTL = 600  # s
+OIDC_PROVIDER, OIDC_CLIENT = "local", "msgfleet-loadtest"  # the load runs' provider name and client id
 
 
 def free_port() -> int:

@@ -8,6 +8,8 @@ nodes' counters before and after, and writes ``summary.json``.
 from __future__ import annotations
 
 import contextlib
+import json
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from loadtests.fleet import Fleet
 from loadtests.knee import time_bound_s
 from loadtests.metrics import SERVER_COUNTERS, Scrape, scrape_all
 from loadtests.nodecpu import cpu_seconds, pin, split_cpus
+from loadtests.oidc_provider import OIDC_CLIENT, OIDC_PROVIDER, LocalProvider
 from loadtests.plan import phase_states
 from loadtests.summary import build_summary, write_summary
 from msgfleet.schema import KneeSearch, load_plan
@@ -57,12 +60,36 @@ def fleet_or_targets(
     if plan_path is None:
         raise LoadTestError("give --plan (a fleet is started for it) or --target URL")
     states = phase_states(plan_path, phase)
-    with Fleet(
-        states, out / "fleet", database_url=database_url, env=LOADTEST_NODE_ENV, extra_args=node_args or []
-    ) as fleet:
+    with contextlib.ExitStack() as stack:
+        env = dict(LOADTEST_NODE_ENV)
+        if load_plan(plan_path).loadtest.oidc_signin_share > 0:
+            env.update(stack.enter_context(local_identity_provider(out, states)))
+        fleet = stack.enter_context(
+            Fleet(states, out / "fleet", database_url=database_url, env=env, extra_args=node_args or [])
+        )
         pids = {n.state: n.pid for n in fleet.nodes}
         sms = {n.state: str(Path(n.data_dir) / "sms.jsonl") for n in fleet.nodes}
         yield fleet.urls, pids, sms
+
+
+@contextlib.contextmanager
+def local_identity_provider(out: Path, states: list[str]) -> Iterator[dict[str, str]]:
+    """The local OpenID provider for a run whose mix signs users in by identity provider: started, its
+    client secret put in each node's (development) key store, and the node settings that name it."""
+    secret = secrets.token_urlsafe(32)
+    try:
+        provider = LocalProvider(out / "oidc-provider", [{"client_id": OIDC_CLIENT, "client_secret": secret}])
+    except RuntimeError as exc:
+        raise LoadTestError(str(exc)) from None
+    try:
+        for state in states:  # the fleet's nodes keep the development key layout: <fleet>/<state>/keys
+            keys = out / "fleet" / state / "keys"
+            keys.mkdir(parents=True, exist_ok=True)
+            (keys / f"oidc-{OIDC_PROVIDER}.secret").write_text(secret)
+        entry = provider.node_provider(OIDC_PROVIDER, OIDC_CLIENT, keep_claims=["phone_number_verified"])
+        yield {"MSGFLEET_OIDC_PROVIDERS": json.dumps([entry])}
+    finally:
+        provider.stop()
 
 
 def run_loadtest(

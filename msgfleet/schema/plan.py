@@ -263,6 +263,13 @@ class LoadTestMix(StrictModel):
     think_time_s: tuple[float, float] = (1.0, 5.0)
     call_duration_s: tuple[float, float] = (30.0, 300.0)
     group_size: int = Field(5, ge=2, description="Members of each simulated group.")
+    oidc_signin_share: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of simulated users who sign in with the state's identity provider (OpenID "
+        "Connect; a local provider in load runs) instead of an SMS code (docs/IDENTITY.md).",
+    )
     traffic_matrix: dict[StateId, dict[StateId, float]] = Field(
         default_factory=dict,
         description="Sender state -> recipient state weights; empty: demand.cross_state_share, uniform.",
