@@ -53,16 +53,19 @@ def refused(response: httpx.Response, status: int, code: str) -> None:
     assert response.json()["error"] == code, response.text
 
 
-async def audit_actions(node: Any, actor: str) -> list[tuple[str, str]]:
+async def sql(node: Any, statement: str, **params: Any) -> list[Any]:
+    """Rows of ``statement`` on the node's database."""
     engine = create_async_engine(node.db_url)
     try:
         async with engine.connect() as conn:
-            rows = await conn.execute(
-                text("SELECT action, detail FROM audit_log WHERE actor = :a ORDER BY seq"), {"a": actor}
-            )
-            return [(r[0], r[1]) for r in rows]
+            return list((await conn.execute(text(statement), params)).all())
     finally:
         await engine.dispose()
+
+
+async def audit_actions(node: Any, actor: str) -> list[tuple[str, str]]:
+    rows = await sql(node, "SELECT action, detail FROM audit_log WHERE actor = :a ORDER BY seq", a=actor)
+    return [(r[0], r[1]) for r in rows]
 
 
 async def test_provider_vouching_for_a_phone_signs_up_then_signs_in(oidc_node: Any) -> None:
@@ -85,13 +88,8 @@ async def test_provider_vouching_for_a_phone_signs_up_then_signs_in(oidc_node: A
     assert ("oidc.linked", '{"provider":"testidp"}') in actions
     logins = [json.loads(d) for a, d in actions if a == "auth.login"]
     assert logins == [{"new_user": True, "via": "testidp"}, {"new_user": False, "via": "testidp"}]
-    engine = create_async_engine(oidc_node.db_url)
-    try:
-        async with engine.connect() as conn:
-            owner = await conn.scalar(text("SELECT id FROM users WHERE phone = :p"), {"p": phone})
-    finally:
-        await engine.dispose()
-    assert owner == body["user_id"]  # the account of the number the provider vouched for
+    owner = await sql(oidc_node, "SELECT id FROM users WHERE phone = :p", p=phone)
+    assert owner == [(body["user_id"],)]  # the account of the number the provider vouched for
 
 
 async def test_link_to_the_signed_in_account(oidc_node: Any, signup: Any) -> None:
@@ -153,6 +151,9 @@ async def test_tampered_token_is_refused(oidc_node: Any, provider: ProxiedProvid
         return {**body, "id_token": f"{header}.{forged}.{signature}"}
 
     refused(await _with_token_swapped(oidc_node, provider, account, tamper), 401, "oidc_token_invalid")
+    rows = await sql(oidc_node, "SELECT detail FROM audit_log WHERE action = 'oidc.refused'")
+    details = [json.loads(r[0]) for r in rows]
+    assert {"provider": "testidp", "why": "oidc_token_invalid"} in details
 
 
 async def test_token_for_another_client_is_refused(oidc_node: Any, provider: ProxiedProvider) -> None:

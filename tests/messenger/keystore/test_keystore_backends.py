@@ -155,3 +155,30 @@ def test_keystore_dir_inside_the_data_dir_is_refused(tmp_path: Path) -> None:
     assert load_settings(state="RU-MOW", data_dir=data, keystore_dir=tmp_path / "keys").keystore_dir
     with pytest.raises(MessengerConfigError, match="needs keystore_pkcs11_module"):
         load_settings(state="RU-MOW", data_dir=data, keystore="pkcs11")
+
+
+def test_credentials_are_read_as_the_operator_put_them(tmp_path: Path, softhsm: Token) -> None:
+    """An OpenID client secret (docs/IDENTITY.md): a file in the key directory, or a private data object
+    on the token; a missing one is a ``KeyStoreError`` naming it."""
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "oidc-esia.secret").write_text("s3cret\n")
+    token = pkcs11.lib(softhsm.module).get_token(token_label=softhsm.label)
+    with token.open(user_pin=softhsm.pin, rw=True) as session:
+        session.create_object(
+            {
+                Attribute.CLASS: ObjectClass.DATA,
+                Attribute.LABEL: "msgfleet:credential:oidc-esia",
+                Attribute.VALUE: b"s3cret",
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+            }
+        )
+    stores: list[KeyStore] = [
+        FileKeyStore(tmp_path / "keys"),
+        Pkcs11KeyStore(softhsm.module, softhsm.label, softhsm.pin),
+    ]
+    for store in stores:
+        assert store.credential("oidc-esia") == b"s3cret", store.backend
+        with pytest.raises(KeyStoreError, match="oidc-other"):
+            store.credential("oidc-other")
+        store.close()
