@@ -4,8 +4,10 @@ must fail with a clear 4xx (or 502/503 for a provider that is down)."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import secrets
+import zipfile
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -225,3 +227,23 @@ async def test_claims_not_kept_are_never_stored(oidc_node: Any, dump_db: Any, si
     for value in ("Ivan", "Testov", "idp.test", account, plain):
         assert value not in dump, f"{value!r} stored"
     assert '{"phone_number_verified": true}' in dump
+
+
+async def test_deleting_the_account_erases_its_links(oidc_node: Any) -> None:
+    """Data rights: the export names the link, deletion removes it, and the same identity then signs up
+    a new account (the number is free again)."""
+    account, phone = phone_account()
+    first = (await flow(oidc_node, account)).json()
+    async with httpx.AsyncClient(base_url=oidc_node.url, timeout=60) as http:
+        http.headers["Authorization"] = f"Bearer {first['token']}"
+        exported = await http.get("/v1/account/export")
+        assert exported.status_code == 200
+        with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+            data = json.loads(archive.read("account.json"))
+        assert [link["provider"] for link in data["identity_links"]] == ["testidp"]
+        assert data["identity_links"][0]["claims"] == {"phone_number_verified": True}
+        deleted = await http.request("DELETE", "/v1/account", json={"phone": phone})
+        assert deleted.status_code == 204, deleted.text
+    assert await sql(oidc_node, "SELECT id FROM identity_links WHERE user_id = :u", u=first["user_id"]) == []
+    again = (await flow(oidc_node, account)).json()
+    assert again["new_user"] and again["user_id"] != first["user_id"]
