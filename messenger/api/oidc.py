@@ -78,6 +78,7 @@ async def providers(node: NodeDep) -> list[ProviderOut]:
 @router.post("/{provider}/start")
 async def start(
     provider: str,
+    request: Request,
     session: SessionDep,
     node: NodeDep,
     authorization: Annotated[str | None, Header()] = None,
@@ -85,7 +86,11 @@ async def start(
     """Begin a sign-in (or, with a token, a link): 404 unknown provider, 503 provider unreachable."""
     caller = await _caller(session, authorization)
     started = await service.start(
-        session, node, provider=provider, user_id=caller.user_id if caller else None
+        session,
+        node,
+        provider=provider,
+        user_id=caller.user_id if caller else None,
+        client_ip=_client_ip(request),
     )
     return StartOut(
         authorization_url=started.authorization_url, state=started.state, expires_at=started.expires_at

@@ -89,9 +89,27 @@ class Started:
     expires_at: float
 
 
-async def start(session: AsyncSession, node: Node, *, provider: str, user_id: str | None) -> Started:
+async def _per_address(session: AsyncSession, node: Node, client_ip: str) -> None:
+    """Starts and callbacks per client address: as many as SMS verifies may be (``code_rate_per_ip`` x
+    ``otp_max_attempts`` per window; 0 turns it off), each counted once."""
+    settings = node.settings
+    await limits.hit(
+        session,
+        node.secret,
+        "oidc-ip",
+        client_ip,
+        limit=settings.code_rate_per_ip * settings.otp_max_attempts,
+        window=settings.code_rate_window_seconds,
+        what="too many identity-provider sign-ins from this client address",
+    )
+
+
+async def start(
+    session: AsyncSession, node: Node, *, provider: str, user_id: str | None, client_ip: str
+) -> Started:
     identity = identity_of(node)
     client = identity.client(provider)
+    await _per_address(session, node, client_ip)
     state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64)
     url = await client.authorization_url(state=state, nonce=nonce, verifier=verifier)
     t = now()
@@ -136,16 +154,7 @@ async def callback(
 ) -> Outcome:
     identity = identity_of(node)
     client = identity.client(provider)
-    settings = node.settings
-    await limits.hit(
-        session,
-        node.secret,
-        "oidc-ip",
-        client_ip,
-        limit=settings.code_rate_per_ip * settings.otp_max_attempts,
-        window=settings.code_rate_window_seconds,
-        what="too many sign-ins from this client address",
-    )
+    await _per_address(session, node, client_ip)
     flow = await _consume(session, provider=provider, state=state)
     if flow.user_id is not None and (caller is None or caller.user_id != flow.user_id):
         raise Forbidden(

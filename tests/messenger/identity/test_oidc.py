@@ -211,6 +211,11 @@ async def test_key_rotation(node_factory: Any, tmp_path: Any, oidc_env: Any) -> 
         await DevClock(node.url).advance(61)
         rotated = await flow(node, account)
         assert rotated.status_code == 200, rotated.text
+        started = await start(node)
+        result = log_in(started.json()["authorization_url"], account)
+        local.stop()  # the provider goes down between the user's login and the code exchange
+        down = await callback(node, result["code"], result["state"])
+        refused(down, 503, "oidc_provider_unavailable")
     finally:
         local.close()
 
@@ -247,3 +252,27 @@ async def test_deleting_the_account_erases_its_links(oidc_node: Any) -> None:
     assert await sql(oidc_node, "SELECT id FROM identity_links WHERE user_id = :u", u=first["user_id"]) == []
     again = (await flow(oidc_node, account)).json()
     assert again["new_user"] and again["user_id"] != first["user_id"]
+
+
+async def test_the_second_factor_is_still_asked_for(oidc_node: Any, signup: Any) -> None:
+    """The provider stands in for the SMS code, not for the account's PIN / TOTP."""
+    user = await signup(node_=oidc_node)
+    await user.request("PUT", "/v1/account/2fa/pin", json={"pin": "4812"})
+    account = f"n{secrets.token_hex(6)}"
+    assert (await flow(oidc_node, account, user.token)).status_code == 200  # linked
+    refused(await flow(oidc_node, account), 401, "second_factor_required")
+    refused(await flow(oidc_node, account, otp="0000"), 401, "second_factor_invalid")
+    signed_in = await flow(oidc_node, account, otp="4812")
+    assert signed_in.status_code == 200 and signed_in.json()["user_id"] == user.user_id
+
+
+async def test_sign_ins_are_rate_limited_per_address(
+    node_factory: Any, provider: ProxiedProvider, oidc_env: Any
+) -> None:
+    node = node_factory(**oidc_env(provider, MSGFLEET_CODE_RATE_PER_IP="1", MSGFLEET_OTP_MAX_ATTEMPTS="3"))
+    account, _ = phone_account()
+    assert (await flow(node, account)).status_code == 200  # a start and a callback: 2 of 3
+    assert (await start(node)).status_code == 200
+    limited = await start(node)
+    refused(limited, 429, "rate_limited")
+    assert limited.headers["Retry-After"]
