@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger import audit
@@ -263,10 +264,17 @@ async def _link(
         raise Conflict(
             f"this account is linked to another {provider} identity already", code="account_linked_elsewhere"
         )
-    session.add(
-        IdentityLink(user_id=user_id, provider=provider, subject_hash=subject, claims=kept, verified_at=now())
-    )
-    await session.flush()
+    try:
+        async with session.begin_nested():  # a parallel first sign-in of the same identity may win the row
+            session.add(
+                IdentityLink(
+                    user_id=user_id, provider=provider, subject_hash=subject, claims=kept, verified_at=now()
+                )
+            )
+    except IntegrityError:
+        raise Conflict(
+            "this identity was linked by a parallel sign-in; retry", code="identity_link_race"
+        ) from None
     await audit.record(
         session, action="oidc.linked", actor=user_id, target=user_id, detail={"provider": provider}
     )
