@@ -44,6 +44,7 @@ async def rewrap(sessions: async_sessionmaker[AsyncSession], keys: KeyStore) -> 
             rows = list(
                 await session.scalars(
                     select(MediaObject)
+                    # NULL key_id (end-to-end encrypted objects: no node key) never matches
                     .where(MediaObject.id > after, MediaObject.key_id != current)
                     .order_by(MediaObject.id)
                     .limit(_BATCH)
