@@ -136,22 +136,18 @@ def waveform(data: bytes, samples: int = WAVEFORM_SAMPLES) -> list[int] | None:
     return [int(v) for v in (peaks * 255 // top)]
 
 
-async def _upload(client: MessengerClient, data: bytes, kind: str, chat_id: str) -> dict[str, Any]:
+async def _upload(client: MessengerClient, data: bytes, kind: str, chat_id: str | None) -> dict[str, Any]:
     ciphertext, fields = encrypt(data)
-    meta = await client.request(
-        "POST",
-        "/v1/media",
-        params={"kind": kind, "encrypted": "true", "chat_id": chat_id},
-        content=ciphertext,
-    )
+    params = {"kind": kind, "encrypted": "true"} | ({"chat_id": chat_id} if chat_id else {})
+    meta = await client.request("POST", "/v1/media", params=params, content=ciphertext)
     return {"media_id": str(meta["id"]), **fields}
 
 
 async def upload(
-    client: MessengerClient, chat_id: str, data: bytes, kind: str, *, filename: str | None = None
+    client: MessengerClient, chat_id: str | None, data: bytes, kind: str, *, filename: str | None = None
 ) -> dict[str, Any]:
-    """Encrypt and upload a file (and its thumbnail) shared into ``chat_id``; the ``media`` field of the
-    message that sends it."""
+    """Encrypt and upload a file (and its thumbnail), shared into ``chat_id`` if given (else see
+    :func:`media_ids`); the ``media`` field of the message that sends it."""
     prepared = prepare(data, kind)
     info: dict[str, Any] = {"kind": kind, "mimetype": prepared.mimetype, "size": len(data), **prepared.extra}
     if filename is not None:
@@ -166,6 +162,11 @@ async def upload(
             "height": thumb.thumb_height,
         }
     return info
+
+
+def media_ids(info: dict[str, Any]) -> list[str]:
+    """The node objects an attachment is made of (the file and its thumbnail), to share them."""
+    return [info["media_id"], *([info["thumbnail"]["media_id"]] if "thumbnail" in info else [])]
 
 
 async def send(
