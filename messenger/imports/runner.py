@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -68,17 +69,24 @@ def _as_phone(author: str) -> str | None:
     return "+" + re.sub(r"\D", "", author)
 
 
-async def _discover(client: MessengerClient, authors: list[str]) -> dict[str, str]:
-    """Map number-named authors to registered users via contact discovery (hashed on this device)."""
-    phones = {a: p for a in authors if (p := _as_phone(a))}
+async def discover(client: MessengerClient, phones: dict[str, str]) -> dict[str, str]:
+    """Map authors to registered users by their E.164 numbers through contact discovery (the numbers are
+    hashed on this device); authors whose number is not registered are left out."""
     if not phones:
         return {}
     hashes = {phone_hash(p): a for a, p in phones.items()}
     found = await client.request("POST", "/v1/contacts", json={"hashes": sorted(hashes)})
-    return {hashes[row["hash"]]: row["user_id"] for row in found}
+    return {hashes[row["hash"]]: row["user_id"] for row in found if row["user_id"]}
 
 
-async def _upload(client: MessengerClient, export: Export, report: Report) -> dict[str, dict[str, Any]]:
+def number_named(authors: list[str]) -> dict[str, str]:
+    """The authors WhatsApp shows by number (missing from the exporter's address book) with the number."""
+    return {a: p for a in authors if (p := _as_phone(a))}
+
+
+async def _upload(
+    client: MessengerClient, export: Export, report: Report, step: Callable[[], None]
+) -> dict[str, dict[str, Any]]:
     """Encrypt and upload each attachment still referenced; refused files become skipped lines."""
     uploaded: dict[str, dict[str, Any]] = {}
     for message in export.messages:
@@ -86,6 +94,7 @@ async def _upload(client: MessengerClient, export: Export, report: Report) -> di
         if name is None or name in uploaded:
             continue
         kind = KIND_BY_EXT.get(PurePosixPath(name).suffix.lower(), "document")
+        step()
         try:
             uploaded[name] = await attachments.upload(client, None, export.media[name], kind, filename=name)
         except AttachmentError as exc:  # not a readable file of its kind (read on this device)
@@ -97,24 +106,37 @@ async def _upload(client: MessengerClient, export: Export, report: Report) -> di
     return uploaded
 
 
+Progress = Callable[[int, int], None]  # (steps done, steps in all): one per upload and per message
+
+
 async def import_whatsapp(
     client: MessengerClient,
-    path: Path,
+    path: Path | Export,
     *,
     names: dict[str, str],
     title: str | None = None,
     chat_id: str | None = None,
+    progress: Progress | None = None,
 ) -> Report:
-    """Import ``path`` into a new group chat (or ``chat_id`` to resume) with the contacts ``names`` maps
-    author names to (user ids) and the number-named authors found by contact discovery; other authors
-    stay names inside the encrypted messages."""
-    export = load(path)
+    """Import ``path`` (or an export already loaded) into a new group chat (or ``chat_id`` to resume)
+    with the contacts ``names`` maps author names to (user ids) and the number-named authors found by
+    contact discovery; other authors stay names inside the encrypted messages."""
+    export = path if isinstance(path, Export) else load(path)
+    total = len({m.attachment for m in export.messages if m.attachment}) + len(export.messages)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     digest = hashlib.sha256(repr([(m.line, m.author, m.text) for m in export.messages]).encode()).hexdigest()
-    names = {**names, **await _discover(client, [a for a in export.authors if a not in names])}
+    names = {**names, **await discover(client, number_named([a for a in export.authors if a not in names]))}
     members = sorted({u for u in names.values() if u != client.user_id})
     report = Report(chat_id="", skipped=list(export.skipped))
     report.unmapped_authors = [a for a in export.authors if a not in names]
-    media = await _upload(client, export, report)
+    media = await _upload(client, export, report, step)
     if chat_id is None:
         chat_title = title or PurePosixPath(export.name).stem[:200] or "WhatsApp import"
         chat_id = await client.create_group(members, chat_title)
@@ -124,6 +146,7 @@ async def import_whatsapp(
             await client.request("POST", f"/v1/media/{media_id}/shares", json={"chat_id": chat_id})
     for message in export.messages:
         attached = media.get(message.attachment or "")
+        step()
         if message.attachment and attached is None and not message.text:
             continue  # refused media without a caption: already in the report
         body: dict[str, Any] = {

@@ -295,7 +295,7 @@ async def _put_object(
         created_at=now(),
         **attrs,
     )
-    if isinstance(image, ImageInfo):
+    if isinstance(image, ImageInfo) and up.key is not None:  # probed: a node-sealed photo
         thumb_path = media.store.spool_dir / f"{secrets.token_hex(12)}.thumb"
         thumb_path.write_bytes(crypto.seal_all(up.key, image.thumbnail, crypto.THUMBNAIL))
         await media.store.put(f"{storage_key}.thumb", thumb_path)
