@@ -3,7 +3,8 @@
 Each command loads the device from the profile directory (``--profile``, ``$MSGFLEET_CLIENT_PROFILE``,
 default ``~/.msgfleet-client``), does its work against the node over HTTP and saves the device back
 (its keys and event cursor change as it works). Every failure is one line on stderr and exit status 1.
-docs/CLIENT.md describes the commands.
+docs/CLIENT.md describes the commands. As in every ``cli.py`` (msgfleet/cli.py), the heavy imports
+(HTTP, crypto, Pillow, the importer) happen inside the commands, so ``msgfleet --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -14,22 +15,17 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import httpx
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from messenger.client import attachments
-from messenger.client.attachments import AttachmentError
-from messenger.client.client import ApiFailure, MessengerClient, dev_endpoint_reader, sms_file_reader
-from messenger.client.profile import Profile, ProfileError
-from messenger.imports.mapping import MappingError, e164, load_mapping
-from messenger.imports.runner import discover, import_whatsapp, number_named
-from messenger.imports.whatsapp import ExportFormatError, load
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from messenger.client.client import MessengerClient
+    from messenger.client.profile import Profile
 
 app = typer.Typer(
     add_completion=False,
@@ -42,12 +38,31 @@ app.add_typer(call_app, name="call")
 
 Opt, Arg = typer.Option, typer.Argument
 T = TypeVar("T")
-out = Console(highlight=False, soft_wrap=True, markup=False)  # what is printed is the user's text
 DEFAULT_NODE = "http://127.0.0.1:8080"
 
 
 class CliError(Exception):
     """A failure to print as one line."""
+
+
+@cache
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True, markup=False)  # what is printed is the user's text
+
+
+def _print(what: object) -> None:
+    _console().print(what)
+
+
+def _e164(phone: str) -> str:
+    from messenger.imports.mapping import e164
+
+    number = e164(phone)
+    if number is None:
+        raise _fail(f"{phone!r} is not an international phone number (+country...)")
+    return number
 
 
 @app.callback()
@@ -60,8 +75,13 @@ def _options(
         ),
     ] = None,
 ) -> None:
-    chosen = profile or Path(os.environ.get("MSGFLEET_CLIENT_PROFILE") or Path.home() / ".msgfleet-client")
-    ctx.obj = Profile(chosen)
+    ctx.obj = profile or Path(os.environ.get("MSGFLEET_CLIENT_PROFILE") or Path.home() / ".msgfleet-client")
+
+
+def _profile(ctx: typer.Context) -> Profile:
+    from messenger.client.profile import Profile
+
+    return Profile(ctx.obj)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -71,6 +91,14 @@ def _fail(message: str) -> typer.Exit:
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; any expected failure becomes one line and exit status 1."""
+    import httpx
+
+    from messenger.client.attachments import AttachmentError
+    from messenger.client.client import ApiFailure
+    from messenger.client.profile import ProfileError
+    from messenger.imports.mapping import MappingError
+    from messenger.imports.whatsapp import ExportFormatError
+
     try:
         return asyncio.run(coro)
     except ApiFailure as exc:
@@ -132,10 +160,10 @@ def login(
     otp: Annotated[str | None, Opt(help="Second factor (TOTP code or PIN) if the account has one.")] = None,
 ) -> None:
     """Log in with a code sent by SMS and store this device (token and keys) in the profile."""
-    profile: Profile = ctx.obj
-    number = e164(phone)
-    if number is None:
-        raise _fail(f"{phone!r} is not an international phone number (+country...)")
+    from messenger.client.client import MessengerClient, dev_endpoint_reader, sms_file_reader
+
+    profile = _profile(ctx)
+    number = _e164(phone)
 
     async def typed(_phone: str) -> str:
         return code if code is not None else str(typer.prompt(f"code sent to {number}"))
@@ -151,7 +179,7 @@ def login(
         return client
 
     client = _run(work())
-    out.print(f"logged in as {number}: user {client.user_id}, device {client.device_id} ({profile.path})")
+    _print(f"logged in as {number}: user {client.user_id}, device {client.device_id} ({profile.path})")
 
 
 # --- chats and messages ------------------------------------------------------------------------------------
@@ -164,12 +192,14 @@ def chats(ctx: typer.Context) -> None:
     async def work(client: MessengerClient) -> list[dict[str, Any]]:
         return list(await client.request("GET", "/v1/chats"))
 
-    rows = _run(_with_client(ctx.obj, work))
+    from rich.table import Table
+
+    rows = _run(_with_client(_profile(ctx), work))
     table = Table("id", "kind", "title", "messages", "unread", box=None)
     for r in rows:
         unread = r["last_seq"] - r["last_read_seq"]
         table.add_row(r["id"], r["kind"], r.get("title") or "", str(r["last_seq"]), str(unread or ""))
-    out.print(table)
+    _print(table)
 
 
 @app.command()
@@ -178,9 +208,9 @@ def chat(
     phone: Annotated[str, Arg(help="The other person's phone number (they must be registered).")],
 ) -> None:
     """Open (or find) the private chat with a registered phone number; prints its id."""
-    number = e164(phone)
-    if number is None:
-        raise _fail(f"{phone!r} is not an international phone number (+country...)")
+    from messenger.imports.runner import discover
+
+    number = _e164(phone)
 
     async def work(client: MessengerClient) -> str:
         found = await discover(client, {number: number})
@@ -188,7 +218,7 @@ def chat(
             raise CliError(f"{number} is not registered on this node")
         return await client.open_private(found[number])
 
-    out.print(_run(_with_client(ctx.obj, work)))
+    _print(_run(_with_client(_profile(ctx), work)))
 
 
 @app.command()
@@ -202,8 +232,8 @@ def send(
     async def work(client: MessengerClient) -> dict[str, Any]:
         return await client.send(await _chat(client, chat), text)
 
-    sent = _run(_with_client(ctx.obj, work))
-    out.print(f"sent #{sent['seq']}")
+    sent = _run(_with_client(_profile(ctx), work))
+    _print(f"sent #{sent['seq']}")
 
 
 def _describe(media: dict[str, Any]) -> str:
@@ -229,22 +259,24 @@ def read(
     async def work(client: MessengerClient) -> tuple[str, list[dict[str, Any]]]:
         return client.user_id, await client.history(await _chat(client, chat), after)
 
-    me, rows = _run(_with_client(ctx.obj, work))
+    me, rows = _run(_with_client(_profile(ctx), work))
     for row in rows:
         when = datetime.fromtimestamp(row["ts"], UTC).strftime("%Y-%m-%d %H:%M")
         body = row["body"]
         if body is None:
-            out.print(f"#{row['seq']} {when} (deleted)")
+            _print(f"#{row['seq']} {when} (deleted)")
             continue
         imported = body.get("imported")
         who = (
             f"{imported['author']} (imported)" if imported else "me" if row["sender"] == me else row["sender"]
         )
         media = f" {_describe(body['media'])}" if body.get("media") else ""
-        out.print(f"#{row['seq']} {when} {who}: {body.get('text') or ''}{media}")
+        _print(f"#{row['seq']} {when} {who}: {body.get('text') or ''}{media}")
 
 
 async def _send_file(profile: Profile, chat: str, path: Path, kind: str, caption: str) -> dict[str, Any]:
+    from messenger.client import attachments
+
     data = _read_file(path)
 
     async def work(client: MessengerClient) -> dict[str, Any]:
@@ -263,8 +295,8 @@ def photo(
     caption: Annotated[str, Opt(help="Text under the photo.")] = "",
 ) -> None:
     """Send a photo, encrypted on this device with its thumbnail."""
-    sent = _run(_send_file(ctx.obj, chat, file, "photo", caption))
-    out.print(f"sent #{sent['seq']}")
+    sent = _run(_send_file(_profile(ctx), chat, file, "photo", caption))
+    _print(f"sent #{sent['seq']}")
 
 
 @app.command()
@@ -274,8 +306,8 @@ def voice(
     file: Annotated[Path, Arg(help="Ogg Opus, M4A, MP3, AAC, AMR, WebM or WAV recording.")],
 ) -> None:
     """Send a voice note, encrypted on this device (duration, and a waveform for WAV, made here)."""
-    sent = _run(_send_file(ctx.obj, chat, file, "voice", ""))
-    out.print(f"sent #{sent['seq']}")
+    sent = _run(_send_file(_profile(ctx), chat, file, "voice", ""))
+    _print(f"sent #{sent['seq']}")
 
 
 @app.command()
@@ -287,6 +319,7 @@ def save(
     thumbnail: Annotated[bool, Opt(help="Save the photo's thumbnail instead.")] = False,
 ) -> None:
     """Download, check and decrypt the attachment of a message."""
+    from messenger.client import attachments
 
     async def work(client: MessengerClient) -> bytes:
         chat_id = await _chat(client, chat)
@@ -298,12 +331,12 @@ def save(
             raise CliError(f"message #{seq} of {chat} has no thumbnail")
         return await attachments.download(client, chat_id, media["thumbnail"] if thumbnail else media)
 
-    data = _run(_with_client(ctx.obj, work))
+    data = _run(_with_client(_profile(ctx), work))
     try:
         file.write_bytes(data)
     except OSError as exc:
         raise _fail(f"{file}: cannot write ({exc.strerror or exc})") from None
-    out.print(f"saved {len(data)} bytes to {file}")
+    _print(f"saved {len(data)} bytes to {file}")
 
 
 # --- calls -------------------------------------------------------------------------------------------------
@@ -315,7 +348,7 @@ def _sdp(path: Path | None, kind: str) -> dict[str, Any] | None:
 
 def _print_call(record: dict[str, Any]) -> None:
     status = ", ".join(f"{p['user_id']} {p['status']}" for p in record.get("participants", []))
-    out.print(f"call {record['id']} {record['state']}" + (f": {status}" if status else ""))
+    _print(f"call {record['id']} {record['state']}" + (f": {status}" if status else ""))
 
 
 @call_app.command("start")
@@ -334,7 +367,7 @@ def call_start(
             await client.request("POST", f"/v1/calls/{record['id']}/signal", json={"data": offer})
         return record
 
-    _print_call(_run(_with_client(ctx.obj, op)))
+    _print_call(_run(_with_client(_profile(ctx), op)))
 
 
 @call_app.command("answer")
@@ -352,7 +385,7 @@ def call_answer(
             await client.request("POST", f"/v1/calls/{call_id}/signal", json={"data": answer, **to})
         return record
 
-    _print_call(_run(_with_client(ctx.obj, op)))
+    _print_call(_run(_with_client(_profile(ctx), op)))
 
 
 @call_app.command("hangup")
@@ -363,7 +396,7 @@ def call_hangup(ctx: typer.Context, call_id: Annotated[str, Arg(help="The call's
         record: dict[str, Any] = await client.request("POST", f"/v1/calls/{call_id}/hangup")
         return record
 
-    _print_call(_run(_with_client(ctx.obj, op)))
+    _print_call(_run(_with_client(_profile(ctx), op)))
 
 
 @call_app.command("list")
@@ -373,7 +406,7 @@ def call_list(ctx: typer.Context, chat: Annotated[str, Arg(help="Chat id or titl
     async def work(client: MessengerClient) -> list[dict[str, Any]]:
         return list(await client.request("GET", f"/v1/chats/{await _chat(client, chat)}/calls"))
 
-    for record in _run(_with_client(ctx.obj, work)):
+    for record in _run(_with_client(_profile(ctx), work)):
         _print_call(record)
 
 
@@ -384,8 +417,8 @@ def call_signals(ctx: typer.Context) -> None:
     async def work(client: MessengerClient) -> list[dict[str, Any]]:
         return [e for e in await client.sync() if e["kind"].startswith("call.")]
 
-    for event in _run(_with_client(ctx.obj, work)):
-        out.print(json.dumps({"kind": event["kind"], **event["data"]}))
+    for event in _run(_with_client(_profile(ctx), work)):
+        _print(json.dumps({"kind": event["kind"], **event["data"]}))
 
 
 # --- WhatsApp import ---------------------------------------------------------------------------------------
@@ -393,6 +426,8 @@ def call_signals(ctx: typer.Context) -> None:
 
 def _ask_numbers(authors: list[str]) -> dict[str, str]:
     """Prompt for the number of each author (empty: keep the name only)."""
+    from messenger.imports.mapping import e164
+
     found: dict[str, str] = {}
     for author in authors:
         while True:
@@ -427,7 +462,14 @@ def import_whatsapp_cmd(
     ] = None,
 ) -> None:
     """Import a WhatsApp export into an end-to-end encrypted group chat with the authors found by number."""
-    profile: Profile = ctx.obj
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from messenger.imports.mapping import MappingError, load_mapping
+    from messenger.imports.runner import discover, import_whatsapp, number_named
+    from messenger.imports.whatsapp import ExportFormatError, load
+
+    profile = _profile(ctx)
     try:
         loaded = load(export)
     except ExportFormatError as exc:
@@ -465,7 +507,7 @@ def import_whatsapp_cmd(
         return notes + report.lines()
 
     for line in _run(_with_client(profile, work)):
-        out.print(line)
+        _print(line)
 
 
 def main() -> None:
