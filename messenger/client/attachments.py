@@ -35,6 +35,7 @@ from messenger.media.sniff import content_type_for
 
 THUMBNAIL_PX = 320  # the node-side thumbnail size of public media (MediaSettings.thumbnail_px)
 PHOTO_MAX_PIXELS = 25_000_000  # Telegram's 5000 x 5000 (MediaSettings.photo_max_pixels)
+VIDEO_NOTE_MAX_MS = 60_000  # Telegram's round video messages (MediaSettings.video_note_max_seconds)
 WAVEFORM_SAMPLES = (
     100  # Telegram's voice notes carry 100 samples (core.telegram.org/constructor/documentAttributeAudio)
 )
@@ -112,6 +113,10 @@ def prepare(data: bytes, kind: str) -> Prepared:
             duration = probe_duration_ms(data, mimetype)
             if duration is not None:
                 extra["duration_ms"] = duration
+            if kind == "video_note" and (duration is None or duration > VIDEO_NOTE_MAX_MS):
+                raise AttachmentError(
+                    f"a video note may last at most {VIDEO_NOTE_MAX_MS} ms, not {duration or 'unknown'}"
+                )
             if kind == "voice" and (samples := waveform(data)) is not None:
                 extra["waveform"] = samples
     except ApiError as exc:  # the node's readers raise API errors; here they are the user's file's

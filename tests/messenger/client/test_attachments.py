@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from media_files import ogg_opus, png
+import pytest
+from media_files import PDF, mp4, ogg_opus, png
 
 from messenger.client import MessengerClient, attachments
 
@@ -37,17 +38,16 @@ async def test_a_download_that_does_not_match_its_message_is_refused(signup: Sig
         raise AssertionError("a swapped object was decrypted")
 
 
-async def test_encrypted_uploads_keep_the_size_limit_and_refuse_plain_metadata(signup: Signup) -> None:
-    alice = await signup()
-    too_big = await alice.http.post(
-        "/v1/media", params={"kind": "voice", "encrypted": "true"}, content=bytes(16_000_001)
-    )
-    assert too_big.status_code == 413 and too_big.json()["error"] == "payload_too_large"
-    named = await alice.http.post(
-        "/v1/media", params={"kind": "photo", "encrypted": "true", "filename": "a.png"}, content=b"x"
-    )
-    assert named.status_code == 422 and named.json()["error"] == "metadata_not_allowed"
-    opaque = await alice.http.post(
-        "/v1/media", params={"kind": "photo", "encrypted": "true"}, content=b"\x01" * 9
-    )
-    assert opaque.status_code == 201 and opaque.json()["kind"] == "photo"  # the node does not look inside
+@pytest.mark.parametrize(
+    ("data", "kind", "expected"),
+    [
+        (PDF, "photo", "application/pdf"),  # not the kind it is sent as
+        (png(10, 10)[:60], "photo", "cannot be decoded"),  # truncated
+        (mp4(61.0), "video_note", "at most 60000 ms"),  # the node cannot see how long it is: checked here
+    ],
+)
+def test_the_sender_refuses_files_that_are_not_what_they_are_sent_as(
+    data: bytes, kind: str, expected: str
+) -> None:
+    with pytest.raises(attachments.AttachmentError, match=expected):
+        attachments.prepare(data, kind)
