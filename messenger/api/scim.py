@@ -39,6 +39,7 @@ from scim2_models.path import CompareOperator, Comparison
 from sqlalchemy import Select, func, select, true
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from messenger import audit
 from messenger.api.deps import NodeDep, SessionDep
@@ -107,6 +108,11 @@ async def organisation(
 OrgDep = Annotated[Organisation, Depends(organisation)]
 
 
+def _region(node: NodeDep) -> str:
+    """The node's country (``RU`` of ``RU-MOW``): national phone numbers are read in it."""
+    return node.settings.state.partition("-")[0]
+
+
 def _base(request: Request) -> str:
     return f"{str(request.base_url).rstrip('/')}{PREFIX}"
 
@@ -125,9 +131,14 @@ def _params(request: Request) -> ResponseParameters:
     return ResponseParameters.model_validate(wanted)
 
 
-def _search(request: Request, model: type[User] | type[Group]) -> SearchRequest[Any]:
-    query = {k: request.query_params[k] for k in QUERY_KEYS if k in request.query_params}
-    text = query.get("filter", "")
+def _search(
+    given: dict[str, Any], model: Any, ctx: Context = Context.RESOURCE_QUERY_REQUEST
+) -> SearchRequest[Any]:
+    """A query's parameters (the URL's, or a ``.search`` body), bounded before the filter is parsed."""
+    query = {k: given[k] for k in QUERY_KEYS if k in given}
+    text = query.get("filter") or ""
+    if not isinstance(text, str):
+        raise InvalidFilterException(detail="filter must be a string")
     if len(text) > MAX_FILTER or max(text.count("("), text.count("[")) > MAX_FILTER_DEPTH:
         raise InvalidFilterException(
             detail=f"filters are limited to {MAX_FILTER} characters and {MAX_FILTER_DEPTH} nested groups"
@@ -136,13 +147,20 @@ def _search(request: Request, model: type[User] | type[Group]) -> SearchRequest[
         if key in query:
             try:
                 number = int(query[key])
-            except ValueError:
+            except (TypeError, ValueError):
                 raise InvalidValueException(detail=f"{key} is not an integer") from None
             # RFC 7644 §3.4.2.4: startIndex < 1 is read as 1, a negative count as 0.
-            query[key] = str(max(number, 1 if key == "startIndex" else 0))
+            query[key] = max(number, 1 if key == "startIndex" else 0)
     query.pop("sortBy", None)  # sorting is not supported (ServiceProviderConfig): the order stays by id
     query.pop("sortOrder", None)
-    return SearchRequest[model].model_validate(query)  # type: ignore[valid-type]
+    return SearchRequest[model].model_validate(query, scim_ctx=ctx)
+
+
+async def _search_body(request: Request, model: Any) -> SearchRequest[Any]:
+    body = await _json(request)
+    if not isinstance(body, dict):
+        raise InvalidSyntaxException(detail="a search request is a JSON object")
+    return _search(body, model, Context.SEARCH_REQUEST)
 
 
 def _if_match(request: Request, version: int) -> None:
@@ -265,24 +283,30 @@ async def _page(
         return total, await to_resource(rows)
     rows = list(await session.scalars(query.order_by(table.id).limit(MAX_SCAN + 1)))
     if len(rows) > MAX_SCAN:
-        raise SCIMException.from_error(
-            Error(status=400, scim_type="tooMany", detail=f"this filter would scan over {MAX_SCAN} resources")
-        )
+        raise _too_many()
     assert search.filter is not None
     matched = [r for r in await to_resource(rows) if search.filter.match(r)]
     return len(matched), matched[start : start + count]
 
 
+def _too_many() -> SCIMException:
+    return SCIMException.from_error(
+        Error(status=400, scim_type="tooMany", detail=f"this filter would scan over {MAX_SCAN} resources")
+    )
+
+
 def _list_body(
-    total: int, items: list[Any], model: type[User] | type[Group], search: SearchRequest[Any]
+    total: int,
+    items: list[Any],
+    model: Any,
+    search: SearchRequest[Any],
+    ctx: Context = Context.RESOURCE_QUERY_RESPONSE,
 ) -> Response:
-    body = ListResponse[model](  # type: ignore[valid-type]
+    body = ListResponse[model](
         total_results=total, start_index=search.start_index or 1, items_per_page=len(items), resources=items
     )
     params = ResponseParameters(attributes=search.attributes, excluded_attributes=search.excluded_attributes)  # type: ignore[var-annotated]
-    return scim_response(
-        body.model_dump(scim_ctx=Context.RESOURCE_QUERY_RESPONSE, response_parameters=params)
-    )
+    return scim_response(body.model_dump(scim_ctx=ctx, response_parameters=params))
 
 
 # --- Users ---
@@ -324,7 +348,7 @@ async def create_user(request: Request, org: OrgDep, session: SessionDep, node: 
     resource: User = User.model_validate(await _json(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     ts = now()
     row = ScimUser(id=new_id("s"), org_id=org.id, created_at=ts, updated_at=ts, version=1)
-    await _store_user(session, org, row, res.user_fields(resource))
+    await _store_user(session, org, row, res.user_fields(resource, _region(node)))
     session.add(row)
     await _record(session, org, "user_created", row.id, active=row.active, phone=row.phone is not None)
     await _commit(session)
@@ -333,9 +357,9 @@ async def create_user(request: Request, org: OrgDep, session: SessionDep, node: 
     )
 
 
-@router.get("/Users")
-async def list_users(request: Request, org: OrgDep, session: SessionDep) -> Response:
-    search = _search(request, User)
+async def _users(
+    request: Request, org: Organisation, session: SessionDep, search: SearchRequest[Any]
+) -> Response:
     base = _base(request)
 
     async def resources(rows: list[ScimUser]) -> list[User]:
@@ -343,6 +367,16 @@ async def list_users(request: Request, org: OrgDep, session: SessionDep) -> Resp
 
     total, items = await _page(session, ScimUser, org, search, resources)
     return _list_body(total, items, User, search)
+
+
+@router.get("/Users")
+async def list_users(request: Request, org: OrgDep, session: SessionDep) -> Response:
+    return await _users(request, org, session, _search(dict(request.query_params), User))
+
+
+@router.post("/Users/.search")
+async def search_users(request: Request, org: OrgDep, session: SessionDep) -> Response:
+    return await _users(request, org, session, await _search_body(request, User))
 
 
 @router.get("/Users/{user_id}")
@@ -373,7 +407,7 @@ async def replace_user(
     body = await _json(request)
     replacement: User = User.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
     replacement.replace(res.user_resource(row, _base(request)))  # refuses changes of immutable attributes
-    await _store_user(session, org, row, res.user_fields(replacement))
+    await _store_user(session, org, row, res.user_fields(replacement, _region(node)))
     await _user_written(session, node, org, row, "user_replaced")
     return _dump(
         res.user_resource(row, _base(request)), Context.RESOURCE_REPLACEMENT_RESPONSE, _params(request)
@@ -389,7 +423,7 @@ async def patch_user(
     patch = PatchOp[User].model_validate(await _json(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
     resource = res.user_resource(row, _base(request))
     if patch.patch(resource):
-        await _store_user(session, org, row, res.user_fields(resource))
+        await _store_user(session, org, row, res.user_fields(resource, _region(node)))
         await _user_written(session, node, org, row, "user_patched")
     return _dump(res.user_resource(row, _base(request)), Context.RESOURCE_PATCH_RESPONSE, _params(request))
 
@@ -457,9 +491,9 @@ async def create_group(request: Request, org: OrgDep, session: SessionDep, node:
     return _dump(resource, Context.RESOURCE_CREATION_RESPONSE, _params(request), 201)
 
 
-@router.get("/Groups")
-async def list_groups(request: Request, org: OrgDep, session: SessionDep) -> Response:
-    search = _search(request, Group)
+async def _groups_page(
+    request: Request, org: Organisation, session: SessionDep, search: SearchRequest[Any]
+) -> Response:
     base = _base(request)
 
     async def resources(rows: list[ScimGroup]) -> list[Group]:
@@ -468,6 +502,37 @@ async def list_groups(request: Request, org: OrgDep, session: SessionDep) -> Res
 
     total, items = await _page(session, ScimGroup, org, search, resources)
     return _list_body(total, items, Group, search)
+
+
+@router.get("/Groups")
+async def list_groups(request: Request, org: OrgDep, session: SessionDep) -> Response:
+    return await _groups_page(request, org, session, _search(dict(request.query_params), Group))
+
+
+@router.post("/Groups/.search")
+async def search_groups(request: Request, org: OrgDep, session: SessionDep) -> Response:
+    return await _groups_page(request, org, session, await _search_body(request, Group))
+
+
+@router.post("/.search")
+async def search_all(request: Request, org: OrgDep, session: SessionDep) -> Response:
+    """RFC 7644 §3.4.3 at the root: Users and Groups together, the filter evaluated over both."""
+    search = await _search_body(request, User | Group)
+    base = _base(request)
+    users = list(await session.scalars(select(ScimUser).where(ScimUser.org_id == org.id).limit(MAX_SCAN + 1)))
+    groups = list(
+        await session.scalars(select(ScimGroup).where(ScimGroup.org_id == org.id).limit(MAX_SCAN + 1))
+    )
+    if len(users) + len(groups) > MAX_SCAN:
+        raise _too_many()
+    members = await service.members_of(session, [g.id for g in groups])
+    found: list[User | Group] = [res.user_resource(u, base) for u in sorted(users, key=lambda u: u.id)]
+    found += [res.group_resource(g, members[g.id], base) for g in sorted(groups, key=lambda g: g.id)]
+    if search.filter is not None:
+        found = [r for r in found if search.filter.match(r)]
+    start = (search.start_index or 1) - 1
+    count = min(res.MAX_RESULTS if search.count is None else search.count, res.MAX_RESULTS)
+    return _list_body(len(found), found[start : start + count], User | Group, search, Context.SEARCH_RESPONSE)
 
 
 @router.get("/Groups/{group_id}")
@@ -527,18 +592,13 @@ async def delete_group(
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 async def unknown(rest: str, request: Request) -> Response:
-    """A SCIM 404 (or 405 for a known path) instead of the node's JSON shape."""
-    for route in request.app.router.routes:
-        if (
-            isinstance(route, APIRoute)
-            and route.path != f"{PREFIX}/{{rest:path}}"
-            and route.path.startswith(PREFIX)
-        ):
+    """A SCIM 404 (or 405 for a path another route of this router serves) instead of the node's shape."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.endpoint is not unknown:
             match, _ = route.matches(request.scope)
-            if match.name == "PARTIAL":
-                return scim_response(
-                    error_body(405, f"{request.method} is not allowed on {request.url.path}"), 405
-                )
+            if match is Match.PARTIAL:
+                detail = f"{request.method} is not allowed on {request.url.path[:100]}"
+                return scim_response(error_body(405, detail), 405)
     return scim_response(
         error_body(404, f"{request.url.path[:100]} is not a SCIM endpoint of this node"), 404
     )

@@ -43,7 +43,7 @@ class ScimUser(Base):
     family_name: Mapped[str | None] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(16))  # E.164 of phoneNumbers[type=mobile]
     external_id: Mapped[str | None] = mapped_column(String(200))
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    active: Mapped[bool | None] = mapped_column(Boolean)  # None: not given, counts as active
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now)
     version: Mapped[int] = mapped_column(Integer, default=1)  # meta.version / ETag W/"<version>"

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+import phonenumbers
 from scim2_models import (
     AuthenticationScheme,
     Bulk,
@@ -80,13 +81,13 @@ def _published(schema: Schema) -> Schema:
                     sub.reference_types = ["User"]
                 if sub.name == "type":
                     sub.canonical_values = ["User"]
+            attribute.sub_attributes = [s for s in attribute.sub_attributes or [] if s.name != "display"]
     out.attributes = attributes
     return out
 
 
 SCHEMAS: list[Schema] = [_published(s) for s in PROVIDER.schemas]
 
-_PHONE_JUNK = re.compile(r"[\s().-]")
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")  # as messenger.services.accounts.E164 (ITU-T E.164)
 
 
@@ -96,25 +97,30 @@ def _limit(value: str | None, size: int, what: str) -> str | None:
     return value
 
 
-def mobile_phone(numbers: list[PhoneNumber] | None) -> str | None:
+def mobile_phone(numbers: list[PhoneNumber] | None, region: str) -> str | None:
     """The E.164 form of the ``mobile`` number (the primary one if several): the account link.
 
-    RFC 7643 §4.1.2 suggests RFC 3966 ``tel:`` URIs; ``tel:+7-999-123-45-67`` and ``+7 999 123 45 67``
-    both become ``+79991234567``. Numbers of other types are dropped."""
+    libphonenumber reads the value: RFC 3966 ``tel:+7-999-123-45-67`` (RFC 7643 §4.1.2's advice),
+    ``+7 999 123 45 67``, or a national number of ``region`` (the node's country: ``8 999 123-45-67``
+    in RU) all become ``+79991234567``. Numbers of other types are dropped."""
     mobiles = [n for n in numbers or [] if n.type == PhoneNumber.Type.mobile and n.value]
     if not mobiles:
         return None
-    chosen = next((n for n in mobiles if n.primary), mobiles[0])
-    value = _PHONE_JUNK.sub("", str(chosen.value).removeprefix("tel:"))
+    given = str(next((n for n in mobiles if n.primary), mobiles[0]).value)
+    try:
+        parsed = phonenumbers.parse(given.removeprefix("tel:")[:40], region)
+        value = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    except phonenumbers.NumberParseException:
+        value = ""
     if not E164.fullmatch(value):
         raise InvalidValueException(
-            detail=f'phoneNumbers[type eq "mobile"].value {str(chosen.value)[:40]!r} is not an E.164 '
-            "number like +79991234567"
+            detail=f'phoneNumbers[type eq "mobile"].value {given[:40]!r} is not a phone number '
+            "like +79991234567"
         )
     return value
 
 
-def user_fields(resource: User) -> dict[str, Any]:
+def user_fields(resource: User, region: str) -> dict[str, Any]:
     """The stored columns of a validated ``User`` (everything else it carries is dropped)."""
     name = resource.name
     return {
@@ -123,9 +129,9 @@ def user_fields(resource: User) -> dict[str, Any]:
         "display_name": _limit(resource.display_name, 200, "displayName"),
         "given_name": _limit(name.given_name if name else None, 100, "name.givenName"),
         "family_name": _limit(name.family_name if name else None, 100, "name.familyName"),
-        "phone": mobile_phone(resource.phone_numbers),
+        "phone": mobile_phone(resource.phone_numbers, region),
         "external_id": _limit(resource.external_id, 200, "externalId"),
-        "active": True if resource.active is None else bool(resource.active),
+        "active": resource.active,  # unset (None) counts as active
     }
 
 
@@ -179,12 +185,6 @@ def group_resource(row: ScimGroup, members: list[ScimUser], base: str) -> Group:
         id=row.id,
         external_id=row.external_id,
         display_name=row.display_name,
-        members=[
-            GroupMember(
-                value=m.id, type="User", display=m.display_name or m.user_name, ref=f"{base}/Users/{m.id}"
-            )
-            for m in members
-        ]
-        or None,
+        members=[GroupMember(value=m.id, type="User", ref=f"{base}/Users/{m.id}") for m in members] or None,
         meta=_meta("Group", row, base),
     )

@@ -141,7 +141,7 @@ async def _accounts(session: AsyncSession, group_id: str) -> set[str]:
         select(User.id)
         .join(ScimUser, ScimUser.phone == User.phone)
         .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
-        .where(ScimGroupMember.group_id == group_id, ScimUser.active.is_(True))
+        .where(ScimGroupMember.group_id == group_id, ScimUser.active.is_not(False))
     )
     return set(rows)
 
@@ -211,7 +211,9 @@ async def empty_chat(session: AsyncSession, *, group: ScimGroup, state: str) -> 
 async def link_account(session: AsyncSession, *, phone: str, state: str) -> None:
     """A new account of ``phone``: join the chats of the groups its provisioned records are in."""
     ids = list(
-        await session.scalars(select(ScimUser.id).where(ScimUser.phone == phone, ScimUser.active.is_(True)))
+        await session.scalars(
+            select(ScimUser.id).where(ScimUser.phone == phone, ScimUser.active.is_not(False))
+        )
     )
     await sync_groups(session, state=state, group_ids=await groups_with(session, ids))
 
@@ -220,12 +222,12 @@ async def fellow_phones(session: AsyncSession, *, user_id: str) -> set[str]:
     """Phones of the active users provisioned by the organisations that provision ``user_id`` (actively):
     the directory part of the user's contacts."""
     phone = select(User.phone).where(User.id == user_id).scalar_subquery()
-    orgs = select(ScimUser.org_id).where(ScimUser.phone == phone, ScimUser.active.is_(True))
+    orgs = select(ScimUser.org_id).where(ScimUser.phone == phone, ScimUser.active.is_not(False))
     rows = await session.scalars(
         select(ScimUser.phone)
         .where(
             ScimUser.org_id.in_(orgs),
-            ScimUser.active.is_(True),
+            ScimUser.active.is_not(False),
             ScimUser.phone.is_not(None),
             ScimUser.phone != phone,
         )

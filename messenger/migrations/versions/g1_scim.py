@@ -38,7 +38,7 @@ def upgrade() -> None:
         sa.Column("family_name", sa.String(length=100), nullable=True),
         sa.Column("phone", sa.String(length=16), nullable=True),
         sa.Column("external_id", sa.String(length=200), nullable=True),
-        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=True),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
