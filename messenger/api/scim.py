@@ -90,7 +90,8 @@ class ScimRoute(APIRoute):
         return run
 
 
-router = APIRouter(prefix=PREFIX, tags=["scim"], route_class=ScimRoute)
+# Not in /openapi.json: the SCIM contract is RFC 7644 and the discovery endpoints below.
+router = APIRouter(prefix=PREFIX, tags=["scim"], route_class=ScimRoute, include_in_schema=False)
 
 
 async def organisation(
