@@ -170,7 +170,8 @@ async def _chat_for(session: AsyncSession, group: ScimGroup) -> Chat:
 async def sync_groups(session: AsyncSession, *, state: str, group_ids: Iterable[str]) -> None:
     """Make each group's chat hold exactly the accounts of its active linked members (module docstring)."""
     for group_id in sorted(set(group_ids)):
-        group = await session.get(ScimGroup, group_id)
+        # Locked (PostgreSQL) until the chat exists: two workers syncing a new group make one chat.
+        group = await session.get(ScimGroup, group_id, with_for_update=True)
         if group is None:
             continue
         chat = await _chat_for(session, group)

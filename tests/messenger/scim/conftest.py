@@ -1,42 +1,40 @@
-"""SCIM fixtures: the admin node (``trust_node``), a fresh organisation and its token per test, and a
-scim2-client over loopback (its httpx2 engine) authenticated as that organisation."""
+"""SCIM fixtures: a node with its own admin (``scim_node``), a fresh organisation and its token per
+test, and a scim2-client over loopback (its httpx2 engine) authenticated as that organisation."""
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx2
 import pytest
 from scim2_client.engines.httpx2 import AsyncSCIMClient
 from scim2_models import Group, ScimProvider, User
+from scim_helpers import Org
 
 from messenger.client import MessengerClient
 
 Signup = Callable[..., Awaitable[MessengerClient]]
 
 
-@dataclass
-class Org:
-    id: str
-    token: str
-    base: str  # http://127.0.0.1:PORT/scim/v2
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
+@pytest.fixture(scope="session")
+def scim_admin_phone() -> str:
+    return f"+7995{secrets.randbelow(10**7):07d}"
 
 
-@pytest.fixture
-def scim_node(trust_node: Any) -> Any:
-    return trust_node
+@pytest.fixture(scope="session")
+def scim_node(node_factory: Callable[..., Any], scim_admin_phone: str) -> Any:
+    """A node (PostgreSQL + workers when configured) whose admin is ``scim_admin_phone``; no per-number
+    code limit, since every test signs its admin in again."""
+    return node_factory(
+        shared_backends=True, MSGFLEET_ADMIN_PHONES=scim_admin_phone, MSGFLEET_CODE_RATE_PER_PHONE="0"
+    )
 
 
 @pytest.fixture
-async def admin(signup: Signup, scim_node: Any, admin_phone: str) -> MessengerClient:
-    return await signup(phone=admin_phone, node_=scim_node)
+async def admin(signup: Signup, scim_node: Any, scim_admin_phone: str) -> MessengerClient:
+    return await signup(phone=scim_admin_phone, node_=scim_node)
 
 
 @pytest.fixture

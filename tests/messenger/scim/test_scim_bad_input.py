@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Org
+from scim_helpers import Org
 
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 

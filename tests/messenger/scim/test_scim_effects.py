@@ -8,9 +8,9 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from conftest import Org
 from scim2_client.engines.httpx2 import AsyncSCIMClient
 from scim2_models import Group, GroupMember, PatchOp, PhoneNumber, User
+from scim_helpers import Org
 
 from messenger.client import MessengerClient
 

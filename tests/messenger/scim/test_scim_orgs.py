@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Org
+from scim_helpers import Org
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 

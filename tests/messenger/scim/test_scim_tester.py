@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx2
-from conftest import Org
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
+from scim_helpers import Org
 
 KNOWN: dict[tuple[str, str], str] = {
     ("check_add_attribute", "User"): "phoneNumbers: only the mobile number is kept, in E.164",
