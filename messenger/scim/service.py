@@ -149,16 +149,8 @@ async def _accounts(session: AsyncSession, group_id: str) -> set[str]:
 async def _chat_for(session: AsyncSession, group: ScimGroup) -> Chat:
     chat = await session.get(Chat, group.chat_id) if group.chat_id else None
     if chat is None:
-        chat = Chat(
-            id=new_id("c"),
-            kind="group",
-            title=group.display_name,
-            pair_key=None,
-            created_by=actor_of(group.org_id),
-            created_at=now(),
-            last_seq=0,
-        )
-        session.add(chat)
+        creator = actor_of(group.org_id)
+        chat = chats.new_chat(session, kind="group", title=group.display_name, created_by=creator)
         group.chat_id = chat.id
         await session.commit()
     elif chat.title != group.display_name:

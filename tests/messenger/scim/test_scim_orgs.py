@@ -74,14 +74,22 @@ async def test_cli_creates_an_organisation_and_rotates_its_token(scim_node: Any)
 
 
 async def test_writes_are_audited_and_data_rights_cover_provisioned_people(
-    org: Org, signup: Signup, scim_node: Any
+    org: Org, signup: Signup, scim_node: Any, dump_db: Callable[[str], Awaitable[str]]
 ) -> None:
     alice = await signup(node_=scim_node)
     assert alice.phone
     async with httpx.AsyncClient(base_url=f"{org.base}/", headers=org.headers) as http:
         body = {"userName": "alice", "name": {"givenName": "Alice", "familyName": "Liddell"}}
         body["phoneNumbers"] = [{"value": alice.phone, "type": "mobile"}]
-        body["emails"] = [{"value": "alice@school.example"}]  # dropped on arrival
+        # Dropped on arrival: none of these may reach any table (residency: store only what is needed).
+        dropped = ["alice@school.example", "Rabbit Hole 1", "+74950000042", "Head of chess", "Allie"]
+        body["emails"] = [{"value": dropped[0]}]
+        body["addresses"] = [{"streetAddress": dropped[1], "type": "home"}]
+        body["phoneNumbers"].append({"value": dropped[2], "type": "work"})
+        body["title"] = dropped[3]
+        body["nickName"] = dropped[4]
+        extension = {"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"employeeNumber": "7"}}
+        assert (await http.post("Users", json={**body, **extension})).status_code == 400  # not served here
         created = (await http.post("Users", json=body)).json()
         group = (
             await http.post(
@@ -109,7 +117,9 @@ async def test_writes_are_audited_and_data_rights_cover_provisioned_people(
             ("scim.group_created", group["id"]),
             ("scim.user_patched", created["id"]),
         ]
-        assert "alice@school.example" not in repr(stored)
+        assert (stored.user_name, stored.given_name, stored.phone) == ("alice", "Alice", alice.phone)
+        everything = await dump_db(scim_node.db_url)
+        assert [d for d in dropped if d in everything] == []
 
         export = await alice.http.get("/v1/account/export")
         data = json.loads(zipfile.ZipFile(io.BytesIO(export.content)).read("account.json"))
