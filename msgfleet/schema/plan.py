@@ -397,13 +397,26 @@ class Population(StrictModel):
 
 
 class Economics(StrictModel):
-    """How the cash flow is discounted (sim.economics)."""
+    """How the cash flow is discounted and over what horizon tariffs recover cost (sim.economics).
+
+    recovery_years 5: the recovery period of computers and information systems under the US
+    MACRS depreciation schedule (IRS Publication 946, Table B-1, asset class 00.12: 5 years), the
+    span over which the servers a phase buys are written off. A planner who must break even
+    sooner sets it lower (docs/SIM.md).
+    """
 
     discount_rate: float = Field(
         0.1,
         ge=0,
         le=1,
         description="Annual rate for the NPV: the operator's cost of capital (a placeholder).",
+    )
+    recovery_years: float = Field(
+        5.0,
+        gt=0,
+        le=MAX_HORIZON_DAYS / 365.25,
+        description="Years from launch over which the tariffs recover cost; a phase opening later "
+        "recovers its own cost over its first recovery_years.",
     )
 
 
