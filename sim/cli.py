@@ -226,12 +226,7 @@ def rollout(
         + (f"on day {break_even}" if break_even is not None else "not within the run")
         + f" (per year: {out / 'cashflow.csv'})"
     )
-    rec = result.recovery
-    console.print(
-        f"recovery horizon {rec.years:g} years: cost "
-        + ("recovered" if rec.recovered else "NOT recovered")
-        + f" by day {rec.day} (cumulative net {rec.cumulative_net:,.0f} {economics['currency']})"
-    )
+    console.print(result.recovery.line(economics["currency"]))
     _warn(result.warnings(), strict)
 
 

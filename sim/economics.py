@@ -103,6 +103,13 @@ class Recovery:
     def record(self) -> dict[str, object]:
         return asdict(self)
 
+    def line(self, currency: str) -> str:
+        verdict = "recovered" if self.recovered else "NOT recovered"
+        return (
+            f"recovery horizon {self.years:g} years: cost {verdict} by day {self.day} "
+            f"(cumulative net {self.cumulative_net:,.0f} {currency})"
+        )
+
     def warning(self, currency: str, break_even: int | None) -> str | None:
         if self.recovered:
             return None
