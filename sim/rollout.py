@@ -285,5 +285,5 @@ def _links_frame(result: RolloutResult) -> pd.DataFrame:
     graph = backbone(result.plan, result.timeline.states)
     return pd.DataFrame(
         [{"a": a, "b": b, **data} for a, b, data in sorted(graph.edges(data=True))],
-        columns=["a", "b", "distance_km", "latency_ms"],
+        columns=["a", "b", "distance_km", "latency_ms", "kind"],
     )
