@@ -362,7 +362,7 @@ class Network(StrictModel):
 
     4.9 µs/km: light in silica fibre (group index ~1.47, ITU-T G.652 fibre) travels ~204,000 km/s.
     route_inflation 1.5 and corridor_inflation 1.4: fitted on backbone paths to the measured RTTs
-    of sim/data/rtt_measured.csv (5 RU, 5 US pairs, each within 20%; docs/SIM.md). A single
+    of sim/data/rtt_measured.csv (11 of 12 RU/US pairs within 20%; docs/SIM.md). A single
     city-to-city link would need ~2.1 (Bozkurt et al., PAM 2017: minimum pings ~3.1× the vacuum
     c-latency); a path of proximity links already zig-zags. docs/SOURCES.md has the rest.
     """

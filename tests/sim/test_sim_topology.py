@@ -24,7 +24,14 @@ def graphs() -> dict[str, nx.Graph]:
     return {cc: backbone(Plan(name="t", country=cc, sites=[Site(state=s)])) for cc, s in first.items()}
 
 
-@pytest.mark.parametrize("row", MEASURED, ids=[f"{r['a']}-{r['b']}-{r['rtt_ms']}" for r in MEASURED])
+def _row(r: dict):
+    """A row the model is known to miss (``model_miss`` says why) is a strict xfail: if the model
+    comes within the bar, the test fails until the row's note is removed."""
+    marks = [pytest.mark.xfail(strict=True, reason=r["model_miss"])] if r["model_miss"] else []
+    return pytest.param(r, marks=marks, id=f"{r['a']}-{r['b']}-{r['rtt_ms']}")
+
+
+@pytest.mark.parametrize("row", [_row(r) for r in MEASURED])
 def test_backbone_rtt_within_25_percent_of_measured(row: dict, graphs: dict[str, nx.Graph]) -> None:
     measured = float(row["rtt_ms"])
     model = 2 * one_way_ms(graphs[row["country"]], row["a"], row["b"])
@@ -34,7 +41,8 @@ def test_backbone_rtt_within_25_percent_of_measured(row: dict, graphs: dict[str,
 
 
 def test_every_measured_row_names_its_source() -> None:
-    assert len(MEASURED) >= 10 and {r["country"] for r in MEASURED} == {"RU", "US"}
+    assert len(MEASURED) >= 12 and {r["country"] for r in MEASURED} == {"RU", "US"}
+    assert sum(bool(r["model_miss"]) for r in MEASURED) == 1  # Murmansk-Moscow; docs/SIM.md
     assert all(r["source"].startswith("https://") and r["method"] for r in MEASURED)
 
 
@@ -116,6 +124,7 @@ def test_proximity_links_form_a_gabriel_graph(graph: nx.Graph) -> None:
     [
         ("RU", "RU-DA", "RU-PRI"),
         ("RU", "RU-KAM", "RU-MAG"),
+        ("RU", "RU-ARK", "RU-MUR"),
         ("US", "US-FL", "US-HI"),
         ("US", "US-AK", "US-ME"),
         ("US", "US-AK", "US-HI"),
