@@ -184,20 +184,23 @@ class MessengerClient:
     async def send(
         self,
         chat_id: str,
-        text: str,
+        text: str | dict[str, Any],
         *,
         reply_to: int | None = None,
         client_msg_id: str | None = None,
         via: EventSocket | None = None,
     ) -> dict[str, Any]:
-        """Encrypt ``text`` to every device of the chat (refetching them once on 409) and post it, over
+        """Encrypt ``text`` (or a whole message body: ``{"text", "media", ...}``, any JSON object) to every
+        device of the chat (refetching them once on 409) and post it, over
         HTTP or, given an open ``via`` socket of this device, as a ``message.send`` frame. Returns
         ``{id, seq, ts}``."""
         msg_id = client_msg_id or secrets.token_hex(8)
         for attempt in (0, 1):
             body: dict[str, Any] = {
                 "client_msg_id": msg_id,
-                "envelopes": await self._envelopes(chat_id, {"text": text}, attempt > 0),
+                "envelopes": await self._envelopes(
+                    chat_id, text if isinstance(text, dict) else {"text": text}, attempt > 0
+                ),
             }
             if reply_to is not None:
                 body["reply_to"] = reply_to
@@ -232,14 +235,19 @@ class MessengerClient:
         await self.request("POST", f"/v1/chats/{chat_id}/read", json={"seq": seq})
 
     async def history(self, chat_id: str, after: int = 0) -> list[dict[str, Any]]:
-        """Messages after ``after`` with ``text`` decrypted (None for tombstones)."""
+        """Messages after ``after`` with their decrypted ``body`` and its ``text`` (None for tombstones)."""
         rows = await self.request("GET", f"/v1/chats/{chat_id}/messages", params={"after": after})
         for row in rows:
-            row["text"] = await self.decrypt(row) if row["ciphertext"] else None
+            row["body"] = await self.decrypt_body(row) if row["ciphertext"] else None
+            row["text"] = None if row["body"] is None else row["body"].get("text")
         return list(rows)
 
     async def decrypt(self, data: dict[str, Any]) -> str:
         """The text of a ``message.new``/``message.edited`` event (or a history row) for this device."""
+        return str((await self.decrypt_body(data)).get("text") or "")
+
+    async def decrypt_body(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The whole decrypted body of a message (``text``, ``media``, ``imported`` ...)."""
         if data.get("deleted") or not data.get("ciphertext"):
             raise DecryptError(f"message {data.get('seq')} of {data.get('chat_id')} was deleted")
         chat_id, sender = data["chat_id"], data["sender_device"]
@@ -252,7 +260,7 @@ class MessengerClient:
             chat_id=chat_id,
             signing_key=devices[sender]["signing_key"],
         )
-        return str(body["text"])
+        return dict(body)
 
     # --- events --------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from nacl.exceptions import BadSignatureError, CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.secret import SecretBox
 from nacl.signing import SigningKey, VerifyKey
 
 
@@ -74,3 +75,24 @@ class DeviceKeys:
             raise DecryptError("envelope was signed for another sender or chat")
         body: dict[str, object] = payload["b"]
         return body
+
+    def pickle(self, key: bytes) -> str:
+        """The private keys encrypted with the 32-byte ``key`` (a profile on disk, ``client.profile``)."""
+        state = {
+            "box": b64(bytes(self.box)),
+            "signing": b64(bytes(self.signing)),
+            "prekeys": [b64(bytes(k)) for k in self.prekeys],
+        }
+        return b64(SecretBox(key).encrypt(json.dumps(state).encode()))
+
+    @classmethod
+    def from_pickle(cls, text: str, key: bytes) -> DeviceKeys:
+        try:
+            state = json.loads(SecretBox(key).decrypt(unb64(text)))
+        except (CryptoError, ValueError) as exc:
+            raise DecryptError(f"the stored device keys do not open: {exc}") from None
+        return cls(
+            PrivateKey(unb64(state["box"])),
+            SigningKey(unb64(state["signing"])),
+            tuple(PrivateKey(unb64(k)) for k in state["prekeys"]),
+        )
