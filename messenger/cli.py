@@ -76,10 +76,6 @@ audit_app = typer.Typer(add_completion=False, help="The node's keyed, hash-chain
 app.add_typer(audit_app, name="audit")
 keys_app = typer.Typer(add_completion=False, help="The node's key store (messenger/keystore).")
 app.add_typer(keys_app, name="keys")
-device_app = typer.Typer(
-    add_completion=False, help="Sign a device in by code (reference client; docs/IDENTITY.md)."
-)
-app.add_typer(device_app, name="device")
 
 StateOpt = Annotated[str, Opt(help="ISO 3166-2 id of the node's state.")]
 DataDirOpt = Annotated[Path | None, Opt(help="Data dir of the SQLite default (and of the dev key layout).")]
@@ -174,74 +170,6 @@ def keys_rotate_media(
         typer.echo(asyncio.run(run()))
     finally:
         keys.close()
-
-
-@device_app.command("link")
-def device_link(
-    url: Annotated[str, typer.Argument(help="The node, e.g. http://127.0.0.1:8080.")],
-    phone: Annotated[str, typer.Argument(help="The account to join (E.164).")],
-    name: Annotated[str, Opt(help="This device's name.")] = "cli",
-    platform: Annotated[str, Opt(help="This device's platform.")] = "python",
-    poll_seconds: Annotated[float, Opt(min=0.05, help="Pause between polls for the approval.")] = 2.0,
-    qr: Annotated[bool, Opt(help="Draw the code as a QR code (segno) on stderr.")] = True,
-) -> None:
-    """Ask to join PHONE's account: show the code (text and QR) on stderr, wait until a signed-in device
-    approves it (``msgfleet device approve``), then print ``{user_id, device_id, token}`` as JSON. The
-    device publishes its own keys; this command does not keep the private half (a demo device)."""
-    import asyncio
-    import json
-    import sys
-
-    import segno
-
-    from messenger.client import ApiFailure, MessengerClient
-
-    async def run() -> dict[str, str]:
-        link = await MessengerClient.start_device_link(url, phone, device_name=name, platform=platform)
-        typer.echo(f"code {link['code']}: approve it on a signed-in device of {phone}", err=True)
-        if qr:
-            segno.make(link["qr_payload"]).terminal(out=sys.stderr, compact=True)
-        while (client := await MessengerClient.finish_device_link(url, link)) is None:
-            await asyncio.sleep(poll_seconds)
-        await client.close()
-        return {"user_id": client.user_id, "device_id": client.device_id, "token": client.token}
-
-    try:
-        typer.echo(json.dumps(asyncio.run(run())))
-    except ApiFailure as exc:
-        typer.echo(f"device link: {url}: {exc.status} {exc.error}: {exc.detail}", err=True)
-        raise typer.Exit(1) from None
-
-
-@device_app.command("approve")
-def device_approve(
-    url: Annotated[str, typer.Argument(help="The node, e.g. http://127.0.0.1:8080.")],
-    code: Annotated[str, typer.Argument(help="The code the new device shows, e.g. 7K3M-Q9XA.")],
-    token: Annotated[str, Opt(envvar="MSGFLEET_TOKEN", help="This (signed-in) device's bearer token.")],
-) -> None:
-    """Approve a new device's code for this device's account."""
-    import asyncio
-
-    import httpx
-
-    async def run() -> httpx.Response:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            return await http.post(
-                f"/v1/devices/link/{code}/approve", headers={"Authorization": f"Bearer {token}"}
-            )
-
-    try:
-        response = asyncio.run(run())
-        body = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        typer.echo(f"device approve: {url}: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(1) from None
-    if response.status_code != 200:
-        typer.echo(
-            f"device approve: {url}: {response.status_code} {body['error']}: {body['detail']}", err=True
-        )
-        raise typer.Exit(1)
-    typer.echo(f"approved {body['device_name']} ({body['platform']})")
 
 
 org_app = typer.Typer(add_completion=False, help="Organisations whose directories sync over SCIM (/scim/v2).")

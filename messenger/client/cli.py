@@ -182,6 +182,49 @@ def login(
     _print(f"logged in as {number}: user {client.user_id}, device {client.device_id} ({profile.path})")
 
 
+@app.command("link-device")
+def link_device(
+    ctx: typer.Context,
+    phone: Annotated[str, Arg(help="The account to join: its phone number (+79991234567).")],
+    node: Annotated[str, Opt(help="The node's URL.", envvar="MSGFLEET_NODE_URL")] = DEFAULT_NODE,
+    device_name: Annotated[str, Opt(help="Name of this device in your device list.")] = "msgfleet-client",
+    poll_seconds: Annotated[float, Opt(min=0.05, help="Pause between polls for the approval.")] = 2.0,
+    qr: Annotated[bool, Opt(help="Draw the code as a QR code (segno) too.")] = True,
+) -> None:
+    """Sign this device in without SMS: show a code (text and QR) that a signed-in device of the account
+    approves (``approve-device``), then store this device (token and its own keys) in the profile."""
+    import segno
+
+    from messenger.client.client import MessengerClient
+
+    profile = _profile(ctx)
+    number, base = _e164(phone), node.rstrip("/")
+
+    async def work() -> MessengerClient:
+        link = await MessengerClient.start_device_link(base, number, device_name=device_name)
+        typer.echo(f"code {link['code']}: approve it on a signed-in device of {number}", err=True)
+        if qr:
+            segno.make(link["qr_payload"]).terminal(out=sys.stderr, compact=True)
+        while (client := await MessengerClient.finish_device_link(base, link)) is None:
+            await asyncio.sleep(poll_seconds)
+        client.phone = number
+        profile.save(client)
+        await client.close()
+        return client
+
+    client = _run(work())
+    _print(f"linked to {number}: user {client.user_id}, device {client.device_id} ({profile.path})")
+
+
+@app.command("approve-device")
+def approve_device(
+    ctx: typer.Context, code: Annotated[str, Arg(help="The code the new device shows, e.g. 7K3M-Q9XA.")]
+) -> None:
+    """Approve a new device's code for this device's account (docs/IDENTITY.md)."""
+    approved = _run(_with_client(_profile(ctx), lambda client: client.approve_device_link(code)))
+    _print(f"approved {approved['device_name']} ({approved['platform']})")
+
+
 # --- chats and messages ------------------------------------------------------------------------------------
 
 

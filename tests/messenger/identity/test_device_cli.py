@@ -1,61 +1,54 @@
-"""``msgfleet device link`` / ``device approve``: the reference client's CLI for device sign-in by code."""
+"""``msgfleet-client link-device`` / ``approve-device``: device sign-in by code from the reference
+client's CLI; the new device lands in its own profile with its own keys."""
 
 from __future__ import annotations
 
-import json
+import secrets
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner
 
-from messenger.cli import app
-from messenger.client import MessengerClient
+from messenger.client.cli import app
 
-Signup = Callable[..., Awaitable[MessengerClient]]
+CLIENT = [sys.executable, "-c", "from messenger.client.cli import main; main()"]
 
 
-def approve(url: str, code: str, token: str) -> subprocess.CompletedProcess[str]:
-    """``msgfleet device approve`` in a process of its own (the test's event loop is running)."""
-    cmd = [sys.executable, "-m", "messenger", "device", "approve", url, code, "--token", token]
+def client(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The client CLI in a process of its own (the test's event loop is running)."""
+    cmd = [*CLIENT, "--profile", str(profile), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
 
 
-async def test_link_shows_a_code_and_prints_the_token_once_approved(node: Any, signup: Signup) -> None:
-    phone = await signup()
-    assert phone.phone is not None
-    cmd = [
-        sys.executable,
-        "-m",
-        "messenger",
-        "device",
-        "link",
-        node.url,
-        phone.phone,
-        "--poll-seconds",
-        "0.2",
-    ]
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+async def test_link_shows_a_code_and_stores_the_device_once_approved(node: Any, tmp_path: Path) -> None:
+    phone_profile, desk_profile = tmp_path / "phone", tmp_path / "desk"
+    number = f"+7996{secrets.randbelow(10**7):07d}"
+    login = client(phone_profile, "login", number, "--node", node.url, "--sms-file", str(node.sms_path))
+    assert login.returncode == 0, login.stderr
+    cmd = [*CLIENT, "--profile", str(desk_profile), "link-device", number, "--node", node.url]
+    with subprocess.Popen(
+        [*cmd, "--poll-seconds", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
         assert proc.stderr is not None
         first = proc.stderr.readline()  # "code XXXX-XXXX: approve it on ..."
         assert first.startswith("code "), first
         code = first.split()[1].rstrip(":")
-        approved = approve(node.url, code, phone.token)
+        approved = client(phone_profile, "approve-device", code)
         assert approved.returncode == 0, approved.stderr
-        assert approved.stdout.strip() == "approved cli (python)"
-        out, err = proc.communicate(timeout=120)  # a bound for a hang: it ends once it claimed the token
+        assert "approved msgfleet-client (python)" in approved.stdout
+        out, err = proc.communicate(timeout=120)  # a bound for a hang: it ends once it has its device
     assert proc.returncode == 0, err
-    login = json.loads(out)
-    assert login["user_id"] == phone.user_id and login["device_id"] != phone.device_id
-    again = approve(node.url, code, phone.token)
+    assert f"linked to {number}" in out
+    chats = client(desk_profile, "chats")  # the new device works from its own profile
+    assert chats.returncode == 0, chats.stderr
+    again = client(phone_profile, "approve-device", code)
     assert again.returncode == 1
-    assert "409 link_used" in again.stderr
+    assert "link_used" in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 
-def test_approve_of_a_bad_code_is_one_line(node: Any) -> None:
-    result = CliRunner().invoke(app, ["device", "approve", node.url, "0000-0000", "--token", "nope"])
+def test_approve_without_a_profile_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["--profile", str(tmp_path / "none"), "approve-device", "0000-0000"])
     assert result.exit_code == 1
-    assert result.output.strip().splitlines() == [
-        f"device approve: {node.url}: 401 invalid_token: token is invalid or its device was revoked"
-    ]
+    assert len(result.output.strip().splitlines()) == 1
