@@ -59,11 +59,17 @@ _CHAT_DEVICES = (
     .where(_ACTIVE)
     .order_by(Device.user_id, Device.created_at)
 )
-_DEVICE = select(_caller.id).where(_ACTIVE)
+_DEVICE = select(_caller.id, _caller.user_id, _caller.event_seq).where(_ACTIVE)
+
+
+async def device(conn: AsyncConnection, *, token_hash: str) -> tuple[str, str, int] | None:
+    """(device id, user id, event head) of the active device owning the token, else None."""
+    row = (await conn.execute(_DEVICE, {"token_hash": token_hash})).first()
+    return None if row is None else (row[0], row[1], row[2])
 
 
 async def _check_token(conn: AsyncConnection, token_hash: str) -> None:
-    if (await conn.execute(_DEVICE, {"token_hash": token_hash})).first() is None:
+    if await device(conn, token_hash=token_hash) is None:
         raise Unauthorized("token is invalid or its device was revoked", code="invalid_token")
 
 
