@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger import audit
@@ -120,27 +120,6 @@ async def view(session: AsyncSession, *, chat: Chat, user_id: str) -> ChatView:
     members = await members_of(session, chat.id)
     me = await session.get(Member, (chat.id, user_id))
     return ChatView(chat, me.role if me else "", me.last_read_seq if me else 0, members)
-
-
-async def list_chats(session: AsyncSession, *, user_id: str) -> list[dict[str, object]]:
-    rows = await session.execute(
-        select(Chat, Member.role, Member.last_read_seq, func.count())
-        .join(Member, Member.chat_id == Chat.id)
-        .where(Member.user_id == user_id)
-        .group_by(Chat.id, Member.role, Member.last_read_seq)
-        .order_by(Chat.created_at)
-    )
-    return [
-        {
-            "id": c.id,
-            "kind": c.kind,
-            "title": c.title,
-            "last_seq": c.last_seq,
-            "role": role,
-            "last_read_seq": read,
-        }
-        for c, role, read, _ in rows.all()
-    ]
 
 
 async def get_chat(session: AsyncSession, chat_id: str) -> Chat:
