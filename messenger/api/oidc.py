@@ -12,13 +12,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from pydantic import Field
+from sqlalchemy import select
 
 from messenger.api.auth import _client_ip
 from messenger.api.deps import NodeDep, SessionDep, bearer_token, device_for_token
 from messenger.api.schemas import Body, Out
-from messenger.db.models import Device
+from messenger.db.models import Device, User
 from messenger.identity import service
 from messenger.node import Node
+from messenger.scim import service as scim
 
 router = APIRouter(prefix="/v1/auth/oidc", tags=["auth"])
 ProviderName = Annotated[str, Field(max_length=32)]
@@ -122,6 +124,10 @@ async def callback(
         client_ip=_client_ip(request),
     )
     login = out.login
+    if login and login.new_user:  # as after an SMS sign-up: an organisation may have provisioned the number
+        phone = await session.scalar(select(User.phone).where(User.id == out.user_id))
+        if phone:
+            await scim.link_account(session, phone=phone, state=node.settings.state)
     return CallbackOut(
         user_id=out.user_id,
         provider=out.provider,
