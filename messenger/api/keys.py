@@ -1,4 +1,5 @@
-"""Key directory routes: ``PUT /v1/keys`` (own device) and ``GET /v1/users/{user_id}/devices``."""
+"""Key directory routes: ``PUT /v1/keys`` (own device), ``POST /v1/keys/claim`` and
+``GET /v1/users/{user_id}/devices``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import Field
+from sqlalchemy import select
 
 from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
+from messenger.db.models import Device
 from messenger.errors import BadRequest, NotFound
 from messenger.federation.service import federation_of
 from messenger.services import keys
@@ -19,15 +22,21 @@ router = APIRouter(tags=["keys"])
 Key = Annotated[str, Field(min_length=40, max_length=64, description="base64 of 32 bytes")]
 
 
+Signature = Annotated[str, Field(min_length=80, max_length=128, description="Ed25519, base64")]
+
+
 class PrekeyIn(Body):
     id: int = Field(ge=0, lt=2**31)
     key: Key
+    signature: Signature
 
 
 class KeysIn(Body):
-    identity_key: Key
-    signing_key: Key | None = None
-    prekeys: list[PrekeyIn] = Field(default_factory=list)
+    identity_key: Key = Field(description="Curve25519")
+    signing_key: Key = Field(description="Ed25519")
+    identity_signature: Signature = Field(description="of identity_key's base64 text by signing_key")
+    prekeys: list[PrekeyIn] = Field(default_factory=list, description="signed one-time keys")
+    fallback_key: PrekeyIn | None = Field(None, description="handed out when no one-time key is left")
 
 
 class KeysOut(Out):
@@ -37,6 +46,8 @@ class KeysOut(Out):
 class PrekeyOut(Out):
     id: int
     key: str
+    signature: str | None
+    fallback: bool = False
 
 
 class DeviceKeysOut(Out):
@@ -44,7 +55,12 @@ class DeviceKeysOut(Out):
     device_id: str
     identity_key: str | None
     signing_key: str | None
+    identity_signature: str | None = None
     prekey: PrekeyOut | None = None
+
+
+class ClaimIn(Body):
+    devices: list[Annotated[str, Field(max_length=40)]] = Field(min_length=1, max_length=1000)
 
 
 def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
@@ -54,7 +70,10 @@ def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
             device_id=k.device_id,
             identity_key=k.identity_key,
             signing_key=k.signing_key,
-            prekey=PrekeyOut(id=k.prekey[0], key=k.prekey[1]) if k.prekey else None,
+            identity_signature=k.identity_signature,
+            prekey=PrekeyOut(id=k.prekey[0], key=k.prekey[1], signature=k.prekey[2], fallback=k.fallback)
+            if k.prekey
+            else None,
         )
         for k in items
     ]
@@ -62,7 +81,8 @@ def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
 
 @router.put("/v1/keys")
 async def put_keys(body: KeysIn, session: SessionDep, node: NodeDep, device: CurrentDevice) -> KeysOut:
-    """Publish this device's identity key (X25519), signing key (Ed25519) and one-time prekeys."""
+    """Publish this device's signed identity key (Curve25519), signing key (Ed25519), signed one-time
+    keys and fallback key. 400 ``invalid_signature`` if a signature does not verify."""
     if len(body.prekeys) > node.settings.max_prekeys:
         raise BadRequest(f"at most {node.settings.max_prekeys} prekeys per upload", code="too_many_prekeys")
     count = await keys.publish(
@@ -70,9 +90,36 @@ async def put_keys(body: KeysIn, session: SessionDep, node: NodeDep, device: Cur
         device=device,
         identity_key=body.identity_key,
         signing_key=body.signing_key,
-        prekeys=[(p.id, p.key) for p in body.prekeys],
+        identity_signature=body.identity_signature,
+        prekeys=[keys.SignedKey(p.id, p.key, p.signature) for p in body.prekeys],
+        fallback=keys.SignedKey(body.fallback_key.id, body.fallback_key.key, body.fallback_key.signature)
+        if body.fallback_key
+        else None,
     )
     return KeysOut(prekeys_available=count)
+
+
+@router.post("/v1/keys/claim")
+async def claim_keys(body: ClaimIn, session: SessionDep, _device: CurrentDevice) -> dict[str, PrekeyOut]:
+    """One one-time key per listed device (each key is handed out once; the device's fallback key when
+    none is left; a device with neither is left out). 404 ``unknown_device`` for a device that is not
+    an active device of this node."""
+    wanted = sorted(set(body.devices))
+    active = set(
+        await session.scalars(select(Device.id).where(Device.id.in_(wanted), Device.revoked_at.is_(None)))
+    )
+    unknown = [d for d in wanted if d not in active]
+    if unknown:
+        raise NotFound(f"unknown devices {unknown[:5]}", code="unknown_device")
+    out = {}
+    for device_id in wanted:
+        claimed = await keys.claim_key(session, device_id)
+        if claimed is not None:
+            out[device_id] = PrekeyOut(
+                id=claimed[0], key=claimed[1], signature=claimed[2], fallback=claimed[3]
+            )
+    await session.commit()
+    return out
 
 
 @router.get("/v1/users/{user_id}/devices")

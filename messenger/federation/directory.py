@@ -35,7 +35,9 @@ def keys_to_wire(items: Iterable[DeviceKeys]) -> list[dict[str, object]]:
             "device_id": k.device_id,
             "identity_key": k.identity_key,
             "signing_key": k.signing_key,
+            "identity_signature": k.identity_signature,
             "prekey": list(k.prekey) if k.prekey else None,
+            "fallback": k.fallback,
         }
         for k in items
     ]
@@ -49,7 +51,11 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
         if home_state(user_id) != state:
             continue
         prekey = row.get("prekey")
-        pk = (int(prekey[0]), str(prekey[1])) if isinstance(prekey, list) and len(prekey) == 2 else None
+        pk = (
+            (int(prekey[0]), str(prekey[1]), str(prekey[2]) if prekey[2] else None)
+            if isinstance(prekey, list) and len(prekey) == 3
+            else None
+        )
         out.append(
             DeviceKeys(
                 user_id,
@@ -57,6 +63,8 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
                 str(row["identity_key"]) if row.get("identity_key") else None,
                 str(row["signing_key"]) if row.get("signing_key") else None,
                 pk,
+                str(row["identity_signature"]) if row.get("identity_signature") else None,
+                bool(row.get("fallback")),
             )
         )
     return out

@@ -97,25 +97,7 @@ async def _upload(client: MessengerClient, export: Export, report: Report) -> di
 
 
 async def _post(client: MessengerClient, chat_id: str, body: dict[str, Any], client_msg_id: str) -> None:
-    for attempt in (0, 1):  # refetch the device list once if it changed (409 stale_devices)
-        devices = await client.chat_devices(chat_id, refresh=attempt > 0)
-        sealed = client.keys.seal(
-            sender_device=client.device_id,
-            chat_id=chat_id,
-            body=body,
-            recipients={d: r["identity_key"] for d, r in devices.items()},
-        )
-        envelopes = [{"device_id": d, "ciphertext": c} for d, c in sealed.items()]
-        try:
-            await client.request(
-                "POST",
-                f"/v1/chats/{chat_id}/messages",
-                json={"client_msg_id": client_msg_id, "envelopes": envelopes},
-            )
-            return
-        except ApiFailure as exc:
-            if exc.error != "stale_devices" or attempt:
-                raise
+    await client.send(chat_id, body, client_msg_id=client_msg_id)
 
 
 async def import_whatsapp(

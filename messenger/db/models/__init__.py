@@ -8,10 +8,10 @@ from messenger.db.models.audit import AdminRole, AuditEntry
 from messenger.db.models.billing import Subscription, SubscriptionMember
 from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
 from messenger.db.models.channels import Channel, ChannelMember, ChannelPost, ChannelPostEarly
-from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
+from messenger.db.models.chats import Chat, Member, Message, Pin
 from messenger.db.models.contacts import Contact, ContactLookup, PhoneHash
 from messenger.db.models.events import DeviceEvent
-from messenger.db.models.keys import Prekey
+from messenger.db.models.keys import BackupSession, KeyBackup, Prekey, ToDeviceTxn
 from messenger.db.models.locations import Location
 from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
@@ -22,6 +22,7 @@ __all__ = [
     "REPLIES_INDEX",
     "AdminRole",
     "AuditEntry",
+    "BackupSession",
     "Call",
     "CallLeg",
     "CallParticipant",
@@ -37,7 +38,7 @@ __all__ = [
     "Destination",
     "Device",
     "DeviceEvent",
-    "Envelope",
+    "KeyBackup",
     "Location",
     "LoginCode",
     "MediaObject",
@@ -55,5 +56,6 @@ __all__ = [
     "ReceivedTxn",
     "Subscription",
     "SubscriptionMember",
+    "ToDeviceTxn",
     "User",
 ]
