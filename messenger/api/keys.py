@@ -44,10 +44,9 @@ class KeysOut(Out):
 
 
 class PrekeyOut(Out):
-    id: int
+    id: int | None = Field(description="null for the device's fallback key")
     key: str
     signature: str | None
-    fallback: bool = False
 
 
 class DeviceKeysOut(Out):
@@ -71,9 +70,7 @@ def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
             identity_key=k.identity_key,
             signing_key=k.signing_key,
             identity_signature=k.identity_signature,
-            prekey=PrekeyOut(id=k.prekey[0], key=k.prekey[1], signature=k.prekey[2], fallback=k.fallback)
-            if k.prekey
-            else None,
+            prekey=PrekeyOut(id=k.prekey[0], key=k.prekey[1], signature=k.prekey[2]) if k.prekey else None,
         )
         for k in items
     ]
@@ -105,19 +102,19 @@ async def claim_keys(body: ClaimIn, session: SessionDep, _device: CurrentDevice)
     none is left; a device with neither is left out). 404 ``unknown_device`` for a device that is not
     an active device of this node."""
     wanted = sorted(set(body.devices))
-    active = set(
-        await session.scalars(select(Device.id).where(Device.id.in_(wanted), Device.revoked_at.is_(None)))
+    devices = list(
+        await session.scalars(
+            select(Device).where(Device.id.in_(wanted), Device.revoked_at.is_(None)).order_by(Device.id)
+        )
     )
-    unknown = [d for d in wanted if d not in active]
+    unknown = sorted(set(wanted) - {d.id for d in devices})
     if unknown:
         raise NotFound(f"unknown devices {unknown[:5]}", code="unknown_device")
     out = {}
-    for device_id in wanted:
-        claimed = await keys.claim_key(session, device_id)
+    for device in devices:
+        claimed = await keys.claim_key(session, device)
         if claimed is not None:
-            out[device_id] = PrekeyOut(
-                id=claimed[0], key=claimed[1], signature=claimed[2], fallback=claimed[3]
-            )
+            out[device.id] = PrekeyOut(id=claimed[0], key=claimed[1], signature=claimed[2])
     await session.commit()
     return out
 

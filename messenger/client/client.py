@@ -198,13 +198,12 @@ class MessengerClient:
                 )
         ready = [d for d, r in devices.items() if self.crypto.has_session(r["identity_key"])]
         for start in range(0, len(ready), TO_DEVICE_BATCH):
-            messages = {
-                d: self.crypto.olm_encrypt(
+            messages: dict[str, dict[str, str]] = {}
+            for d in ready[start : start + TO_DEVICE_BATCH]:
+                messages.setdefault(devices[d]["user_id"], {})[d] = self.crypto.olm_encrypt(
                     devices[d]["identity_key"],
                     {**payload, "sender_device": self.device_id, "recipient_device": d},
                 )
-                for d in ready[start : start + TO_DEVICE_BATCH]
-            }
             await self.request(
                 "PUT", f"/v1/sendToDevice/{secrets.token_hex(16)}", json={"messages": messages}
             )
@@ -258,6 +257,8 @@ class MessengerClient:
         """The body of a ``message.new``/``message.edited`` event (or a history row)."""
         if data.get("deleted") or not data.get("ciphertext"):
             raise DecryptError(f"message {data.get('seq')} of {data.get('chat_id')} was deleted")
+        if data["session_id"] not in self.crypto.inbound:
+            await self._pending_keys()
         return self.crypto.decrypt(
             chat_id=data["chat_id"],
             sender_device=data["sender_device"],
@@ -269,6 +270,14 @@ class MessengerClient:
         """The text of a ``message.new``/``message.edited`` event (or a history row) for this device."""
         body = await self.decrypt_body(data)
         return str(body["text"]) if isinstance(body, dict) and "text" in body else json.dumps(body)
+
+    async def _pending_keys(self) -> None:
+        """Open the ``to_device`` events after ``cursor`` without consuming the others (the caller reads
+        them later): a message can be read before the events that brought its key. An Olm message
+        opened twice is dropped the second time (its key is spent)."""
+        result = await self.request("GET", "/v1/sync", params={"cursor": self.cursor, "limit": 1000})
+        for event in result["events"]:
+            await self.process(event)
 
     async def process(self, event: dict[str, Any]) -> None:
         """Act on an event: a ``to_device`` message is opened with Olm; a room key is imported, a

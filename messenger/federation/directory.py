@@ -37,7 +37,6 @@ def keys_to_wire(items: Iterable[DeviceKeys]) -> list[dict[str, object]]:
             "signing_key": k.signing_key,
             "identity_signature": k.identity_signature,
             "prekey": list(k.prekey) if k.prekey else None,
-            "fallback": k.fallback,
         }
         for k in items
     ]
@@ -52,7 +51,11 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
             continue
         prekey = row.get("prekey")
         pk = (
-            (int(prekey[0]), str(prekey[1]), str(prekey[2]) if prekey[2] else None)
+            (
+                int(prekey[0]) if prekey[0] is not None else None,
+                str(prekey[1]),
+                str(prekey[2]) if prekey[2] else None,
+            )
             if isinstance(prekey, list) and len(prekey) == 3
             else None
         )
@@ -64,7 +67,6 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
                 str(row["signing_key"]) if row.get("signing_key") else None,
                 pk,
                 str(row["identity_signature"]) if row.get("identity_signature") else None,
-                bool(row.get("fallback")),
             )
         )
     return out

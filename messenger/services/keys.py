@@ -86,22 +86,23 @@ async def publish(
         identity_signature,
     )
     ids = [k.key_id for k in prekeys]
-    if len(set(ids)) != len(ids) or (fallback is not None and fallback.key_id in ids):
+    if len(set(ids)) != len(ids):
         raise BadRequest("prekey ids must be unique", code="invalid_key")
-    rows = [(k, False) for k in prekeys] + ([(fallback, True)] if fallback is not None else [])
-    for k, _ in rows:
+    for k in prekeys:
         check_key(k.key, f"prekey {k.key_id}")
         check_signature(signing, k.key, k.signature, f"prekey {k.key_id}")
-    stale = Prekey.key_id.in_([k.key_id for k, _ in rows]) | (Prekey.fallback & (fallback is not None))
-    await session.execute(delete(Prekey).where(Prekey.device_id == device.id, stale))
-    session.add_all(
-        Prekey(device_id=device.id, key_id=k.key_id, public_key=k.key, signature=k.signature, fallback=f)
-        for k, f in rows
-    )
+    if fallback is not None:
+        check_key(fallback.key, "fallback_key")
+        device.fallback_key = fallback.key
+        device.fallback_signature = check_signature(signing, fallback.key, fallback.signature, "fallback_key")
+    if ids:
+        await session.execute(delete(Prekey).where(Prekey.device_id == device.id, Prekey.key_id.in_(ids)))
+        session.add_all(
+            Prekey(device_id=device.id, key_id=k.key_id, public_key=k.key, signature=k.signature)
+            for k in prekeys
+        )
     await session.flush()
-    count = await session.scalar(
-        select(func.count()).where(Prekey.device_id == device.id, Prekey.fallback.is_(False))
-    )
+    count = await session.scalar(select(func.count()).where(Prekey.device_id == device.id))
     await session.commit()
     return int(count or 0)
 
@@ -112,38 +113,28 @@ class DeviceKeys:
     device_id: str
     identity_key: str | None
     signing_key: str | None
-    prekey: tuple[int, str, str | None] | None  # claimed: key id, key, signature
+    prekey: tuple[int | None, str, str | None] | None  # claimed: key id (None: fallback), key, signature
     identity_signature: str | None = None
-    fallback: bool = False  # the claimed key is the device's fallback key
 
 
-async def claim_key(session: AsyncSession, device_id: str) -> tuple[int, str, str | None, bool] | None:
-    """Hand out one of the device's one-time keys (deleted as it is read), else its fallback key."""
-    pick = (
-        select(Prekey.key_id)
-        .where(Prekey.device_id == device_id, Prekey.fallback.is_(False))
-        .order_by(Prekey.key_id)
-        .limit(1)
-    )
+async def claim_key(session: AsyncSession, device: Device) -> tuple[int | None, str, str | None] | None:
+    """Hand out one of the device's one-time keys (deleted as it is read), else its fallback key (id
+    ``None``)."""
+    pick = select(Prekey.key_id).where(Prekey.device_id == device.id).order_by(Prekey.key_id).limit(1)
     if session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     row = (
         await session.execute(
             delete(Prekey)
-            .where(Prekey.device_id == device_id, Prekey.key_id == pick.scalar_subquery())
+            .where(Prekey.device_id == device.id, Prekey.key_id == pick.scalar_subquery())
             .returning(Prekey.key_id, Prekey.public_key, Prekey.signature)
         )
     ).first()
     if row is not None:
-        return row[0], row[1], row[2], False
-    fallback = (
-        await session.execute(
-            select(Prekey.key_id, Prekey.public_key, Prekey.signature).where(
-                Prekey.device_id == device_id, Prekey.fallback.is_(True)
-            )
-        )
-    ).first()
-    return (fallback[0], fallback[1], fallback[2], True) if fallback is not None else None
+        return row[0], row[1], row[2]
+    if device.fallback_key is None:
+        return None
+    return None, device.fallback_key, device.fallback_signature
 
 
 async def user_devices(session: AsyncSession, *, user_ids: Sequence[str], claim: bool) -> list[DeviceKeys]:
@@ -157,16 +148,15 @@ async def user_devices(session: AsyncSession, *, user_ids: Sequence[str], claim:
     )
     out = []
     for device in devices:
-        claimed = await claim_key(session, device.id) if claim else None
+        claimed = await claim_key(session, device) if claim else None
         out.append(
             DeviceKeys(
                 device.user_id,
                 device.id,
                 device.identity_key,
                 device.signing_key,
-                claimed[:3] if claimed else None,
+                claimed,
                 device.identity_signature,
-                claimed[3] if claimed else False,
             )
         )
     if claim:

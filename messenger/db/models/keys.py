@@ -1,9 +1,9 @@
-"""Key directory: one-time and fallback keys published by devices (identity keys live on the device row),
+"""Key directory: one-time keys published by devices (identity and fallback keys live on the device row),
 the idempotency record of to-device sends, and server-side key backups (opaque to the node)."""
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Float, ForeignKey, ForeignKeyConstraint, Integer, String, Text, false
+from sqlalchemy import Float, ForeignKey, ForeignKeyConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from messenger.db.base import Base, now
@@ -16,8 +16,6 @@ class Prekey(Base):
     key_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     public_key: Mapped[str] = mapped_column(String(64))  # base64 Curve25519 public key
     signature: Mapped[str | None] = mapped_column(String(128))  # Ed25519 by the device's signing key
-    # A fallback key is handed out (and kept) only when the device has no one-time key left.
-    fallback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ToDeviceTxn(Base):

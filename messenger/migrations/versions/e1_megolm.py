@@ -22,7 +22,8 @@ def upgrade() -> None:
     op.add_column("messages", sa.Column("session_id", sa.String(length=64), nullable=True))
     op.add_column("devices", sa.Column("identity_signature", sa.String(length=128), nullable=True))
     op.add_column("prekeys", sa.Column("signature", sa.String(length=128), nullable=True))
-    op.add_column("prekeys", sa.Column("fallback", sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column("devices", sa.Column("fallback_key", sa.String(length=64), nullable=True))
+    op.add_column("devices", sa.Column("fallback_signature", sa.String(length=128), nullable=True))
     op.create_table(
         "to_device_txns",
         sa.Column("device_id", sa.String(length=40), nullable=False),
@@ -70,9 +71,10 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_to_device_txns_created_at"), table_name="to_device_txns")
     op.drop_table("to_device_txns")
     with op.batch_alter_table("prekeys") as batch_op:
-        batch_op.drop_column("fallback")
         batch_op.drop_column("signature")
     with op.batch_alter_table("devices") as batch_op:
+        batch_op.drop_column("fallback_signature")
+        batch_op.drop_column("fallback_key")
         batch_op.drop_column("identity_signature")
     with op.batch_alter_table("messages") as batch_op:
         batch_op.drop_column("session_id")
