@@ -44,6 +44,7 @@ PROVIDERS: tuple[str, ...] = (
     "messenger.billing.datarights:PROVIDER",
     "messenger.datarights.media:PROVIDER",
     "messenger.datarights.chats:PROVIDER",
+    "messenger.datarights.keys:PROVIDER",
     "messenger.datarights.account:ADMIN",
     "messenger.datarights.account:ACCOUNT",
 )

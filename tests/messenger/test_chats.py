@@ -67,7 +67,7 @@ async def test_outsider_gets_404_on_every_chat_route(signup: Signup) -> None:
 async def test_unauthenticated_requests_get_401(signup: Signup) -> None:
     alice, bob = await signup(), await signup()
     chat = await alice.open_private(bob.user_id)
-    anonymous = MessengerClient(alice.base_url, token="bad", user_id="", device_id="", keys=alice.keys)
+    anonymous = MessengerClient(alice.base_url, token="bad", user_id="", device_id="", keys=alice.crypto)
     with pytest.raises(ApiFailure) as err:
         await anonymous.request("GET", f"/v1/chats/{chat}/messages")
     await anonymous.close()
