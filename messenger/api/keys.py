@@ -59,7 +59,9 @@ class DeviceKeysOut(Out):
 
 
 class ClaimIn(Body):
-    devices: list[Annotated[str, Field(max_length=40)]] = Field(min_length=1, max_length=1000)
+    devices: dict[Annotated[str, Field(max_length=64)], list[Annotated[str, Field(max_length=40)]]] = Field(
+        min_length=1, max_length=1000, description="user id -> device ids"
+    )
 
 
 def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:
@@ -97,17 +99,31 @@ async def put_keys(body: KeysIn, session: SessionDep, node: NodeDep, device: Cur
 
 
 @router.post("/v1/keys/claim")
-async def claim_keys(body: ClaimIn, session: SessionDep, _device: CurrentDevice) -> dict[str, PrekeyOut]:
-    """One one-time key per listed device (each key is handed out once; the device's fallback key when
-    none is left; a device with neither is left out). 404 ``unknown_device`` for a device that is not
-    an active device of this node."""
-    wanted = sorted(set(body.devices))
+async def claim_keys(
+    body: ClaimIn, session: SessionDep, node: NodeDep, _device: CurrentDevice
+) -> dict[str, PrekeyOut]:
+    """One one-time key per listed device, by device id (each key is handed out once; the device's
+    fallback key when none is left; a device with neither is left out). 404 ``unknown_device`` for a
+    device that is not an active device of the user named. Users homed in another state: claimed from
+    their home node (which hands out one key for each of the user's devices; the unasked are unused)."""
+    if sum(len(d) for d in body.devices.values()) > node.settings.max_to_device_messages:
+        raise BadRequest(
+            f"at most {node.settings.max_to_device_messages} devices per claim", code="too_many_devices"
+        )
+    fed = federation_of(node)
+    local = {u: set(d) for u, d in body.devices.items() if home_state(u) == node.settings.state}
+    remote = {u: set(d) for u, d in body.devices.items() if u not in local}
+    if remote and fed is None:
+        raise NotFound(f"users {sorted(remote)[:3]} are not homed on this node", code="unknown_device")
+    wanted = {(u, d) for u, ids in local.items() for d in ids}
     devices = list(
         await session.scalars(
-            select(Device).where(Device.id.in_(wanted), Device.revoked_at.is_(None)).order_by(Device.id)
+            select(Device)
+            .where(Device.id.in_(sorted(d for _, d in wanted)), Device.revoked_at.is_(None))
+            .order_by(Device.id)
         )
     )
-    unknown = sorted(set(wanted) - {d.id for d in devices})
+    unknown = sorted(d for u, d in wanted - {(d.user_id, d.id) for d in devices})
     if unknown:
         raise NotFound(f"unknown devices {unknown[:5]}", code="unknown_device")
     out = {}
@@ -116,6 +132,11 @@ async def claim_keys(body: ClaimIn, session: SessionDep, _device: CurrentDevice)
         if claimed is not None:
             out[device.id] = PrekeyOut(id=claimed[0], key=claimed[1], signature=claimed[2])
     await session.commit()
+    for user_id, ids in sorted(remote.items()):
+        assert fed is not None
+        for k in await fed.user_devices(session, user_id, claim=True):
+            if k.device_id in ids and k.prekey is not None:
+                out[k.device_id] = PrekeyOut(id=k.prekey[0], key=k.prekey[1], signature=k.prekey[2])
     return out
 
 

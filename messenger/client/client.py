@@ -176,21 +176,25 @@ class MessengerClient:
         )
         need = sorted(d for d in devices if d not in outbound.shared_with and d != self.device_id)
         if need:
-            await self.send_to_devices({d: devices[d] for d in need}, self.crypto.room_key(chat_id, outbound))
-            outbound.shared_with.update(need)
+            sent = await self.send_to_devices(
+                {d: devices[d] for d in need}, self.crypto.room_key(chat_id, outbound)
+            )
+            outbound.shared_with.update(sent)  # a device without a key to claim is tried again next time
         return {
             "ciphertext": self.crypto.encrypt(outbound, chat_id, body),
             "session_id": str(outbound.session.session_id),
         }
 
-    async def send_to_devices(self, devices: dict[str, dict[str, Any]], payload: dict[str, Any]) -> None:
+    async def send_to_devices(self, devices: dict[str, dict[str, Any]], payload: dict[str, Any]) -> list[str]:
         """Olm-encrypt ``payload`` to each device (claiming a one-time key where no session exists yet)
-        and send it through ``PUT /v1/sendToDevice/{txn}``, in batches of the node's limit."""
+        and send it through ``PUT /v1/sendToDevice/{txn}``, in batches of the node's limit. Returns the
+        devices it went to (not those with no session and no key to claim)."""
         missing = [d for d, r in devices.items() if not self.crypto.has_session(r["identity_key"])]
         for start in range(0, len(missing), TO_DEVICE_BATCH):
-            claimed = await self.request(
-                "POST", "/v1/keys/claim", json={"devices": missing[start : start + TO_DEVICE_BATCH]}
-            )
+            wanted: dict[str, list[str]] = {}
+            for d in missing[start : start + TO_DEVICE_BATCH]:
+                wanted.setdefault(devices[d]["user_id"], []).append(d)
+            claimed = await self.request("POST", "/v1/keys/claim", json={"devices": wanted})
             for device_id, key in claimed.items():
                 row = devices[device_id]
                 self.crypto.open_session(
@@ -207,6 +211,7 @@ class MessengerClient:
             await self.request(
                 "PUT", f"/v1/sendToDevice/{secrets.token_hex(16)}", json={"messages": messages}
             )
+        return ready
 
     async def send(
         self,

@@ -117,8 +117,10 @@ async def test_authenticated_bad_requests(signup: Signup) -> None:
     )
     assert_error(await http.put(f"/v1/sendToDevice/{'t' * 65}", json=to_bob), 422, "validation_error")
     assert_error(await http.put("/v1/sendToDevice/t1", json={"messages": []}), 422, "validation_error")
-    assert_error(await http.post("/v1/keys/claim", json={"devices": ["d0123"]}), 404, "unknown_device")
-    assert_error(await http.post("/v1/keys/claim", json={"devices": []}), 422, "validation_error")
+    assert_error(
+        await http.post("/v1/keys/claim", json={"devices": {bob.user_id: ["d0123"]}}), 404, "unknown_device"
+    )
+    assert_error(await http.post("/v1/keys/claim", json={"devices": {}}), 422, "validation_error")
     assert_error(await http.get("/v1/keys/backup"), 404, "backup_not_found")
     assert_error(
         await http.put("/v1/keys/backup", json={"version": 1, "sessions": {}}), 404, "backup_not_found"

@@ -32,9 +32,11 @@ async def test_prekeys_are_handed_out_once_each_then_the_fallback_key(signup: Si
     left = await alice.request("PUT", "/v1/keys", json={**published, "prekeys": []})
     assert left["prekeys_available"] == 23 - 3
     for _ in range(20):
-        await bob.request("POST", "/v1/keys/claim", json={"devices": [alice.device_id]})
+        await bob.request("POST", "/v1/keys/claim", json={"devices": {alice.user_id: [alice.device_id]}})
     fallback = [
-        (await bob.request("POST", "/v1/keys/claim", json={"devices": [alice.device_id]}))[alice.device_id]
+        (await bob.request("POST", "/v1/keys/claim", json={"devices": {alice.user_id: [alice.device_id]}}))[
+            alice.device_id
+        ]
         for _ in range(2)
     ]
     assert fallback[0] == fallback[1] and fallback[0]["id"] is None  # kept, handed out again
@@ -45,7 +47,9 @@ async def test_concurrent_claims_get_different_one_time_keys(signup: Signup) -> 
     alice, bob, carol = await signup(), await signup(), await signup()
 
     async def claim(client: MessengerClient) -> str:
-        answer = await client.request("POST", "/v1/keys/claim", json={"devices": [alice.device_id]})
+        answer = await client.request(
+            "POST", "/v1/keys/claim", json={"devices": {alice.user_id: [alice.device_id]}}
+        )
         return str(answer[alice.device_id]["key"])
 
     keys = await asyncio.gather(*(claim(c) for _ in range(10) for c in (bob, carol)))
