@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+import vodozemac as vz
 from websockets.asyncio.client import ClientConnection, connect
 
 from messenger.client.crypto import (
     DecryptError,
     DeviceCrypto,
+    VerificationFailed,
+    canonical,
     recovery_public_key,
     safety_fingerprint,
     verify,
@@ -309,6 +314,82 @@ class MessengerClient:
                 {**payload, "sender": data["sender"]}
             )
 
+    # --- verification (SAS) --------------------------------------------------------------------------------
+
+    async def verify(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        confirm: Callable[[SasCodes], Awaitable[bool]],
+        initiate: bool,
+        timeout: float = 60,
+    ) -> None:
+        """Verify another device (of this user or another) by SAS, as Matrix's ``m.sas.v1``: the
+        responder commits to its ephemeral key, both exchange keys over Olm to-device messages, both
+        show the same emoji/decimals (``confirm`` returns whether the person saw them match on both
+        screens), then each sends a MAC of its Ed25519 key, which the other checks against the key the
+        directory gave it. Raises :class:`VerificationFailed` on a mismatch, a cancel or a bad MAC."""
+        peer = await self.device_keys(user_id, device_id)
+        queue = self._sas.setdefault(device_id, asyncio.Queue())
+        sas = vz.Sas()
+        mine = sas.public_key.to_base64()
+
+        async def send(payload: dict[str, Any]) -> None:
+            await self.send_to_devices({device_id: peer}, payload)
+
+        async def receive(kind: str) -> dict[str, Any]:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while queue.empty():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise VerificationFailed(f"no {kind} from {device_id} within {timeout} s")
+                await self.sync(timeout=1)
+            message = queue.get_nowait()
+            if message["type"] == "sas.cancel":
+                raise VerificationFailed(f"{device_id} cancelled: {message.get('reason')}")
+            if message["type"] != kind:
+                await send({"type": "sas.cancel", "reason": "unexpected message"})
+                raise VerificationFailed(f"expected {kind} from {device_id}, got {message['type']}")
+            return message
+
+        if initiate:
+            start = {"type": "sas.start", "txn": secrets.token_hex(8)}
+            await send(start)
+            commitment = (await receive("sas.accept"))["commitment"]
+            await send({"type": "sas.key", "key": mine})
+            theirs = (await receive("sas.key"))["key"]
+            if _commitment(theirs, start) != commitment:
+                await send({"type": "sas.cancel", "reason": "commitment mismatch"})
+                raise VerificationFailed(f"{device_id}'s key does not match its commitment")
+            first, second = (self.user_id, self.device_id, mine), (user_id, device_id, theirs)
+        else:
+            start = await receive("sas.start")
+            await send({"type": "sas.accept", "commitment": _commitment(mine, start)})
+            theirs = (await receive("sas.key"))["key"]
+            await send({"type": "sas.key", "key": mine})
+            first, second = (user_id, device_id, theirs), (self.user_id, self.device_id, mine)
+        try:
+            established = sas.diffie_hellman(vz.Curve25519PublicKey.from_base64(theirs))
+        except (vz.KeyException, ValueError) as exc:
+            raise VerificationFailed(f"{device_id} sent a bad SAS key: {exc}") from exc
+        info = "MSGFLEET_SAS_V1|" + "|".join([*first, *second, start["txn"]])
+        shown = established.bytes(info)
+        if not await confirm(SasCodes(tuple(shown.emoji_indices), tuple(shown.decimals))):
+            await send({"type": "sas.cancel", "reason": "codes do not match"})
+            raise VerificationFailed(f"the codes shown for {device_id} did not match")
+        await send(
+            {
+                "type": "sas.mac",
+                "mac": established.calculate_mac(self.crypto.signing_key, f"{info}|{self.device_id}"),
+            }
+        )
+        mac = (await receive("sas.mac"))["mac"]
+        try:
+            established.verify_mac(peer["signing_key"], f"{info}|{device_id}", mac)
+        except vz.SasException as exc:
+            raise VerificationFailed(f"{device_id}'s signing key is not the one the directory gave") from exc
+        self.crypto.verified.add(device_id)
+
     # --- key backup -----------------------------------------------------------------------------------------
 
     async def backup_keys(self, recovery_key: str) -> int:
@@ -411,6 +492,20 @@ class EventSocket:
                 await self.client.process(frame)
                 if not kinds or frame["kind"] in kinds:
                     return dict(frame)
+
+
+@dataclass(frozen=True)
+class SasCodes:
+    """What both screens show: 7 indices into Matrix's SAS emoji table (https://spec.matrix.org/v1.9/
+    client-server-api/#sas-method-emoji) and 3 four-digit numbers (1000..9191)."""
+
+    emoji: tuple[int, ...]
+    decimals: tuple[int, ...]
+
+
+def _commitment(key: str, start: dict[str, Any]) -> str:
+    """The responder's commitment to its SAS key, bound to the verification's ``txn``."""
+    return hashlib.sha256(canonical([key, start["txn"]])).hexdigest()
 
 
 def _check(response: httpx.Response) -> Any:
