@@ -23,7 +23,10 @@ class ToDeviceTxn(Base):
 
     __tablename__ = "to_device_txns"
 
-    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign key: inserting one would share-lock the sender's device row, and the delivery then locks
+    # the recipients' rows for update, so two devices sending to each other would deadlock (PostgreSQL).
+    # Rows go with the event log's retention (messenger.realtime.retention) and with account erasure.
+    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     txn_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     created_at: Mapped[float] = mapped_column(Float, default=now, index=True)
 

@@ -29,12 +29,6 @@ def upgrade() -> None:
         sa.Column("device_id", sa.String(length=40), nullable=False),
         sa.Column("txn_id", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["device_id"],
-            ["devices.id"],
-            name=op.f("fk_to_device_txns_device_id_devices"),
-            ondelete="CASCADE",
-        ),
         sa.PrimaryKeyConstraint("device_id", "txn_id", name=op.f("pk_to_device_txns")),
     )
     op.create_index(op.f("ix_to_device_txns_created_at"), "to_device_txns", ["created_at"], unique=False)
