@@ -41,11 +41,21 @@ def _label_sites(ax: Axes, sites: pd.DataFrame, lon: pd.Series) -> None:
         )
 
 
+LINK_STYLES: dict[str, dict] = {
+    "gabriel": {"color": "lightgrey", "linewidth": 0.6, "label": "proximity link"},
+    "plan": {"color": "lightgrey", "linewidth": 0.6, "label": "plan link"},
+    "fibre": {"color": "dimgrey", "linewidth": 1.4, "label": "trunk fibre corridor"},
+    "submarine": {"color": "tab:blue", "linewidth": 1.2, "linestyle": "--", "label": "submarine cable"},
+    "satellite": {"color": "tab:orange", "linewidth": 1.0, "linestyle": ":", "label": "satellite hop"},
+}
+
+
 def plot_state_map(states: pd.DataFrame, links: pd.DataFrame, ax: Axes) -> Axes:
     """Points at population-weighted centroids (lon/lat), backbone links, sites as triangles.
 
     ``states``: state, lat, lon, population, live_phase (0 = not covered), is_site (``states.csv``);
-    ``links``: a, b (``links.csv``).
+    ``links``: a, b and kind (``links.csv``): proximity links thin, trunk corridors thick,
+    submarine cables dashed, satellite hops dotted.
     """
     lon = (
         states["lon"].where(states["lon"] >= 0, states["lon"] + 360)
@@ -53,9 +63,15 @@ def plot_state_map(states: pd.DataFrame, links: pd.DataFrame, ax: Axes) -> Axes:
         else states["lon"]
     )
     where = {s: (x, y) for s, x, y in zip(states["state"], lon, states["lat"], strict=True)}
-    for a, b in links[["a", "b"]].itertuples(index=False):
-        (xa, ya), (xb, yb) = where[a], where[b]
-        ax.plot([xa, xb], [ya, yb], color="lightgrey", linewidth=0.6, zorder=1)
+    kinds = links["kind"] if "kind" in links else pd.Series("gabriel", index=links.index)
+    for kind, part in links.groupby(kinds):
+        style = LINK_STYLES.get(str(kind), LINK_STYLES["gabriel"])
+        for n, (a, b) in enumerate(part[["a", "b"]].itertuples(index=False)):
+            (xa, ya), (xb, yb) = where[a], where[b]
+            label = style["label"] if n == 0 and kind != "gabriel" else None
+            ax.plot(
+                [xa, xb], [ya, yb], zorder=1, label=label, **{k: v for k, v in style.items() if k != "label"}
+            )
     sizes = 400 * np.sqrt(states["population"] / states["population"].max())
     phases = int(states["live_phase"].max())
     cmap = matplotlib.colormaps["viridis"].resampled(max(phases, 1))

@@ -197,6 +197,7 @@ def _national(console: Console, calibrated: Plan) -> None:
     """The dev plan's states are a small share of the country: say so, and show the national plan's
     phases at the calibrated capacity."""
     from msgfleet.schema import load_plan
+    from sim.demo import print_economics, print_warnings
     from sim.geography import load_states
     from sim.rollout import run_rollout
 
@@ -234,6 +235,8 @@ def _national(console: Console, calibrated: Plan) -> None:
         table.add_row(f"{k} {phase.name}", str(phase.start_day), str(int(row["live_sites"])),
                       f"{row['coverage']:.1%}", str(pods))  # fmt: skip
     console.print(table)
+    print_economics(console, result)
+    print_warnings(console, result.warnings())
 
 
 def stage_infra(console: Console, workdir: Path) -> None:

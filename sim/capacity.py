@@ -32,6 +32,7 @@ __all__ = [
     "SiteSizing",
     "design_load",
     "design_users",
+    "recovery_window",
     "reservation_day",
     "reservations",
     "site_sizing",
@@ -182,9 +183,25 @@ def phase_slots(timeline: Timeline, phase_index: int, step_days: int = 30) -> pd
     )
 
 
-def phase_costs(timeline: Timeline, phase_index: int, step_days: int = 30) -> dict[str, float]:
-    """Cost of ``phase_index`` over its days (the sums of :func:`phase_slots`), by :data:`COST_KEYS`."""
+def recovery_window(timeline: Timeline, phase_index: int, step_days: int = 30) -> tuple[int, int]:
+    """Days [first, last] whose cost the tariffs of ``phase_index`` recover: the phase's days up
+    to the end of year ``economics.recovery_years`` from launch, or, for a phase opening after
+    that, its own first ``recovery_years``; extended to the end of the slot that day falls in."""
+    first, last = timeline.window(phase_index)
+    span = int(np.ceil(timeline.plan.economics.recovery_years * DAYS_PER_YEAR))
+    end = span - 1 if first < span else first + span - 1
     slots = phase_slots(timeline, phase_index, step_days)
+    return first, int(slots.last_day[slots.first_day <= end].iloc[-1]) if end < last else last
+
+
+def phase_costs(
+    timeline: Timeline, phase_index: int, step_days: int = 30, last_day: int | None = None
+) -> dict[str, float]:
+    """Cost of ``phase_index`` over its days (the sums of :func:`phase_slots`), by :data:`COST_KEYS`;
+    with ``last_day``, over the slots that end by then."""
+    slots = phase_slots(timeline, phase_index, step_days)
+    if last_day is not None:
+        slots = slots[slots.last_day <= last_day]
     return {key: float(slots[key].sum()) for key in COST_KEYS}
 
 

@@ -226,6 +226,7 @@ def rollout(
         + (f"on day {break_even}" if break_even is not None else "not within the run")
         + f" (per year: {out / 'cashflow.csv'})"
     )
+    console.print(result.recovery.line(economics["currency"]))
     _warn(result.warnings(), strict)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from msgfleet.schema import load_plan
 from sim.latency import run_latency, write_latency
-from sim.rollout import run_rollout, write_rollout
+from sim.rollout import RolloutResult, run_rollout, write_rollout
 
 DEV_PLAN = Path(__file__).resolve().parents[1] / "rollout_plans" / "dev-3-states.yaml"
 
@@ -42,5 +43,20 @@ def stage_simulation(console: Console, workdir: str | Path, plan_path: str | Pat
         if reserved:
             held = ", ".join(f"{r.state} {r.pods} pods/{r.turn_channels} TURN ch" for r in reserved)
             console.print(f"  reserve during phase {k}: {held}")
+    print_economics(console, result)
+    print_warnings(console, result.warnings() + run.warnings())
     console.print(f"  CSVs and summary.json in {out}")
     return out
+
+
+def print_economics(console: Console, result: RolloutResult) -> None:
+    """The recovery-horizon verdict, red when the cost is not recovered."""
+    rec = result.recovery
+    style = "green" if rec.recovered else "bold red"
+    console.print(f"  [{style}]{escape(rec.line(result.plan.prices.currency))}[/]")
+
+
+def print_warnings(console: Console, lines: list[str]) -> None:
+    """Each warning of a run (capped or overloaded sites, missed SLOs, unrecovered cost), in red."""
+    for line in lines:
+        console.print(f"  [bold red]WARNING[/] {escape(line)}")

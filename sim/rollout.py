@@ -16,8 +16,15 @@ import pandas as pd
 
 from msgfleet.schema import Plan
 from msgfleet.sizing import channels_per_relay
-from sim.capacity import Reservation, SiteSizing, _reservations_of, phase_costs, sizings_of
-from sim.economics import break_even_day, cash_flow, npv, yearly
+from sim.capacity import (
+    Reservation,
+    SiteSizing,
+    _reservations_of,
+    phase_costs,
+    recovery_window,
+    sizings_of,
+)
+from sim.economics import Recovery, break_even_day, cash_flow, npv, recovery, yearly
 from sim.siting import propose_phases
 from sim.tariffs import Observed, Tariff, compute_tariffs
 from sim.timeline import Timeline, build_timeline
@@ -36,6 +43,10 @@ class RolloutResult:
     target_day: int | None
     end_day: int
     cash_flow: pd.DataFrame  # per phase and 30-day slot (sim.economics)
+
+    @property
+    def recovery(self) -> Recovery:
+        return recovery(self.plan, self.cash_flow, self.tariffs)
 
     @property
     def outcome(self) -> str:
@@ -82,6 +93,9 @@ class RolloutResult:
                 )
         if self.timeline.partition is not None:
             lines.append(str(self.timeline.partition))
+        unrecovered = self.recovery.warning(self.plan.prices.currency, break_even_day(self.cash_flow))
+        if unrecovered is not None:
+            lines.append(unrecovered)
         return lines
 
     def summary(self) -> dict:
@@ -127,6 +141,7 @@ class RolloutResult:
                 "discount_rate": self.plan.economics.discount_rate,
                 "npv": npv(self.cash_flow, self.plan.economics.discount_rate),
                 "break_even_day": break_even_day(self.cash_flow),
+                "recovery": self.recovery.record(),
                 "years": yearly(self.cash_flow).to_dict(orient="records"),
             },
             "reservations": {str(k): [asdict(r) for r in v] for k, v in self.reservations.items()},
@@ -158,11 +173,12 @@ def _daily(timeline: Timeline) -> pd.DataFrame:
 
 
 def observe(timeline: Timeline, daily: pd.DataFrame) -> list[Observed]:
-    """Use and cost of each phase: the daily series, and the sites re-sized monthly."""
+    """Use and cost of each phase over its recovery window (:func:`sim.capacity.recovery_window`):
+    the daily series, and the sites re-sized monthly."""
     observed = []
     reply_share = timeline.plan.demand.reply_ratio / (1 + timeline.plan.demand.reply_ratio)
     for k, phase in enumerate(timeline.phases, start=1):
-        first, last = timeline.window(k)
+        first, last = recovery_window(timeline, k)
         rows = daily.iloc[first : last + 1]
         messages = float(rows["messages_per_day"].sum())
         observed.append(
@@ -172,7 +188,8 @@ def observe(timeline: Timeline, daily: pd.DataFrame) -> list[Observed]:
                 messages=messages,
                 replies=messages * reply_share,
                 call_minutes=float(rows["call_minutes_per_day"].sum()),
-                **phase_costs(timeline, k),
+                **phase_costs(timeline, k, last_day=last),
+                days=(first, last),
             )
         )
     return observed
@@ -268,5 +285,5 @@ def _links_frame(result: RolloutResult) -> pd.DataFrame:
     graph = backbone(result.plan, result.timeline.states)
     return pd.DataFrame(
         [{"a": a, "b": b, **data} for a, b, data in sorted(graph.edges(data=True))],
-        columns=["a", "b", "distance_km", "latency_ms"],
+        columns=["a", "b", "distance_km", "latency_ms", "kind"],
     )

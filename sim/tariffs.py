@@ -9,7 +9,10 @@ each share is divided by the *billable* use: what users use beyond the free tier
 pays for ``max(0, m·mean - free)`` per month. A phase whose use all fits in the free tier cannot
 recover its cost from that item (price ``None``, ``recoverable`` false).
 
-The calibration step calls :func:`compute_tariffs` with measured use instead of simulated.
+The simulator observes each phase over its recovery window (``economics.recovery_years``,
+:func:`sim.capacity.recovery_window`), so the prices recover the window's cost over the window's
+use; later days keep those prices. The calibration step calls :func:`compute_tariffs` with
+measured use instead of simulated.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Observed:
     cost_storage: float
     cost_fixed: float
     cost_reserved: float = 0.0  # placeholder pods held for the next phase's sites
+    days: tuple[int, int] | None = None  # the days observed (sim: the phase's recovery window)
 
     @property
     def cost(self) -> float:
@@ -59,6 +63,19 @@ class Tariff:
     price_per_extra_minute: float | None
     price_per_1000_messages: float | None
     recoverable: bool
+    priced_over: tuple[int, int] | None = None  # days whose cost and use set the prices
+
+    @property
+    def per_message(self) -> float:
+        """Revenue per message on average (the billable share at the price per message)."""
+        share = self.billable_messages / self.messages if self.messages > 0 else 0.0
+        return (self.price_per_1000_messages or 0.0) / 1000 * share
+
+    @property
+    def per_minute(self) -> float:
+        """Revenue per call minute on average."""
+        share = self.billable_minutes / self.call_minutes if self.call_minutes > 0 else 0.0
+        return (self.price_per_extra_minute or 0.0) * share
 
     def record(self) -> dict[str, object]:
         return asdict(self)
@@ -116,6 +133,7 @@ def compute_tariffs(plan: Plan, observed: Sequence[Observed]) -> list[Tariff]:
                 price_per_1000_messages=None if per_message is None else per_message * 1000,
                 recoverable=(per_minute is not None or minutes_cost == 0)
                 and (per_message is not None or messages_cost == 0),
+                priced_over=obs.days,
             )
         )
     return tariffs

@@ -356,15 +356,25 @@ class InfraSettings(StrictModel):
 
 
 class Network(StrictModel):
-    """Backbone latency: one-way = great-circle km × route_inflation × fiber_us_per_km + per_hop_ms.
+    """Backbone latency (sim.topology): one-way = great-circle km × route_inflation ×
+    fiber_us_per_km + per_hop_ms on a proximity link; route km × corridor_inflation ×
+    fiber_us_per_km + per_hop_ms on a documented corridor.
 
     4.9 µs/km: light in silica fibre (group index ~1.47, ITU-T G.652 fibre) travels ~204,000 km/s.
-    2.1: Bozkurt et al., "Why Is the Internet so Slow?!", PAM 2017, find median minimum ping RTTs
-    ~3.1× the vacuum c-latency, i.e. ~2.1× the fibre floor. docs/SOURCES.md has the rest.
+    route_inflation 1.5 and corridor_inflation 1.4: fitted on backbone paths to the measured RTTs
+    of sim/data/rtt_measured.csv (11 of 12 RU/US pairs within 20%; docs/SIM.md). A single
+    city-to-city link would need ~2.1 (Bozkurt et al., PAM 2017: minimum pings ~3.1× the vacuum
+    c-latency); a path of proximity links already zig-zags. docs/SOURCES.md has the rest.
     """
 
     fiber_us_per_km: float = Field(4.9, gt=0)
-    route_inflation: float = Field(2.1, ge=1)
+    route_inflation: float = Field(1.5, ge=1)
+    corridor_inflation: float = Field(
+        1.4, ge=1, description="Fibre length per route km of a corridor, slack and detours included."
+    )
+    max_link_km: float = Field(
+        2000.0, gt=0, description="Proximity links longer than this are dropped unless a corridor exists."
+    )
     per_hop_ms: float = Field(0.2, ge=0, description="One-way router/queueing cost per backbone hop.")
     access_rtt_ms: float = Field(
         15.0, ge=0, description="Last-mile round trip to the first backbone router (docs/SOURCES.md)."
@@ -387,13 +397,26 @@ class Population(StrictModel):
 
 
 class Economics(StrictModel):
-    """How the cash flow is discounted (sim.economics)."""
+    """How the cash flow is discounted and over what horizon tariffs recover cost (sim.economics).
+
+    recovery_years 5: the recovery period of computers and information systems under the US
+    MACRS depreciation schedule (IRS Publication 946, Table B-1, asset class 00.12: 5 years), the
+    span over which the servers a phase buys are written off. A planner who must break even
+    sooner sets it lower (docs/SIM.md).
+    """
 
     discount_rate: float = Field(
         0.1,
         ge=0,
         le=1,
         description="Annual rate for the NPV: the operator's cost of capital (a placeholder).",
+    )
+    recovery_years: float = Field(
+        5.0,
+        gt=0,
+        le=MAX_HORIZON_DAYS / 365.25,
+        description="Years from launch over which the tariffs recover cost; a phase opening later "
+        "recovers its own cost over its first recovery_years.",
     )
 
 

@@ -60,6 +60,18 @@ def test_map_points_sized_by_population_with_sites(results: Path) -> None:
     assert sizes.max() > sizes.min()  # Moscow is bigger than St Petersburg
 
 
+def test_map_draws_corridors_cables_and_satellite_hops_apart(results: Path) -> None:
+    """links.csv carries each link's kind; the dev plan's RU backbone has all four (docs/SIM.md)."""
+    links = pd.read_csv(results / "links.csv")
+    assert {"gabriel", "fibre", "submarine", "satellite"} <= set(links["kind"])
+    ax = plot_state_map(pd.read_csv(results / "states.csv"), links, _axes())
+    styled = {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+    assert styled["submarine cable"].get_linestyle() == "--"
+    assert styled["satellite hop"].get_linestyle() == ":"
+    assert styled["trunk fibre corridor"].get_linewidth() > 1
+    assert len(ax.lines) == len(links)  # one line per link, each legend kind once
+
+
 def test_tariffs_and_capacity(results: Path) -> None:
     ax = plot_tariffs(pd.read_csv(results / "tariffs.csv"), _axes())
     assert len(ax.patches) == 2

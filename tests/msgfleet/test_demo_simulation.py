@@ -14,6 +14,8 @@ def test_stage_simulation_writes_results_and_prints_a_summary(tmp_path: Path) ->
     text = console.export_text()
     assert "dev-3-states" in text and "phase 2 siberia" in text and "reserve during phase 1: RU-NVS" in text
     assert "charts drawn" in text
+    assert "recovery horizon 5 years: cost recovered by day" in text  # dev plan and national plan
+    assert "WARNING relay ports 49152-49252" in text  # the dev plan's LoadBalancer relay range binds
     assert "national plan ru-national" in text and "reached 60% on day" in text
     assert (tmp_path / "sized-plan.yaml").exists()
     for name in ("rollout.csv", "sites.csv", "tariffs.csv", "latency.csv", "summary.json", "map.png"):

@@ -70,6 +70,16 @@ HOSTILE: dict[str, tuple[bytes, int | None, str]] = {
         "after horizon_days",
     ),
     "not_a_mapping": (b"- just\n- a list\n", 1, "a plan is a YAML mapping"),
+    "no_recovery_horizon": (
+        (MINIMAL + "economics:\n  recovery_years: 0\n").encode(),
+        10,
+        "economics.recovery_years: Input should be greater than 0",
+    ),
+    "recovery_beyond_any_horizon": (
+        (MINIMAL + "economics:\n  recovery_years: 80\n").encode(),
+        10,
+        "economics.recovery_years: Input should be less than or equal to 50",
+    ),
 }
 
 

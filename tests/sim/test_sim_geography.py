@@ -51,6 +51,40 @@ def test_regions_carry_their_census_population(state: str, census: int) -> None:
     assert states.population[states.index(state)] == census
 
 
+# The smallest subjects, each against a published 2021-census figure (docs/SOURCES.md lists how every
+# one of the 83 rows was checked). Khakassia: English Wikipedia's infobox still shows the 2010 figure
+# 532,403; the Russian article and Rosstat's table give 534,795.
+SMALL_SUBJECTS = [
+    ("RU-NEN", 41_434, "https://en.wikipedia.org/wiki/Nenets_Autonomous_Okrug (pop_2021census)"),
+    ("RU-CHU", 47_490, "https://en.wikipedia.org/wiki/Chukotka_Autonomous_Okrug (pop_2021census)"),
+    ("RU-MAG", 136_085, "https://en.wikipedia.org/wiki/Far_Eastern_Federal_District (2021 census column)"),
+    ("RU-YEV", 150_453, "https://en.wikipedia.org/wiki/Far_Eastern_Federal_District (2021 census column)"),
+    ("RU-AL", 210_924, "https://en.wikipedia.org/wiki/Altai_Republic"),
+    ("RU-KL", 267_133, "http://citypopulation.de/en/russia/cities/southern"),
+    ("RU-KAM", 291_705, "https://en.wikipedia.org/wiki/Far_Eastern_Federal_District (2021 census column)"),
+    ("RU-TY", 336_651, "https://en.wikipedia.org/wiki/Tuva (2021 census)"),
+    ("RU-SAK", 466_609, "https://en.wikipedia.org/wiki/Sakhalin_Oblast (pop_2021census)"),
+    ("RU-KC", 469_865, "https://www.citypopulation.de/en/russia/cities/northerncaucasus"),
+    ("RU-IN", 509_541, "https://www.citypopulation.de/en/russia/cities/northerncaucasus"),
+    ("RU-YAN", 510_490, "https://en.wikipedia.org/wiki/Yamalo-Nenets_Autonomous_Okrug (pop_2021census)"),
+    ("RU-KK", 534_795, "Russian Wikipedia, Хакасия (Rosstat 2021; see the comment above)"),
+]
+
+
+@pytest.mark.parametrize(("state", "census", "source"), SMALL_SUBJECTS, ids=[s[0] for s in SMALL_SUBJECTS])
+def test_small_subjects_carry_their_census_population(state: str, census: int, source: str) -> None:
+    states = load_states("RU")
+    assert states.population[states.index(state)] == census, source
+
+
+def test_tyumen_and_its_okrugs_add_up_to_the_oblast_as_a_whole() -> None:
+    """Rosstat counts Tyumen Oblast with its two autonomous okrugs (3,823,910 in 2021,
+    en.wikipedia.org/wiki/Tyumen_Oblast); ISO 3166-2 and the table list the three apart."""
+    states = load_states("RU")
+    parts = ("RU-TYU", "RU-KHM", "RU-YAN")
+    assert sum(states.population[states.index(s)] for s in parts) == 3_823_910
+
+
 def test_dagestan_ranks_tenth_in_russia() -> None:
     states = load_states("RU")
     ranked = [states.ids[i] for i in np.argsort(-states.population)]
