@@ -8,7 +8,8 @@ receivers read their home node's WebSocket. A message crosses: POST at the sende
 the same transaction → signed PUT to the receiver's node → applied → WebSocket. Bounded by
 ``--messages`` per run and ``--max-seconds``; ``--runs`` repetitions, the median is printed.
 
-Envelopes are 256 random bytes (base64) instead of real sealed boxes (the nodes cannot tell).
+A message is 256 random bytes (base64) with a fake session id instead of a Megolm ciphertext (the nodes
+cannot tell).
 
     python benchmarks/federation.py [--senders 12] [--messages 600] [--runs 3] [--database-url URL]
 """

@@ -71,8 +71,8 @@ async def get_chat(member: ChatMember, session: SessionDep) -> ChatOut:
 
 @router.get("/{chat_id}/devices")
 async def chat_devices(member: ChatMember, session: SessionDep, node: NodeDep) -> list[DeviceKeysOut]:
-    """Every active device of every member with its public keys: the recipients of an envelope set
-    (members homed in other states: fetched from their home nodes)."""
+    """Every active device of every member with its public keys: whom a sender shares its Megolm room
+    key with (members homed in other states: fetched from their home nodes)."""
     user_ids = [u for u, _ in await chats.members_of(session, member.chat_id)]
     found = await keys.user_devices(session, user_ids=user_ids, claim=False)
     fed = federation_of(node)

@@ -1,8 +1,8 @@
 """A user's data export: one zip with ``account.json`` and the plaintext of every media object they uploaded.
 
 ``account.json`` merges the sections of every registered provider (``messenger.datarights.registry``),
-read in one transaction: the account, devices, chats, messages sent, envelopes addressed to the user's
-devices (only their device keys open them), media, calls, meetings, tariff pool, channels, locations,
+read in one transaction: the account, devices, chats, messages sent (their ciphertext opens only with
+the chat's room keys), key backups, media, calls, meetings, tariff pool, channels, locations,
 contacts, operator role and their own audit entries (docs/API.md, "Data rights").
 """
 

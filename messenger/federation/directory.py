@@ -3,7 +3,7 @@
 Other states' devices are never written to this node's database. Their public keys are kept in a
 memory cache (``ttl_s``, default 10 s) so that a chat's recipient list and the following post agree and
 a burst of messages does not query the peer for each one; while a peer is unreachable its last answer
-is used (a node that is down still gets its envelopes from the outbox when it is back). The cache dies
+is used (a node that is down still gets its messages from the outbox when it is back). The cache dies
 with the process.
 """
 

@@ -333,7 +333,7 @@ async def _chat_event(session: AsyncSession, local: str, origin: str, pdu: Mappi
     await _apply_effect(session, origin, chat, kind, payload)
     await emit_to_users(session, user_ids=[*members, *also], kind=kind, payload=payload)
     if snap is not None and not any(home_state(u) == local for u in members):
-        await session.delete(chat)  # no local member left: the replica goes (messages, envelopes too)
+        await session.delete(chat)  # no local member left: the replica goes (its messages too)
 
 
 async def _sync_replica(
