@@ -27,7 +27,7 @@ from messenger.services.messages import check_ciphertext
 router = APIRouter(prefix="/v1/keys/backup", tags=["keys"])
 
 MAX_SESSIONS = 1000  # per upload: bounds one request's statement; clients upload in chunks
-SessionId = Annotated[str, Field(min_length=1, max_length=64)]
+SessionId = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/=_-]{1,64}$")]  # Megolm: base64 of 32 bytes
 
 
 class VersionIn(Body):
@@ -41,7 +41,7 @@ class VersionOut(Out):
 
 class BackupIn(Body):
     version: int = Field(ge=1, lt=2**31)
-    sessions: dict[SessionId, Annotated[str, Field(min_length=1)]]
+    sessions: dict[SessionId, Annotated[str, Field(pattern=r"^[A-Za-z0-9+/=|_-]+$")]]  # PkEncryption parts
 
 
 class BackupOut(VersionOut):

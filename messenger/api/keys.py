@@ -15,7 +15,8 @@ from messenger.db.models import Device
 from messenger.errors import BadRequest, NotFound
 from messenger.federation.service import federation_of
 from messenger.services import keys
-from messenger.services.ids import home_state
+from messenger.services.chats import USER_ID
+from messenger.services.ids import DEVICE_ID, home_state
 
 router = APIRouter(tags=["keys"])
 
@@ -59,9 +60,9 @@ class DeviceKeysOut(Out):
 
 
 class ClaimIn(Body):
-    devices: dict[Annotated[str, Field(max_length=64)], list[Annotated[str, Field(max_length=40)]]] = Field(
-        min_length=1, max_length=1000, description="user id -> device ids"
-    )
+    devices: dict[
+        Annotated[str, Field(pattern=USER_ID.pattern)], list[Annotated[str, Field(pattern=DEVICE_ID)]]
+    ] = Field(min_length=1, max_length=1000, description="user id -> device ids")
 
 
 def device_keys_out(items: list[keys.DeviceKeys]) -> list[DeviceKeysOut]:

@@ -13,15 +13,19 @@ from messenger.errors import NotFound
 from messenger.federation.outbox import enqueue
 from messenger.federation.service import federation_of
 from messenger.services import todevice
+from messenger.services.chats import USER_ID
+from messenger.services.ids import DEVICE_ID
 
 router = APIRouter(tags=["to-device"])
 
-DeviceId = Annotated[str, Field(max_length=40)]
-UserId = Annotated[str, Field(max_length=64)]
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID)]
+UserId = Annotated[str, Field(pattern=USER_ID.pattern)]
+TXN_ID = r"^[A-Za-z0-9._~-]{1,64}$"
+BASE64ISH = r"^[A-Za-z0-9+/=:_-]+$"  # Olm ciphertexts are "<type>:<base64>"; nothing a database refuses
 
 
 class ToDeviceIn(Body):
-    messages: dict[UserId, dict[DeviceId, Annotated[str, Field(min_length=1)]]] = Field(
+    messages: dict[UserId, dict[DeviceId, Annotated[str, Field(min_length=1, pattern=BASE64ISH)]]] = Field(
         description="user id -> device id -> opaque (Olm) ciphertext; at most max_to_device_messages"
     )
 
@@ -33,7 +37,7 @@ class ToDeviceOut(Out):
 
 @router.put("/v1/sendToDevice/{txn_id}")
 async def send_to_device(
-    txn_id: Annotated[str, Path(min_length=1, max_length=64)],
+    txn_id: Annotated[str, Path(pattern=TXN_ID)],
     body: ToDeviceIn,
     device: CurrentDevice,
     session: SessionDep,

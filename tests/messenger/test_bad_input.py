@@ -99,7 +99,9 @@ async def test_authenticated_bad_requests(signup: Signup) -> None:
     assert_error(await http.patch(f"/v1/chats/{chat}/messages/7", json=edit), 404, "message_not_found")
     to_bob = {"messages": {bob.user_id: {bob.device_id: "eA=="}}}
     assert_error(
-        await http.put("/v1/sendToDevice/t1", json={"messages": {bob.user_id: {"d0123": "eA=="}}}),
+        await http.put(
+            "/v1/sendToDevice/t1", json={"messages": {bob.user_id: {"d0000000000000000": "eA=="}}}
+        ),
         404,
         "unknown_device",
     )
@@ -118,7 +120,9 @@ async def test_authenticated_bad_requests(signup: Signup) -> None:
     assert_error(await http.put(f"/v1/sendToDevice/{'t' * 65}", json=to_bob), 422, "validation_error")
     assert_error(await http.put("/v1/sendToDevice/t1", json={"messages": []}), 422, "validation_error")
     assert_error(
-        await http.post("/v1/keys/claim", json={"devices": {bob.user_id: ["d0123"]}}), 404, "unknown_device"
+        await http.post("/v1/keys/claim", json={"devices": {bob.user_id: ["d0000000000000000"]}}),
+        404,
+        "unknown_device",
     )
     assert_error(await http.post("/v1/keys/claim", json={"devices": {}}), 422, "validation_error")
     assert_error(await http.get("/v1/keys/backup"), 404, "backup_not_found")
