@@ -66,7 +66,7 @@ async def run(urls: dict[str, tuple[str, Path]], rounds: int, max_seconds: float
             figures["hangup"].append(await _until(a, "call.ended", call_id) - t2)
 
             data = b"%PDF-1.4\n" + os.urandom(MEDIA_BYTES)
-            params = {"kind": "document", "chat_id": chat}
+            params = {"kind": "document", "chat_id": chat, "encrypted": "true"}  # chat media: opaque bytes
             media_id = (await a.http.post("/v1/media", params=params, content=data)).json()["id"]
             t3 = time.monotonic()
             got = await b.http.get(f"/v1/media/{media_id}", params={"chat_id": chat})

@@ -39,6 +39,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from messenger.client import MessengerClient, sms_file_reader
 from messenger.launch import NodeProcess, scratch_database, start_node
 
+ROOT = Path(__file__).resolve().parent.parent  # this checkout
 IN_FLIGHT = 4  # requests in flight at once: enough to keep the node busy, too few to queue much
 IDLE_SECONDS = 1.0
 Call = Callable[[int], Awaitable[object]]
@@ -316,7 +317,10 @@ def bench(
                 if kwargs.get("database_url"):
                     kwargs["database_url"], drop = scratch_database(kwargs["database_url"], "msgfleet_bench")
                     drops.append(drop)
-                env = {**BENCH_ENV, **({"PYTHONPATH": str(tree.resolve())} if tree else {})}
+                # Each node imports its own tree's ``messenger``: PYTHONSAFEPATH keeps the working directory
+                # (``python -m`` puts it first) from shadowing PYTHONPATH, and the shared venv's editable
+                # install points at one checkout, so this tree is named explicitly too.
+                env = {**BENCH_ENV, "PYTHONSAFEPATH": "1", "PYTHONPATH": str((tree or ROOT).resolve())}
                 tmp = stack.enter_context(tempfile.TemporaryDirectory())
                 nodes.append(stack.enter_context(start_node(Path(tmp) / "node", env=env, **kwargs)))
             stack.enter_context(profiled(nodes[0], profile))

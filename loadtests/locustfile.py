@@ -478,11 +478,12 @@ class MessengerUser(FastHttpUser):
         return self._private_chat(partner) if partner and partner.state == self.state else None
 
     def media_send(self) -> None:
-        """Send a photo: upload it shared into a private chat, then a message that refers to it."""
+        """Send a photo: upload it end-to-end encrypted, shared into a private chat, then a message that
+        refers to it (the node stores the bytes opaque: a photo's bytes stand in for its ciphertext)."""
         chat_id = self._same_state_chat()
         if not chat_id:
             return
-        path = f"/v1/media?kind=photo&chat_id={chat_id}&filename=photo.jpg"
+        path = f"/v1/media?kind=photo&encrypted=true&chat_id={chat_id}"
         headers = {**self.headers, "Content-Type": "application/octet-stream"}
         body = photo(self.rng)  # raw bytes: geventhttpclient sends them as they are
         resp = self.client.post(path, data=body, headers=headers, name="media:upload")  # type: ignore[arg-type]

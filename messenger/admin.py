@@ -20,6 +20,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "devices.revoke": frozenset({"admin", "support"}),
     "metadata.read": frozenset({"admin"}),
     "roles.write": frozenset({"admin"}),
+    "orgs.write": frozenset({"admin"}),  # SCIM organisations and their tokens (messenger.scim)
 }
 
 

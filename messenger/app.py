@@ -46,6 +46,7 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.channels",
     "messenger.api.search",
     "messenger.api.contacts",
+    "messenger.api.scim",
 )
 
 

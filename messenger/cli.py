@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -166,3 +170,81 @@ def keys_rotate_media(
         typer.echo(asyncio.run(run()))
     finally:
         keys.close()
+
+
+org_app = typer.Typer(add_completion=False, help="Organisations whose directories sync over SCIM (/scim/v2).")
+app.add_typer(org_app, name="org")
+
+
+def _org_run(settings: Any, work: Callable[[AsyncSession], Awaitable[str]]) -> str:
+    """Run ``work`` in a session of the node's database (with its key store, for the audit entry)."""
+    import asyncio
+
+    from messenger.db.engine import make_engine, make_sessionmaker
+    from messenger.keystore import SESSION_INFO, open_keystore
+
+    keys = open_keystore(settings)
+
+    async def run() -> str:
+        engine = make_engine(settings.db_url)
+        try:
+            async with make_sessionmaker(engine)(info={SESSION_INFO: keys}) as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        keys.close()
+
+
+@org_app.command("create")
+def org_create(
+    state: StateOpt,
+    name: Annotated[str, Opt(help="The organisation's name, e.g. 'School 57'.")],
+    kind: Annotated[str, Opt(help="school, company or ministry.")],
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create an organisation and print its id and SCIM bearer token (shown once; stored hashed)."""
+    from messenger.errors import MessengerConfigError
+    from messenger.scim import service
+    from messenger.settings import load_settings
+
+    if kind not in service.KINDS:
+        raise MessengerConfigError(f"org create: --kind {kind!r} is not one of {', '.join(service.KINDS)}")
+    if not 0 < len(name) <= 200:
+        raise MessengerConfigError("org create: --name must have 1 to 200 characters")
+    settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
+
+    async def work(session: AsyncSession) -> str:
+        org, token = await service.create_org(session, name=name, kind=kind, created_by="cli")
+        return f"organisation {org.id} ({kind}) created; SCIM token: {token}"
+
+    typer.echo(_org_run(settings, work))
+
+
+@org_app.command("rotate-token")
+def org_rotate_token(
+    state: StateOpt,
+    org_id: Annotated[str, typer.Argument(help="The organisation's id (o…).")],
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Print a new SCIM token for the organisation; the old one stops working at once."""
+    from messenger.errors import MessengerConfigError
+    from messenger.scim import service
+    from messenger.scim.models import Organisation
+    from messenger.settings import load_settings
+
+    settings = load_settings(state=state, data_dir=data_dir, database_url=database_url)
+
+    async def work(session: AsyncSession) -> str:
+        org = await session.get(Organisation, org_id)
+        if org is None:
+            raise MessengerConfigError(f"org rotate-token: no organisation {org_id!r} in {settings.db_url}")
+        token = await service.rotate_token(session, org=org, actor="cli")
+        return f"organisation {org.id}: new SCIM token: {token}"
+
+    typer.echo(_org_run(settings, work))

@@ -63,6 +63,11 @@ class Node:
             readers = async_sessionmaker(make_engine(settings.db_url, read_only=True), expire_on_commit=False)
         return cls(settings, engine, sessions, hub, sms, secret, keys, chat_hooks=hooks, readers=readers)
 
+    @property
+    def read_engine(self) -> AsyncEngine:
+        """The engine of :meth:`read_session` (Core reads, ``messenger.services.reads``)."""
+        return self.readers.kw["bind"] if self.readers is not None else self.engine
+
     def read_session(self) -> AsyncSession:
         """A session for reads only (never write with it)."""
         return (self.readers or self.sessions)()

@@ -15,6 +15,7 @@ from infra.cli import app as infra_app
 from loadtests.cli import app as loadtest_app
 from loadtests.cli import fleet_app
 from messenger.cli import app as messenger_app
+from messenger.client.cli import app as client_app
 from msgfleet.calibration import calibrate_app
 from msgfleet.errors import MsgfleetError
 from sim.cli import app as sim_app
@@ -26,6 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(messenger_app, name=None)  # serve, audit
+app.add_typer(client_app, name="client", help="The messenger client (also the msgfleet-client command).")
 app.add_typer(fleet_app, name="fleet", help="Start and stop a local multi-state fleet.")
 app.add_typer(sim_app, name="sim", help="Rollout and latency simulation.")
 app.add_typer(charts_app, name=None)  # charts

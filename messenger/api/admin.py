@@ -24,6 +24,7 @@ from messenger.api.schemas import Body, DbInt, Out
 from messenger.db.models import AdminRole, AuditEntry, Chat, Device, Member, User
 from messenger.errors import Forbidden, MessengerConfigError, NotFound
 from messenger.node import Node
+from messenger.scim import service as scim
 from messenger.services import accounts
 
 log = logging.getLogger("messenger.audit")
@@ -305,3 +306,42 @@ async def user_chats(user_id: str, op: OperatorDep, session: SessionDep) -> list
         )
         for chat, member in rows
     ]
+
+
+class OrgIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["school", "company", "ministry"]
+
+
+class OrgOut(Out):
+    id: str
+    name: str
+    kind: str
+    created_at: float
+    token: str | None = Field(None, description="the SCIM bearer token: shown once, only its hash is stored")
+
+
+@router.post("/organisations", status_code=201)
+async def create_organisation(body: OrgIn, op: OperatorDep, session: SessionDep) -> OrgOut:
+    """A new organisation directory and the bearer token of its SCIM client (``/scim/v2``)."""
+    await op.require("orgs.write")
+    org, token = await scim.create_org(session, name=body.name, kind=body.kind, created_by=op.user_id)
+    return OrgOut(id=org.id, name=org.name, kind=org.kind, created_at=org.created_at, token=token)
+
+
+@router.get("/organisations")
+async def list_organisations(op: OperatorDep, session: SessionDep) -> list[OrgOut]:
+    await op.require("orgs.write")
+    orgs = await scim.list_orgs(session)
+    return [OrgOut(id=o.id, name=o.name, kind=o.kind, created_at=o.created_at) for o in orgs]
+
+
+@router.post("/organisations/{org_id}/token")
+async def rotate_organisation_token(org_id: str, op: OperatorDep, session: SessionDep) -> OrgOut:
+    """A new SCIM token for the organisation; the old one stops working at once."""
+    await op.require("orgs.write")
+    org = await session.get(scim.Organisation, org_id)
+    if org is None:
+        raise NotFound(f"organisation {org_id} not found", code="organisation_not_found")
+    token = await scim.rotate_token(session, org=org, actor=op.user_id)
+    return OrgOut(id=org.id, name=org.name, kind=org.kind, created_at=org.created_at, token=token)

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from messenger.api.deps import NodeDep, SessionDep
 from messenger.api.schemas import Body, Out
+from messenger.scim import service as scim
 from messenger.services import accounts
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -60,6 +61,8 @@ async def verify(body: VerifyRequest, request: Request, session: SessionDep, nod
         otp=body.otp,
         client_ip=_client_ip(request),
     )
+    if login.new_user:  # an organisation may have provisioned this number already: join its group chats
+        await scim.link_account(session, phone=body.phone, state=node.settings.state)
     return LoginOut(
         user_id=login.user_id, device_id=login.device_id, token=login.token, new_user=login.new_user
     )

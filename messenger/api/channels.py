@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
-from messenger.api.deps import CurrentDevice, NodeDep, SessionDep
+from messenger.api.deps import CurrentDevice, NodeDep, ReaderDep, SessionDep, TokenHash
 from messenger.api.schemas import Body, DbInt, Out
 from messenger.channels import service
 from messenger.channels.fanout import Fanout
 from messenger.db.models.channels import Channel, ChannelMember
 from messenger.node import Node
+from messenger.services import reads
 
 router = APIRouter(prefix="/v1/channels", tags=["channels"])
 
@@ -104,8 +105,8 @@ async def create(body: ChannelIn, session: SessionDep, device: CurrentDevice) ->
 
 
 @router.get("")
-async def mine(session: SessionDep, device: CurrentDevice) -> list[ChannelOut]:
-    return [_out(c, m) for c, m in await service.my_channels(session, user_id=device.user_id)]
+async def mine(reader: ReaderDep, token: TokenHash) -> list[ChannelOut]:
+    return [ChannelOut.model_validate(c) for c in await reads.channels(reader, token_hash=token)]
 
 
 @router.get("/{channel_id}")

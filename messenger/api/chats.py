@@ -7,11 +7,11 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import Field
 
-from messenger.api.deps import ChatMember, CurrentDevice, NodeDep, SessionDep
+from messenger.api.deps import ChatMember, ChatToken, CurrentDevice, NodeDep, ReaderDep, SessionDep, TokenHash
 from messenger.api.keys import DeviceKeysOut, device_keys_out
 from messenger.api.schemas import Body, Out
 from messenger.federation.service import federation_of
-from messenger.services import chats, keys
+from messenger.services import chats, reads
 
 router = APIRouter(prefix="/v1/chats", tags=["chats"])
 
@@ -59,8 +59,8 @@ async def create_chat(
 
 
 @router.get("")
-async def list_chats(session: SessionDep, device: CurrentDevice) -> list[ChatOut]:
-    return [ChatOut.model_validate(c) for c in await chats.list_chats(session, user_id=device.user_id)]
+async def list_chats(reader: ReaderDep, token: TokenHash) -> list[ChatOut]:
+    return [ChatOut.model_validate(c) for c in await reads.chats(reader, token_hash=token)]
 
 
 @router.get("/{chat_id}")
@@ -70,12 +70,12 @@ async def get_chat(member: ChatMember, session: SessionDep) -> ChatOut:
 
 
 @router.get("/{chat_id}/devices")
-async def chat_devices(member: ChatMember, session: SessionDep, node: NodeDep) -> list[DeviceKeysOut]:
+async def chat_devices(chat: ChatToken, reader: ReaderDep, node: NodeDep) -> list[DeviceKeysOut]:
     """Every active device of every member with its public keys: whom a sender shares its Megolm room
     key with (members homed in other states: fetched from their home nodes)."""
-    user_ids = [u for u, _ in await chats.members_of(session, member.chat_id)]
-    found = await keys.user_devices(session, user_ids=user_ids, claim=False)
+    found = await reads.chat_devices(reader, token_hash=chat.token_hash, chat_id=chat.chat_id)
     fed = federation_of(node)
     if fed is not None:
-        found += await fed.remote_device_keys(session, member.chat_id)
+        async with node.sessions() as session:
+            found += await fed.remote_device_keys(session, chat.chat_id)
     return device_keys_out(found)

@@ -1,5 +1,6 @@
 """Dependency aliases for short routes: ``NodeDep``, ``SessionDep``, ``CurrentDevice``, and ``ChatDevice``
-with ``ChatMember`` (device and membership from one query, :func:`access_of`)."""
+with ``ChatMember`` (device and membership from one query, :func:`access_of`); for the Core reads of
+``messenger.services.reads``: ``ReaderDep`` with ``TokenHash`` or ``ChatToken``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
 from sqlalchemy import Select, bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from messenger.db.models import Device, Member
@@ -34,6 +35,15 @@ async def get_session(node: NodeDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 
+async def get_reader(node: NodeDep) -> AsyncIterator[AsyncConnection]:
+    """A Core connection for reads only: on SQLite a WAL reader beside the writer (never write with it)."""
+    async with node.read_engine.connect() as conn:
+        yield conn
+
+
+ReaderDep = Annotated[AsyncConnection, Depends(get_reader)]
+
+
 def bearer_token(authorization: str | None) -> str:
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -41,11 +51,15 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
+# Built once: constructing the expression per request costs more than running it (profile, node_send).
+_DEVICE_BY_TOKEN = select(Device).where(
+    Device.token_hash == bindparam("token_hash"), Device.revoked_at.is_(None)
+)
+
+
 async def device_for_token(session: AsyncSession, token: str) -> Device:
     """The active device owning ``token``; 401 if the token is unknown or the device was revoked."""
-    device = await session.scalar(
-        select(Device).where(Device.token_hash == token_hash(token), Device.revoked_at.is_(None))
-    )
+    device = await session.scalar(_DEVICE_BY_TOKEN, {"token_hash": token_hash(token)})
     if device is None:
         raise Unauthorized("token is invalid or its device was revoked", code="invalid_token")
     return device
@@ -58,6 +72,31 @@ async def current_device(
 
 
 CurrentDevice = Annotated[Device, Depends(current_device)]
+
+
+async def bearer_hash(authorization: Annotated[str | None, Header()] = None) -> str:
+    """The caller's token hash, for a read that checks the token in its own statement."""
+    return token_hash(bearer_token(authorization))
+
+
+TokenHash = Annotated[str, Depends(bearer_hash)]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """The chat in the path and the caller's token hash (checked by the read that uses them)."""
+
+    chat_id: str
+    token_hash: str
+
+
+async def chat_token(
+    chat_id: Annotated[str, Path(max_length=40)], authorization: Annotated[str | None, Header()] = None
+) -> ChatRef:
+    return ChatRef(chat_id, token_hash(bearer_token(authorization)))
+
+
+ChatToken = Annotated[ChatRef, Depends(chat_token)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,9 @@ MediaDep = Annotated[Media, Depends(get_media)]
 
 
 class MediaOut(Out):
-    id: str = Field(description="SHA-256 of the bytes (content address)")
+    id: str = Field(description="SHA-256 of the bytes (node-sealed) or random (end-to-end encrypted)")
     kind: str
+    encrypted: bool = Field(description="end-to-end encrypted by the client: opaque bytes, no key here")
     content_type: str
     size: int
     created_at: float
@@ -78,6 +79,7 @@ def _out(obj: MediaObject, upload: MediaUpload | None = None) -> MediaOut:
     return MediaOut(
         id=obj.id,
         kind=obj.kind,
+        encrypted=obj.encrypted,
         content_type=obj.content_type,
         size=obj.size,
         created_at=upload.uploaded_at if upload is not None else obj.created_at,
@@ -112,8 +114,18 @@ async def upload(
     duration_ms: Annotated[int | None, Query(ge=1, le=86_400_000)] = None,
     waveform: Annotated[str | None, Query(max_length=2048, description="comma-separated 0..255")] = None,
     preview: Annotated[str | None, Query(pattern=MEDIA_ID, description="photo id (video notes)")] = None,
+    encrypted: Annotated[
+        bool, Query(description="opaque bytes the client encrypted end to end (chat media)")
+    ] = False,
 ) -> MediaOut:
-    """Upload the raw request body (any Content-Type; the type is sniffed from the bytes)."""
+    """Upload the raw request body (any Content-Type): end-to-end encrypted bytes stored as they come
+    (``encrypted``), else sniffed, probed and sealed by the node (public media)."""
+    if encrypted and any(v is not None for v in (filename, duration_ms, waveform, preview)):
+        raise Unprocessable(
+            "an encrypted upload carries its file name, duration, waveform and preview inside the "
+            "encrypted message, not as parameters",
+            code="metadata_not_allowed",
+        )
     if chat_id is not None:
         await service.check_chat(session, chat_id=chat_id, user_id=device.user_id)
     await session.commit()  # end the read transaction: no lock is held while the body streams in
@@ -127,7 +139,7 @@ async def upload(
     # promise a length the body does not have. Missing or chunked: the limit is enforced while streaming.
     declared = request.headers.get("content-length", "")
     length = int(declared) if declared.isdigit() else None
-    spooled = await service.spool(media, request.stream(), kind=kind, length=length)
+    spooled = await service.spool(media, request.stream(), kind=kind, length=length, encrypted=encrypted)
     obj, upload, new = await service.store_upload(
         session, media, spooled, user_id=device.user_id, chat_id=chat_id, meta=meta
     )
@@ -187,7 +199,8 @@ async def download(
     range_: Annotated[str | None, Header(alias="range")] = None,
     chat_id: ChatHint = None,
 ) -> StreamingResponse:
-    """The bytes with their sniffed type; ``Range: bytes=a-b`` gives 206 with ``Content-Range``."""
+    """The bytes with their sniffed type (``application/octet-stream`` if end-to-end encrypted: the bytes
+    as uploaded); ``Range: bytes=a-b`` gives 206 with ``Content-Range``."""
     obj = await _readable(session, node, media, media_id, device.user_id, chat_id)
     await session.commit()  # release the read transaction before streaming
     return _stream(media, obj, range_, thumbnail=False)
@@ -203,7 +216,8 @@ async def thumbnail(
     range_: Annotated[str | None, Header(alias="range")] = None,
     chat_id: ChatHint = None,
 ) -> StreamingResponse:
-    """A JPEG thumbnail of a photo (404 ``no_thumbnail`` for other kinds)."""
+    """A JPEG thumbnail of a node-sealed photo (404 ``no_thumbnail`` for other kinds and for end-to-end
+    encrypted photos, whose client uploads its own encrypted thumbnail)."""
     obj = await _readable(session, node, media, media_id, device.user_id, chat_id)
     await session.commit()  # release the read transaction before streaming
     if obj.thumb_size is None:

@@ -9,6 +9,9 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from messenger.api.scim import MEDIA_TYPE as SCIM_MEDIA_TYPE
+from messenger.api.scim import PREFIX as SCIM_PREFIX
+from messenger.api.scim import error_body as scim_error
 from messenger.metrics import REQUEST_LATENCY
 
 # Exact paths of routes that stream their body and enforce their own limits (media uploads).
@@ -28,7 +31,7 @@ class BodyLimit:
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)  # no dict per request
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             await _drain(receive, cap=DRAIN_FACTOR * self.limit)
-            return await _reject(send, self.limit)
+            return await _reject(send, self.limit, scim=scope["path"].startswith(SCIM_PREFIX))
         seen = 0
 
         async def limited() -> Message:
@@ -58,13 +61,16 @@ async def _drain(receive: Receive, cap: int) -> None:
             return
 
 
-async def _reject(send: Send, limit: int) -> None:
-    body = json.dumps({"error": "payload_too_large", "detail": f"request body is larger than {limit} bytes"})
+async def _reject(send: Send, limit: int, *, scim: bool) -> None:
+    """413 in the node's error shape, or as a SCIM Error under ``/scim/v2`` (RFC 7644 §3.12)."""
+    detail = f"request body is larger than {limit} bytes"
+    body = json.dumps(scim_error(413, detail) if scim else {"error": "payload_too_large", "detail": detail})
+    media = SCIM_MEDIA_TYPE if scim else "application/json"
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            "headers": [(b"content-type", media.encode()), (b"connection", b"close")],
         }
     )
     await send({"type": "http.response.body", "body": body.encode()})

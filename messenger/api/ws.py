@@ -17,14 +17,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import Field, TypeAdapter, ValidationError
 
-from messenger.api.deps import device_for_token
 from messenger.api.schemas import DB_INT_MAX, DbInt
-from messenger.errors import Unauthorized
 from messenger.metrics import DELIVERIES, SOCKETS
 from messenger.node import Node
 from messenger.realtime.events import read_events
 from messenger.realtime.hub import Waiter
 from messenger.realtime.retention import has_gap
+from messenger.security import token_hash
+from messenger.services import reads
 
 router = APIRouter(tags=["realtime"])
 
@@ -152,15 +152,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    async with node.sessions() as session:
-        try:
-            device = await device_for_token(session, token)
-        except Unauthorized:
+    async with node.read_engine.connect() as conn:  # Core, on SQLite a WAL reader (services/reads.py)
+        device = await reads.device(conn, token_hash=token_hash(token))
+        if device is None:
             await websocket.close(UNAUTHORIZED, "invalid token")
             return
-        device_id, user_id, head = device.id, device.user_id, device.event_seq
+        device_id, user_id, head = device
         position = head if cursor is None else cursor
-        gap = await has_gap(session, device_id=device_id, cursor=position, head=head)
+        gap = await has_gap(conn, device_id=device_id, cursor=position, head=head)
     if position > head:  # nothing would ever follow it: the client resumes from a log it does not have
         ahead = BadFrame(
             f"cursor {position} is beyond this device's head {head}", code="cursor_ahead", head=head

@@ -190,13 +190,3 @@ async def stats(session: AsyncSession, *, channel_id: str, seq: int) -> PostStat
         fanout_done=item.fanout_done,
         fanout_seconds=took,
     )
-
-
-async def my_channels(session: AsyncSession, *, user_id: str) -> list[tuple[Channel, ChannelMember]]:
-    rows = await session.execute(
-        select(Channel, ChannelMember)
-        .join(ChannelMember, ChannelMember.channel_id == Channel.id)
-        .where(ChannelMember.user_id == user_id)
-        .order_by(Channel.created_at)
-    )
-    return [(c, m) for c, m in rows.all()]

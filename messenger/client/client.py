@@ -279,7 +279,7 @@ class MessengerClient:
     async def decrypt(self, data: dict[str, Any]) -> str:
         """The text of a ``message.new``/``message.edited`` event (or a history row) for this device."""
         body = await self.decrypt_body(data)
-        return str(body["text"]) if isinstance(body, dict) and "text" in body else json.dumps(body)
+        return str(body.get("text") or "") if isinstance(body, dict) else ""
 
     async def _pending_keys(self) -> None:
         """Open the ``to_device`` events after ``cursor`` without consuming the others (the caller reads

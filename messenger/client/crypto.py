@@ -296,9 +296,13 @@ class DeviceCrypto:
 
     @classmethod
     def from_pickle(cls, text: str, key: bytes) -> DeviceCrypto:
-        state = json.loads(text)
+        try:
+            state = json.loads(text)
+            account = vz.Account.from_pickle(state["account"], key)
+        except (ValueError, KeyError, TypeError, vz.PickleException) as exc:
+            raise DecryptError(f"the stored device state does not open: {exc}") from None
         return cls(
-            vz.Account.from_pickle(state["account"], key),
+            account,
             {k: [vz.Session.from_pickle(s, key) for s in v] for k, v in state["sessions"].items()},
             {
                 c: Outbound(vz.GroupSession.from_pickle(p, key), created, set(shared), frozenset(members))

@@ -1,4 +1,5 @@
-"""A user's data export: one zip with ``account.json`` and the plaintext of every media object they uploaded.
+"""A user's data export: one zip with ``account.json`` and the bytes of every media object they uploaded
+(plaintext of node-sealed media, the client's ciphertext of end-to-end encrypted media).
 
 ``account.json`` merges the sections of every registered provider (``messenger.datarights.registry``),
 read in one transaction: the account, devices, chats, messages sent (their ciphertext opens only with
@@ -35,7 +36,8 @@ async def collect(ctx: Context, items: list[Provider] | None = None) -> dict[str
 
 
 async def write_zip(path: Path, data: dict[str, Any], objects: list[MediaObject], media: Media) -> int:
-    """Write the export zip; media bytes are decrypted chunk by chunk into it (stored, not recompressed)."""
+    """Write the export zip; media bytes go chunk by chunk into it, node-sealed ones decrypted (stored, not
+    recompressed)."""
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("account.json", json.dumps(data, indent=1, ensure_ascii=False), zipfile.ZIP_DEFLATED)
         for obj in objects:

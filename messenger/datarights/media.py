@@ -1,4 +1,8 @@
-"""Media: the user's uploads (metadata in ``account.json``, plaintext in the zip) and the shares they made.
+"""Media: the user's uploads (metadata in ``account.json``, bytes in the zip) and the shares they made.
+
+The zip holds node-sealed media as plaintext and end-to-end encrypted media as the opaque bytes the
+client uploaded (``encrypted: true``): the node has no key for those; the user's own devices hold them
+in the messages that sent them.
 
 Erase: their upload rows and the shares they made go; an object nobody else uploaded is deleted (rows in
 the transaction, its sealed bytes and thumbnail from storage once it has committed). An object another
@@ -19,7 +23,7 @@ from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 
 
 def zip_path(obj: MediaObject) -> str:
-    """Where an object's plaintext lies in the export zip."""
+    """Where an object's bytes lie in the export zip (``.bin`` for end-to-end encrypted ones)."""
     return f"media/{obj.id}{mimetypes.guess_extension(obj.content_type) or ''}"
 
 
@@ -47,6 +51,7 @@ async def export(ctx: Context) -> Mapping[str, Any]:
             {
                 "id": o.id,
                 "kind": o.kind,
+                "encrypted": o.encrypted,
                 "content_type": o.content_type,
                 "size": o.size,
                 "filename": u.filename,

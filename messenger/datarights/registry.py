@@ -37,6 +37,7 @@ ERASED_USER = "erased"
 # account itself last (its devices and user row cascade to keys and event logs).
 PROVIDERS: tuple[str, ...] = (
     "messenger.services.contacts:DATA_RIGHTS",
+    "messenger.scim.datarights:PROVIDER",
     "messenger.services.locations:DATA_RIGHTS",
     "messenger.channels.datarights:PROVIDER",
     "messenger.meetings.datarights:PROVIDER",

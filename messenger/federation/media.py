@@ -4,8 +4,10 @@ A user's client only talks to its home node: ``GET /v1/media/{id}?chat_id=…`` 
 read there makes the home node ask, over signed federation (``POST /_federation/v1/media/fetch``), the
 chat's hosting node and then the other member states' nodes. The answering node checks that the media
 was shared in that chat and that the asking state has a member in it (404 otherwise, so ids do not
-leak). The home node checks the bytes against the content address, seals them with its own key and
-shares them into its replica of the chat, then serves them (with ranges) like local media.
+leak). The home node checks node-sealed media against the content address and seals it with its own
+key; end-to-end encrypted media travels as the opaque bytes it is (the reading client checks the
+SHA-256 the encrypted message carries). Either is shared into the home node's replica of the chat and
+served (with ranges) like local media.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ async def serve(
         raise NotFound(f"media {media_id} not found", code="media_not_found")
     info = {
         "kind": obj.kind,
+        "encrypted": obj.encrypted,
         "duration_ms": obj.duration_ms,
         "waveform": json.loads(obj.waveform) if obj.waveform else None,
         "shared_by": share.shared_by,
@@ -91,11 +94,14 @@ async def fetch(
                     resp.aiter_bytes(),
                     kind=str(info["kind"]),
                     length=int(length) if length else None,
+                    encrypted=bool(info.get("encrypted")),
                 )
         except (PeerError, ApiError, KeyError, ValueError) as exc:
             log.info("media fetch failed", extra={"state": state, "media_id": media_id, "reason": str(exc)})
             continue
-        if up.id != media_id:  # the bytes are not what the content address says
+        if up.key is None:  # end to end encrypted: not a content address; the client checks the SHA-256
+            up.id = media_id
+        elif up.id != media_id:  # the bytes are not what the content address says
             up.path.unlink(missing_ok=True)
             log.warning("peer sent other bytes for media", extra={"state": state, "media_id": media_id})
             continue

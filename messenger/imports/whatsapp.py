@@ -66,13 +66,17 @@ class Export:
 
 
 def load(path: Path) -> Export:
-    """Parse ``path`` (``.txt`` or ``.zip``); raise ``ExportFormatError`` on anything malformed."""
-    if path.suffix.lower() == ".zip":
-        text, name, media = _from_zip(path)
-    else:
-        if path.stat().st_size > MAX_TEXT_BYTES:
-            raise ExportFormatError(f"{path}: larger than {MAX_TEXT_BYTES} bytes")
-        text, name, media = _decode(path.read_bytes(), str(path)), path.name, {}
+    """Parse ``path`` (``.txt`` or ``.zip``); raise ``ExportFormatError`` on anything malformed or
+    unreadable."""
+    try:
+        if path.suffix.lower() == ".zip":
+            text, name, media = _from_zip(path)
+        else:
+            if path.stat().st_size > MAX_TEXT_BYTES:
+                raise ExportFormatError(f"{path}: larger than {MAX_TEXT_BYTES} bytes")
+            text, name, media = _decode(path.read_bytes(), str(path)), path.name, {}
+    except OSError as exc:
+        raise ExportFormatError(f"{path}: cannot read ({exc.strerror or exc})") from None
     export = parse(text, name=name)
     export.media = media
     _check_attachments(export)

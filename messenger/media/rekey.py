@@ -44,12 +44,16 @@ async def rewrap(sessions: async_sessionmaker[AsyncSession], keys: KeyStore) -> 
             rows = list(
                 await session.scalars(
                     select(MediaObject)
-                    .where(MediaObject.id > after, MediaObject.key_id != current)
+                    # end-to-end encrypted objects have no node key (NULL key_id) to re-wrap
+                    .where(
+                        MediaObject.id > after, MediaObject.key_id.is_not(None), MediaObject.key_id != current
+                    )
                     .order_by(MediaObject.id)
                     .limit(_BATCH)
                 )
             )
             for obj in rows:
+                assert obj.key_id is not None and obj.wrapped_key is not None  # selected so
                 data_key = keys.unwrap("media", obj.key_id, obj.wrapped_key)
                 obj.key_id, obj.wrapped_key = keys.wrap("media", data_key)
             await session.commit()

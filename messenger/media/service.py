@@ -1,8 +1,16 @@
-"""Media data access: streamed sealed ingest, dedup by content hash, shares, access checks, ranged reads.
+"""Media data access: streamed ingest, shares, access checks, ranged reads.
 
-The caller's membership is checked before a byte of the body is read; the body is sealed chunk by chunk
-into a spool file while it is hashed, so nothing reaches the store (or the database) unless the whole
-upload was accepted.
+Two kinds of object. **End-to-end encrypted** uploads (``encrypted=true``, what the reference client
+sends for chat media, ``messenger.client.attachments``) are opaque bytes: the client encrypted them
+with a key only the message carries, declares the kind, and made the thumbnail, duration and waveform
+itself; the node checks the per-kind size limit, stores the bytes as they came under a random id (no
+dedup: a content address would tell who holds the same file) and serves them back. **Node-sealed**
+uploads (public media such as channel posts) are sniffed, probed (dimensions, thumbnail, duration),
+deduplicated by content hash and sealed at rest under a data key the node wraps
+(``messenger.media.crypto``).
+
+The caller's membership is checked before a byte of the body is read; the body goes chunk by chunk
+into a spool file, so nothing reaches the store (or the database) unless the whole upload was accepted.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ WAVEFORM_MAX = (
     256  # samples; Telegram sends 100 five-bit samples (core.telegram.org/constructor/documentAttributeAudio)
 )
 _PROBED = ("photo", "video", "audio", "voice", "video_note")
+OPAQUE_TYPE = "application/octet-stream"  # how end-to-end encrypted objects are stored and served
 
 
 class RangeNotSatisfiable(ApiError):
@@ -62,9 +71,9 @@ class Spooled:
     content_type: str
     size: int
     path: Path
-    key: bytes
-    key_id: str
-    wrapped_key: bytes
+    key: bytes | None  # None: end-to-end encrypted, stored as uploaded
+    key_id: str | None
+    wrapped_key: bytes | None
     probe: bytes | None
 
 
@@ -78,11 +87,16 @@ class Meta:
     preview_id: str | None = None
 
 
-async def spool(media: Media, body: AsyncIterator[bytes], *, kind: str, length: int | None) -> Spooled:
-    """Read, size-check, sniff, hash and seal an upload stream into a spool file."""
+async def spool(
+    media: Media, body: AsyncIterator[bytes], *, kind: str, length: int | None, encrypted: bool = False
+) -> Spooled:
+    """Read and size-check an upload stream into a spool file: as it comes when ``encrypted`` (end to
+    end), else sniffed, hashed and sealed."""
     limit = media.settings.max_bytes(kind)
     if length is not None and length > limit:
         raise PayloadTooLarge(f"a {kind} may be at most {limit} bytes", code="payload_too_large")
+    if encrypted:
+        return await _spool_opaque(media, body, kind=kind, limit=limit)
     key, key_id, wrapped = media.keys.new_data_key()
     sealer, digest = Sealer(key), hashlib.sha256()
     size, buf, content_type = 0, bytearray(), None
@@ -124,6 +138,25 @@ async def spool(media: Media, body: AsyncIterator[bytes], *, kind: str, length: 
         wrapped,
         bytes(probe) if probe else None,
     )
+
+
+async def _spool_opaque(media: Media, body: AsyncIterator[bytes], *, kind: str, limit: int) -> Spooled:
+    path = media.store.spool_dir / f"{secrets.token_hex(12)}.part"
+    size = 0
+    try:
+        with path.open("wb") as out:
+            async for piece in body:
+                size += len(piece)
+                if size > limit:
+                    raise PayloadTooLarge(f"a {kind} may be at most {limit} bytes", code="payload_too_large")
+                out.write(piece)
+        if size == 0:
+            raise BadRequest("the upload is empty", code="empty_upload")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    # A random id, not a content address: nothing about the bytes (or who else has them) shows.
+    return Spooled(secrets.token_hex(32), kind, OPAQUE_TYPE, size, path, None, None, None, None)
 
 
 async def check_chat(session: AsyncSession, *, chat_id: str, user_id: str) -> None:
@@ -192,8 +225,11 @@ async def store_fetched(
 async def _attributes(
     session: AsyncSession, media: Media, up: Spooled, *, user_id: str, meta: Meta
 ) -> dict[str, object]:
-    """Columns read from the bytes (dimensions, duration) and checked client metadata."""
+    """Columns read from the bytes (dimensions, duration) and checked client metadata (none for end-to-end
+    encrypted objects: their metadata is inside the encrypted message)."""
     attrs: dict[str, object] = {}
+    if up.key is None:
+        return attrs
     if up.kind == "photo" and up.probe is not None:
         attrs["image"] = await asyncio.to_thread(
             probe_image,
@@ -259,7 +295,7 @@ async def _put_object(
         created_at=now(),
         **attrs,
     )
-    if isinstance(image, ImageInfo):
+    if isinstance(image, ImageInfo) and up.key is not None:  # probed: a node-sealed photo
         thumb_path = media.store.spool_dir / f"{secrets.token_hex(12)}.thumb"
         thumb_path.write_bytes(crypto.seal_all(up.key, image.thumbnail, crypto.THUMBNAIL))
         await media.store.put(f"{storage_key}.thumb", thumb_path)
@@ -363,7 +399,16 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 async def read_plain(
     media: Media, obj: MediaObject, start: int, end: int, *, thumbnail: bool = False
 ) -> AsyncIterator[bytes]:
-    """Decrypted bytes ``start..end`` (inclusive) of the object (or of its thumbnail)."""
+    """Bytes ``start..end`` (inclusive) of the object (or of its thumbnail) as uploaded: unsealed for
+    node-sealed media, as stored for end-to-end encrypted media."""
+    if obj.wrapped_key is None or obj.key_id is None:
+        for offset in range(start, end + 1, READ_CHUNKS * CHUNK):
+            piece = await media.store.read(
+                obj.storage_key, offset, min(READ_CHUNKS * CHUNK, end + 1 - offset)
+            )
+            BYTES.labels("out").inc(len(piece))
+            yield piece
+        return
     key = media.keys.unwrap(obj.wrapped_key, obj.key_id)
     size = obj.thumb_size if thumbnail and obj.thumb_size is not None else obj.size
     storage_key = f"{obj.storage_key}.thumb" if thumbnail else obj.storage_key

@@ -18,7 +18,9 @@ ACCEPTED: dict[str, frozenset[str]] = {
     "photo": frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"}),
     "video": frozenset({"video/mp4", "video/quicktime", "video/webm", "video/x-matroska", "video/3gpp"}),
     "audio": frozenset(_AUDIO),
-    "voice": frozenset({"audio/ogg", "audio/mp4", "audio/mpeg", "audio/aac", "audio/amr", "audio/webm"}),
+    "voice": frozenset(
+        {"audio/ogg", "audio/mp4", "audio/mpeg", "audio/aac", "audio/amr", "audio/webm", "audio/x-wav"}
+    ),
     "video_note": frozenset({"video/mp4", "video/webm", "video/quicktime"}),
 }
 # filetype names a WebM container video/webm; a voice recording in one (browsers' MediaRecorder) is audio.

@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from messenger.db.base import now
 from messenger.db.models import DeviceEvent, ToDeviceTxn
@@ -25,7 +25,7 @@ async def prune_events(session: AsyncSession, *, older_than: float) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-async def has_gap(session: AsyncSession, *, device_id: str, cursor: int, head: int) -> bool:
+async def has_gap(session: AsyncSession | AsyncConnection, *, device_id: str, cursor: int, head: int) -> bool:
     """True if events after ``cursor`` were pruned: the device must re-read chat history to be complete."""
     if cursor >= head:
         return False

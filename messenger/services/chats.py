@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger import audit
@@ -77,16 +77,7 @@ async def create_chat(
         existing = await session.scalar(select(Chat).where(Chat.pair_key == pair_key))
         if existing is not None:
             return await view(session, chat=existing, user_id=creator), False
-    chat = Chat(
-        id=new_id("c"),
-        kind=kind,
-        title=title,
-        pair_key=pair_key,
-        created_by=creator,
-        created_at=now(),
-        last_seq=0,
-    )
-    session.add(chat)
+    chat = new_chat(session, kind=kind, title=title, pair_key=pair_key, created_by=creator)
     creator_role = "owner" if kind == "group" else "member"
     session.add(Member(chat_id=chat.id, user_id=creator, role=creator_role, joined_at=now(), last_read_seq=0))
     session.add_all(
@@ -97,6 +88,23 @@ async def create_chat(
     await emit_to_chat(session, chat_id=chat.id, kind="chat.created", payload=_summary(result))
     await session.commit()
     return result, True
+
+
+def new_chat(
+    session: AsyncSession, *, kind: str, title: str | None, created_by: str, pair_key: str | None = None
+) -> Chat:
+    """A new chat row, no members yet (``create_chat``; an organisation's group chat, messenger.scim)."""
+    chat = Chat(
+        id=new_id("c"),
+        kind=kind,
+        title=title,
+        pair_key=pair_key,
+        created_by=created_by,
+        created_at=now(),
+        last_seq=0,
+    )
+    session.add(chat)
+    return chat
 
 
 def _summary(v: ChatView) -> dict[str, object]:
@@ -112,27 +120,6 @@ async def view(session: AsyncSession, *, chat: Chat, user_id: str) -> ChatView:
     members = await members_of(session, chat.id)
     me = await session.get(Member, (chat.id, user_id))
     return ChatView(chat, me.role if me else "", me.last_read_seq if me else 0, members)
-
-
-async def list_chats(session: AsyncSession, *, user_id: str) -> list[dict[str, object]]:
-    rows = await session.execute(
-        select(Chat, Member.role, Member.last_read_seq, func.count())
-        .join(Member, Member.chat_id == Chat.id)
-        .where(Member.user_id == user_id)
-        .group_by(Chat.id, Member.role, Member.last_read_seq)
-        .order_by(Chat.created_at)
-    )
-    return [
-        {
-            "id": c.id,
-            "kind": c.kind,
-            "title": c.title,
-            "last_seq": c.last_seq,
-            "role": role,
-            "last_read_seq": read,
-        }
-        for c, role, read, _ in rows.all()
-    ]
 
 
 async def get_chat(session: AsyncSession, chat_id: str) -> Chat:

@@ -23,6 +23,7 @@ from messenger.db.base import now
 from messenger.db.models import User
 from messenger.db.models.contacts import Contact, ContactLookup, PhoneHash
 from messenger.errors import BadRequest, RateLimited
+from messenger.scim import service as scim
 
 HASH = re.compile(r"^[0-9a-f]{64}$")
 MAX_PER_REQUEST = 1000
@@ -137,12 +138,13 @@ async def import_contacts(session: AsyncSession, *, user_id: str, hashes: Sequen
 
 
 async def contacts(session: AsyncSession, *, user_id: str) -> list[tuple[str, str | None]]:
-    """The user's contacts with the user id of those now registered (re-checks cost nothing)."""
+    """The user's contacts with the user id of those now registered (re-checks cost nothing): the
+    imported ones and the directory of the organisations that provision the user (messenger.scim)."""
     await _index_new_users(session)
     await session.commit()
-    hashes = list(
-        await session.scalars(select(Contact.hash).where(Contact.user_id == user_id).order_by(Contact.hash))
-    )
+    imported = await session.scalars(select(Contact.hash).where(Contact.user_id == user_id))
+    directory = {phone_hash(p) for p in await scim.fellow_phones(session, user_id=user_id)}
+    hashes = sorted(set(imported) | directory)
     found = await registered(session, hashes)
     return [(h, found.get(h)) for h in hashes]
 

@@ -1,9 +1,12 @@
-"""Small real media files made by the tests: PNG/JPEG (Pillow), Ogg Opus and MP4 headers (mutagen/struct)."""
+"""Small real media files made by the tests: PNG/JPEG (Pillow), Ogg Opus and MP4 headers (mutagen/struct),
+WAV (wave)."""
 
 from __future__ import annotations
 
 import io
+import math
 import struct
+import wave
 
 from mutagen.ogg import OggPage
 from PIL import Image
@@ -32,6 +35,19 @@ def ogg_opus(seconds: float) -> bytes:
         page.packets, page.position, page.serial, page.sequence = [packet], granule, 1, seq
         page.first, page.last = seq == 0, seq == len(packets) - 1
         out.write(page.write())
+    return out.getvalue()
+
+
+def wav(seconds: float, rate: int = 8000) -> bytes:
+    """A 16-bit mono WAV whose loudness rises over its length (a waveform with a shape)."""
+    frames = int(seconds * rate)
+    samples = [int(30000 * (i / frames) * math.sin(i / 3)) for i in range(frames)]
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(struct.pack(f"<{frames}h", *samples))
     return out.getvalue()
 
 

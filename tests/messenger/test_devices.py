@@ -39,6 +39,34 @@ async def test_revoked_device_no_longer_receives_or_is_a_recipient(signup: Signu
     assert bob_old.device_id not in devices and bob.device_id in devices
 
 
+async def test_revoked_token_fails_at_once_on_the_core_reads(signup: Signup, node: Any) -> None:
+    """The chat list, channels, chat devices and the socket check the token inside their own statement
+    (messenger/services/reads.py): a revoked device with chats and channels gets 401 / 4401 on every
+    worker the moment the revoke returns, and a user with nothing yet gets empty lists, not 401."""
+    from websockets.asyncio.client import connect
+
+    alice, bob = await signup(), await signup()
+    alice_old = await signup(phone=alice.phone, device_name="old")
+    chat = await alice.open_private(bob.user_id)
+    await alice.request("POST", "/v1/channels", json={"title": "news"})
+    reads = ["/v1/chats", "/v1/channels", f"/v1/chats/{chat}/devices"]
+    assert all([await alice_old.request("GET", path) for path in reads])
+    fresh = await signup()
+    assert [await fresh.request("GET", path) for path in reads[:2]] == [[], []]
+    await alice.request("DELETE", f"/v1/devices/{alice_old.device_id}")
+    for _ in range(4):  # on PostgreSQL the requests land on both workers
+        for path in reads:
+            with pytest.raises(ApiFailure) as err:
+                await alice_old.request("GET", path)
+            assert (err.value.status, err.value.error) == (401, "invalid_token"), path
+        url = node.url.replace("http", "ws") + "/v1/ws"
+        async with connect(url, additional_headers={"Authorization": f"Bearer {alice_old.token}"}) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert len(await alice.request("GET", f"/v1/chats/{chat}/devices")) == 2
+
+
 async def test_cannot_revoke_another_users_device(signup: Signup) -> None:
     alice, bob = await signup(), await signup()
     with pytest.raises(ApiFailure) as err:

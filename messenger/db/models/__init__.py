@@ -17,6 +17,7 @@ from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
 from messenger.db.models.replies import REPLIES_INDEX
 from messenger.federation.models import ChatHost, Destination, OutboxItem, ReceivedTxn
+from messenger.scim.models import Organisation, ScimGroup, ScimGroupMember, ScimUser
 
 __all__ = [
     "REPLIES_INDEX",
@@ -48,12 +49,16 @@ __all__ = [
     "MeetingInvitee",
     "Member",
     "Message",
+    "Organisation",
     "OutboxItem",
     "PhoneHash",
     "Pin",
     "Prekey",
     "RateLimit",
     "ReceivedTxn",
+    "ScimGroup",
+    "ScimGroupMember",
+    "ScimUser",
     "Subscription",
     "SubscriptionMember",
     "ToDeviceTxn",

@@ -11,13 +11,16 @@ from messenger.db.base import Base, now
 class MediaObject(Base):
     __tablename__ = "media_objects"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex of the plaintext
+    # SHA-256 hex of the plaintext (node-sealed) or random (end-to-end encrypted: not a content address)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # photo | video | audio | voice | video_note | document
-    content_type: Mapped[str] = mapped_column(String(128))  # sniffed from the bytes
-    size: Mapped[int] = mapped_column(BigInteger)  # plaintext bytes
-    storage_key: Mapped[str] = mapped_column(String(200))  # where the sealed bytes live in the backend
-    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(64))  # data key under the node key (RFC 3394)
-    key_id: Mapped[str] = mapped_column(String(16))  # which node key wrapped it
+    content_type: Mapped[str] = mapped_column(String(128))  # sniffed; application/octet-stream if opaque
+    size: Mapped[int] = mapped_column(BigInteger)  # bytes as uploaded
+    storage_key: Mapped[str] = mapped_column(String(200))  # where the bytes live in the backend
+    # Data key under the node key (RFC 3394) and which node key wrapped it; both None for end-to-end
+    # encrypted objects, whose key only the message inside the chat carries.
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    key_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float, default=now)
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
@@ -27,6 +30,11 @@ class MediaObject(Base):
     thumb_size: Mapped[int | None] = mapped_column(Integer)  # plaintext bytes of the JPEG thumbnail
     thumb_width: Mapped[int | None] = mapped_column(Integer)
     thumb_height: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def encrypted(self) -> bool:
+        """End-to-end encrypted by the uploading client: the node holds no key for it."""
+        return self.wrapped_key is None
 
 
 class MediaUpload(Base):

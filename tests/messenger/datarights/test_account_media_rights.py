@@ -15,7 +15,7 @@ from clock_helpers import DevClock
 from media_files import BUCKET, CREDS, PDF, S3_RETENTION, ogg_opus, png
 from waits import wait_for
 
-from messenger.client import ApiFailure
+from messenger.client import ApiFailure, attachments
 from messenger.datarights.settings import load_retention_settings
 from messenger.errors import MessengerConfigError
 
@@ -67,6 +67,34 @@ async def test_export_zip_has_json_and_media(anode: Any, signup: Any) -> None:
         return not list(exports.iterdir())
 
     await wait_for(removed, what=f"the export zip to be removed from {exports} once sent (background task)")
+
+
+async def test_export_and_erase_of_encrypted_media(anode: Any, signup: Any) -> None:
+    """End-to-end encrypted media is exported as the ciphertext the client uploaded (the user's own
+    messages hold the key) and erased with the account."""
+    alice, bob = await signup(node_=anode), await signup(node_=anode)
+    chat = await alice.open_private(bob.user_id)
+    photo = png(60, 40)
+    await attachments.send(alice, chat, photo, "photo")
+    [row] = await alice.history(chat)
+    info = row["body"]["media"]
+
+    archive = zipfile.ZipFile(io.BytesIO((await alice.http.get("/v1/account/export")).content))
+    exported = {m["id"]: m for m in json.loads(archive.read("account.json"))["media"]}
+    assert set(exported) == {info["media_id"], info["thumbnail"]["media_id"]}
+    entry = exported[info["media_id"]]
+    assert (entry["encrypted"], entry["content_type"], entry["path"][-4:]) == (
+        True,
+        "application/octet-stream",
+        ".bin",
+    )
+    assert attachments.decrypt(archive.read(entry["path"]), info) == photo
+
+    stored = anode.data_dir / "media" / "objects"
+    assert [p for p in stored.rglob("*") if info["media_id"] in p.name]
+    assert (await alice.http.request("DELETE", "/v1/account", json={"phone": alice.phone})).status_code == 204
+    assert not [p for p in stored.rglob("*") if info["media_id"] in p.name]
+    assert (await bob.http.get(f"/v1/media/{info['media_id']}")).status_code == 404
 
 
 async def test_delete_account(anode: Any, signup: Any) -> None:

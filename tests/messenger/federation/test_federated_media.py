@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from fednodes import ALLOWED_FAKE, Nodes, signed_put
+from media_files import png
 from waits import wait_for
 
-from messenger.client import MessengerClient
+from messenger.client import MessengerClient, attachments
 
 FETCH = "/_federation/v1/media/fetch"
 
@@ -79,3 +80,26 @@ async def test_member_in_another_state_downloads_media_through_their_home_node(
     not_shared = mine.json()["id"]
     resp = await b.http.get(f"/v1/media/{not_shared}", params={"chat_id": chat_id})
     assert resp.status_code == 404
+
+
+async def test_encrypted_media_crosses_states_as_the_same_opaque_bytes(
+    three_states: Nodes, login: Any
+) -> None:
+    """An end-to-end encrypted attachment is fetched across states as the ciphertext it is (no node has
+    a key for it); the member's client checks and decrypts it, thumbnail included."""
+    mow, spe = three_states["RU-MOW"], three_states["RU-SPE"]
+    a, b = await login(mow), await login(spe)
+    chat_id = await a.create_group([b.user_id], "photos")
+    await _chat_visible(b, chat_id)
+    photo = png(200, 100)
+    info = await attachments.upload(a, chat_id, photo, "photo")
+
+    assert await attachments.download(b, chat_id, info) == photo
+    assert await attachments.download(b, chat_id, info["thumbnail"])
+    at_spe = await b.request("GET", f"/v1/media/{info['media_id']}/meta")
+    at_mow = await a.request("GET", f"/v1/media/{info['media_id']}/meta")
+    assert at_spe["encrypted"] and at_spe["size"] == at_mow["size"]
+    ciphertext = (await a.http.get(f"/v1/media/{info['media_id']}")).content
+    assert _files_containing(spe.data_dir / "media", ciphertext)  # stored as it came, not re-sealed
+    part = await b.http.get(f"/v1/media/{info['media_id']}", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.content == ciphertext[10:20]
