@@ -22,7 +22,7 @@ import requests
 import websocket
 from locust import FastHttpUser, constant, events, task
 
-from loadtests.behaviour import envelope, sent_at
+from loadtests.behaviour import FAKE_SESSION, fake_ciphertext, sent_at
 
 KIND = os.environ.get("PEER_KIND", "msgfleet")
 SEND = os.environ.get("PEER_SEND", "http")
@@ -129,13 +129,15 @@ class Sender(FastHttpUser):
     def send(self) -> None:
         n = next(self.serial)
         if KIND == "synapse":
-            body = {"msgtype": "m.text", "body": envelope(self.room["sender"]["user"], size=120)}
+            body = {"msgtype": "m.text", "body": fake_ciphertext(self.room["sender"]["user"], size=120)}
             path = f"/_matrix/client/v3/rooms/{self.room['room']}/send/m.room.message/t{n}"
             self.client.put(path, json=body, headers=self.headers, name="send")
         else:
-            devices = self.room["devices"]
-            sealed = [{"device_id": d, "ciphertext": envelope("bench", size=120)} for d in devices]
-            body = {"client_msg_id": f"{self.room['sender']['device']}-{n}", "envelopes": sealed}
+            body = {
+                "client_msg_id": f"{self.room['sender']['device']}-{n}",
+                "ciphertext": fake_ciphertext("bench", size=120),  # one per message, as Megolm
+                "session_id": FAKE_SESSION,
+            }
             if self.socket is not None:
                 self._send_frame({"type": "message.send", "chat_id": self.room["room"], "id": n, **body})
                 return

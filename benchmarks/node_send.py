@@ -4,8 +4,9 @@ Prints messages/s delivered and send→receive latency percentiles (p50/p95/p99)
 ``--database-url`` or MSGFLEET_TEST_DATABASE_URL is given — on PostgreSQL (a scratch database that is
 dropped afterwards). Bounded: ``--messages`` in total and ``--max-seconds`` of wall time.
 
-Envelopes are 256 random bytes (base64) per recipient device instead of real sealed boxes: the node
-cannot tell the difference, and the load generator shares the CPU with the node on loopback.
+A message is 256 random bytes (base64) with a fake Megolm session id instead of a real Megolm
+ciphertext: the node cannot tell the difference, and the load generator shares the CPU with the node
+on loopback.
 
     python benchmarks/node_send.py [--senders 20] [--messages 4000] [--repeat 3] [--database-url URL]
 """
@@ -31,6 +32,7 @@ from messenger.launch import NodeProcess, scratch_database, start_node
 
 # One client address signs up every user; the JSON log stays quiet so it does not cost throughput.
 BENCH_ENV = {"MSGFLEET_CODE_RATE_PER_IP": "0", "MSGFLEET_LOG_LEVEL": "warning"}
+FAKE_SESSION = "bench" + "A" * 38  # the length of a Megolm session id (base64 of 32 bytes)
 
 
 def node_cpu_seconds(node: NodeProcess) -> float:
@@ -85,10 +87,7 @@ async def run(node: NodeProcess, senders: int, messages: int, max_seconds: float
 
     async def send(sender: MessengerClient, receiver: MessengerClient, chat: str) -> None:
         ciphertext = base64.b64encode(os.urandom(256)).decode()
-        body = {
-            "client_msg_id": "",
-            "envelopes": [{"device_id": receiver.device_id, "ciphertext": ciphertext}],
-        }
+        body = {"client_msg_id": "", "ciphertext": ciphertext, "session_id": FAKE_SESSION}
         for i in range(per_sender):
             if time.monotonic() > deadline:
                 return

@@ -8,7 +8,7 @@ spread evenly over the other live states.
 Replies are not a weighted behaviour: the reply ratio has one definition, the schema's
 ``demand.reply_ratio`` ("replies per received message", sizing's (1 + r) × first messages). The
 sender of a first message asks one recipient device for a reply with probability r (the ask rides
-in the envelope), and that device replies after a think time; replies are never asked for. So the
+in the ciphertext), and that device replies after a think time; replies are never asked for. So the
 load generates r replies per first message, which the node's counters measure as
 ``replies_stored / (messages_stored - replies_stored)``.
 """
@@ -101,12 +101,18 @@ def ask_for_reply(devices: Sequence[str], own: str, reply_ratio: float, rng: ran
     return rng.choice(others)
 
 
-def envelope(sender: str, size: int = 160, ask: str | None = None) -> str:
-    """A stand-in ciphertext (base64) carrying the send time, so the receiver can time delivery,
+FAKE_SESSION = "load" + "A" * 39  # as long as a Megolm session id (base64 of 32 bytes)
+
+
+def fake_ciphertext(sender: str, size: int = 160, ask: str | None = None) -> str:
+    """A stand-in Megolm ciphertext (base64) carrying the send time, so the receiver can time delivery,
     and the device asked to reply (if any).
 
-    The node never reads envelopes (end-to-end encryption), so this is what it stores and
-    forwards; ``size`` approximates a sealed short text message.
+    The node never opens a ciphertext (end-to-end encryption), so this is what it stores and forwards;
+    ``size`` approximates the Megolm ciphertext of a short text message. Simulated devices do not run
+    real Olm/Megolm (vodozemac): one load generator plays thousands of devices, and encrypting, key
+    sharing and to-device traffic per message would make it, not the node, the bottleneck. The node's
+    side of a send is the same (one opaque ciphertext and a session id per message).
     """
     head = {"t": time.time(), "from": sender, **({"ask": ask} if ask else {})}
     body = json.dumps(head).encode()
@@ -123,7 +129,7 @@ def _head(ciphertext: str) -> dict[str, object]:
 
 
 def sent_at(ciphertext: str) -> float | None:
-    """The send time in an envelope made by :func:`envelope`, or ``None`` for anything else."""
+    """The send time in a ciphertext made by :func:`fake_ciphertext`, or ``None`` for anything else."""
     try:
         return float(_head(ciphertext)["t"])  # type: ignore[arg-type]
     except (KeyError, TypeError, ValueError):
@@ -131,6 +137,6 @@ def sent_at(ciphertext: str) -> float | None:
 
 
 def asked(ciphertext: str) -> str | None:
-    """The device an envelope made by :func:`envelope` asks to reply, or ``None``."""
+    """The device a ciphertext made by :func:`fake_ciphertext` asks to reply, or ``None``."""
     ask = _head(ciphertext).get("ask")
     return ask if isinstance(ask, str) else None

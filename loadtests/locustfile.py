@@ -10,7 +10,7 @@ Each simulated user signs up through the real flow (request a code, read it from
 development SMS sink, verify) — or, for the plan's ``oidc_signin_share`` of them, with the state's
 identity provider ``local`` (``msgfleet loadtest`` starts tools/oidc-provider and configures the
 fleet; loadtests.oidc_provider) — keeps one WebSocket open as its device, and then acts by the plan's
-weights. Message envelopes carry their send time, so the receiving device reports end-to-end
+weights. Message ciphertexts carry their send time, so the receiving device reports end-to-end
 delivery latency to Locust as request type ``WS``, name ``deliver``. Replies follow
 ``demand.reply_ratio`` (loadtests.behaviour). A user that stops leaves the partner pool and hangs up
 the calls it is in, so calls end inside the run and the node meters their seconds.
@@ -38,10 +38,11 @@ from PIL import Image
 
 from loadtests.behaviour import (
     BY_RATIO,
+    FAKE_SESSION,
     NEEDS,
     ask_for_reply,
     asked,
-    envelope,
+    fake_ciphertext,
     phone_number,
     pick_state,
     recipient_state_weights,
@@ -386,9 +387,10 @@ class MessengerUser(FastHttpUser):
                 r.failure(f"{r.status_code} {r.text[:200]}")
         return None
 
-    def _devices(self, chat_id: str, refresh: bool = False) -> list[str]:
+    def _devices(self, chat_id: str) -> list[str]:
+        """The chat's devices (cached): whom a message may ask for a reply."""
         cached = self.scenario.chat_devices.get(chat_id)
-        if cached is not None and not refresh:
+        if cached is not None:
             return cached
         resp = self.client.get(f"/v1/chats/{chat_id}/devices", headers=self.headers, name="chat:devices")
         devices = sorted({str(d["device_id"]) for d in resp.json()}) if resp.status_code == 200 else []
@@ -397,22 +399,21 @@ class MessengerUser(FastHttpUser):
 
     def _post(self, chat_id: str, name: str, reply_to: int | None = None) -> None:
         assert self.account is not None
-        for attempt in range(2):
-            devices = self._devices(chat_id, refresh=attempt > 0)
-            me, ratio = self.account, self.scenario.plan.demand.reply_ratio
-            live = [d for d in devices if d in self.scenario.live_devices]  # a stopped device cannot reply
-            ask = ask_for_reply(live, me.device_id, ratio, self.rng) if reply_to is None else None
-            sealed = [{"device_id": d, "ciphertext": envelope(me.user_id, ask=ask)} for d in devices]
-            msg_id = f"{self.account.device_id}-{next(self.scenario.serial)}"
-            body = {"client_msg_id": msg_id, "reply_to": reply_to, "envelopes": sealed}
-            path = f"/v1/chats/{chat_id}/messages"
-            with self.client.post(path, json=body, headers=self.headers, name=name, catch_response=True) as r:
-                if r.status_code == 409 and attempt == 0:
-                    r.success()  # stale device list (someone joined): refetch, re-encrypt, as clients do
-                    continue
-                if r.status_code not in (200, 201, 202):  # 202: accepted for a peer state's chat
-                    r.failure(f"{r.status_code} {r.text[:200]}")
-            return
+        devices = self._devices(chat_id)
+        me, ratio = self.account, self.scenario.plan.demand.reply_ratio
+        live = [d for d in devices if d in self.scenario.live_devices]  # a stopped device cannot reply
+        ask = ask_for_reply(live, me.device_id, ratio, self.rng) if reply_to is None else None
+        msg_id = f"{self.account.device_id}-{next(self.scenario.serial)}"
+        body = {
+            "client_msg_id": msg_id,
+            "reply_to": reply_to,
+            "ciphertext": fake_ciphertext(me.user_id, ask=ask),  # one per message (Megolm)
+            "session_id": FAKE_SESSION,
+        }
+        path = f"/v1/chats/{chat_id}/messages"
+        with self.client.post(path, json=body, headers=self.headers, name=name, catch_response=True) as r:
+            if r.status_code not in (200, 201, 202):  # 202: accepted for a peer state's chat
+                r.failure(f"{r.status_code} {r.text[:200]}")
 
     def _join_channels(self) -> None:
         """One in CHANNEL_OWNERS users of a state owns a channel; everyone subscribes to up to two."""
@@ -534,7 +535,7 @@ class MessengerUser(FastHttpUser):
         if not self.owned_channels:
             return self.channel_read()
         channel_id = self.rng.choice(self.owned_channels)
-        text = envelope(self.state, size=120)  # base64 text: the post's body, with its send time
+        text = fake_ciphertext(self.state, size=120)  # base64 text: the post's body, with its send time
         path = f"/v1/channels/{channel_id}/posts"
         with self.client.post(path, json={"text": text}, headers=self.headers, name="channel:post",
                               catch_response=True) as r:  # fmt: skip

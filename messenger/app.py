@@ -28,6 +28,8 @@ ROUTERS: tuple[str, ...] = (
     "messenger.api.devices",
     "messenger.api.account",
     "messenger.api.keys",
+    "messenger.api.todevice",
+    "messenger.api.backup",
     "messenger.api.chats",
     "messenger.api.members",
     "messenger.api.pins",

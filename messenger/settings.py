@@ -91,8 +91,10 @@ class Settings(BaseSettings):
     db_pool_timeout: float | None = Field(None, gt=0)
 
     max_body_bytes: int = Field(1_048_576, ge=1024)
-    max_envelope_bytes: int = Field(65_536, ge=64, description="base64 characters per ciphertext")
-    max_envelopes: int = Field(1024, ge=1, description="recipient devices per message")
+    # One Megolm ciphertext per message and one Olm ciphertext per to-device message (docs/API.md).
+    max_ciphertext_bytes: int = Field(65_536, ge=64, description="base64 characters per ciphertext")
+    max_group_members: int = Field(100_000, ge=2, description="members of a group chat")
+    max_to_device_messages: int = Field(1000, ge=1, description="recipient devices per to-device send")
     max_prekeys: int = Field(200, ge=1)
     sync_max_timeout: float = Field(30.0, ge=0)
     # Device events older than this are pruned; a device resuming from before them is told ``gap``.

@@ -71,8 +71,8 @@ async def get_chat(member: ChatMember, session: SessionDep) -> ChatOut:
 
 @router.get("/{chat_id}/devices")
 async def chat_devices(chat: ChatToken, reader: ReaderDep, node: NodeDep) -> list[DeviceKeysOut]:
-    """Every active device of every member with its public keys: the recipients of an envelope set
-    (members homed in other states: fetched from their home nodes)."""
+    """Every active device of every member with its public keys: whom a sender shares its Megolm room
+    key with (members homed in other states: fetched from their home nodes)."""
     found = await reads.chat_devices(reader, token_hash=chat.token_hash, chat_id=chat.chat_id)
     fed = federation_of(node)
     if fed is not None:

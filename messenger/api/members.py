@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, Response
+from sqlalchemy import func, select
 
 from messenger.api.deps import ChatMember, NodeDep, SessionDep
 from messenger.api.schemas import Body
+from messenger.db.models import Member
+from messenger.errors import Conflict
 from messenger.federation.service import federation_of
 from messenger.services import chats
 
@@ -30,6 +33,9 @@ async def add_member(body: MemberIn, member: ChatMember, session: SessionDep, no
         await fed.check_users(session, [body.user_id])
         if await fed.forward(session, member, "add", user_id=body.user_id, role=body.role):
             return Response(status_code=202)  # the chat's hosting node in another state decides
+    count = await session.scalar(select(func.count()).where(Member.chat_id == member.chat_id))
+    if (count or 0) >= node.settings.max_group_members:
+        raise Conflict(f"a group has at most {node.settings.max_group_members} members", code="group_full")
     await chats.add_member(
         session, actor=member, user_id=body.user_id, role=body.role, state=node.settings.state
     )

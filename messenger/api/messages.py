@@ -1,4 +1,4 @@
-"""Messages of a chat: post (per-device ciphertext envelopes), history, edit, delete, read receipts."""
+"""Messages of a chat: post (one Megolm ciphertext), history, edit, delete, read receipts."""
 
 from __future__ import annotations
 
@@ -25,9 +25,10 @@ from messenger.services.postbatch import Post, PostAlone, PostBatcher
 router = APIRouter(prefix="/v1/chats/{chat_id}", tags=["messages"])
 
 
-class EnvelopeIn(Body):
-    device_id: str = Field(max_length=40)
-    ciphertext: str = Field(min_length=1, description="base64; size limited by max_envelope_bytes")
+Ciphertext = Annotated[
+    str, Field(min_length=1, description="Megolm message, base64; size limited by max_ciphertext_bytes")
+]
+SessionId = Annotated[str, Field(min_length=1, max_length=64, description="the sender's Megolm session id")]
 
 
 class MessageIn(Body):
@@ -35,11 +36,13 @@ class MessageIn(Body):
         min_length=1, max_length=64, description="idempotency key chosen by the client"
     )
     reply_to: DbInt | None = Field(None, gt=0)
-    envelopes: list[EnvelopeIn]
+    ciphertext: Ciphertext
+    session_id: SessionId
 
 
 class EditIn(Body):
-    envelopes: list[EnvelopeIn]
+    ciphertext: Ciphertext
+    session_id: SessionId
 
 
 class PostedOut(Out):
@@ -59,6 +62,7 @@ class MessageOut(Out):
     ts: float
     edited_at: float | None
     deleted: bool
+    session_id: str | None
     ciphertext: str | None
 
 
@@ -141,7 +145,8 @@ async def _send_alone(node: Node, post: Post) -> tuple[int, str, int | None, flo
                 device=device,
                 client_msg_id=post.client_msg_id,
                 reply_to=post.reply_to,
-                envelopes=post.envelopes,
+                ciphertext=post.ciphertext,
+                session_id=post.session_id,
             )
             return 202, msg_id, None, ts
         posted = await messages.post_message(
@@ -151,7 +156,8 @@ async def _send_alone(node: Node, post: Post) -> tuple[int, str, int | None, flo
             device=device,
             client_msg_id=post.client_msg_id,
             reply_to=post.reply_to,
-            envelopes=post.envelopes,
+            ciphertext=post.ciphertext,
+            session_id=post.session_id,
             remote=fanout,
             local=local,
         )
@@ -169,7 +175,7 @@ async def post_message(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
-    """Store and deliver a message. 409 ``stale_devices`` if the envelopes miss or add a device; a retried
+    """Store and deliver a message (one ciphertext for every device of the chat); a retried
     ``client_msg_id`` returns 200 with the stored message. In a chat hosted by another state's node the
     message is forwarded there: 202 with ``seq`` null; devices get ``message.new`` once it is ordered.
     The body is ``MessageIn``, parsed here (``parse_body``: the node's hottest route)."""
@@ -179,7 +185,8 @@ async def post_message(
         chat_id,
         body.client_msg_id,
         body.reply_to,
-        [(e.device_id, e.ciphertext) for e in body.envelopes],
+        body.ciphertext,
+        body.session_id,
         token_hash=token_hash(bearer_token(authorization)),
     )
     status, msg_id, seq, ts = await send(node, post)
@@ -189,7 +196,8 @@ async def post_message(
 
 
 class SendFrame(MessageIn):
-    """``{"type": "message.send", "chat_id", "client_msg_id", "reply_to"?, "envelopes", "id"?}`` on the
+    """``{"type": "message.send", "chat_id", "client_msg_id", "reply_to"?, "ciphertext", "session_id",
+    "id"?}`` on the
     device's WebSocket: the same post as ``POST /v1/chats/{chat_id}/messages``, without a request."""
 
     type: Literal["message.send"]
@@ -211,7 +219,8 @@ async def on_frame(node: Node, device_id: str, frame: dict[str, Any]) -> dict[st
         body.chat_id,
         body.client_msg_id,
         body.reply_to,
-        [(e.device_id, e.ciphertext) for e in body.envelopes],
+        body.ciphertext,
+        body.session_id,
         device_id=device_id,
     )
     try:
@@ -224,15 +233,12 @@ async def on_frame(node: Node, device_id: str, frame: dict[str, Any]) -> dict[st
 @router.get("/messages")
 async def history(
     member: ChatMember,
-    device: ChatDevice,
     session: SessionDep,
     after: Annotated[DbInt, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MessageOut]:
-    """Messages with seq > ``after`` carrying this device's envelope."""
-    rows = await messages.history(
-        session, chat_id=member.chat_id, device_id=device.id, after=after, limit=limit
-    )
+    """Messages with seq > ``after`` with their ciphertext."""
+    rows = await messages.history(session, chat_id=member.chat_id, after=after, limit=limit)
     return [MessageOut.model_validate(r) for r in rows]
 
 
@@ -240,16 +246,30 @@ async def history(
 async def edit(
     seq: DbInt, body: EditIn, member: ChatMember, device: ChatDevice, session: SessionDep, node: NodeDep
 ) -> Response:
-    """Replace the envelopes of one's own message. In a chat hosted by another state's node the edit is
+    """Replace the ciphertext of one's own message. In a chat hosted by another state's node the edit is
     forwarded there: 202; devices get ``message.edited`` once it is applied."""
-    envelopes = [(e.device_id, e.ciphertext) for e in body.envelopes]
     fed = federation_of(node)
     fanout = await fed.recipients(session, member.chat_id) if fed is not None else None
     if fed is not None and fanout is not None and fanout.host != node.settings.state:
-        await fed.submit_edit(session, fanout, member=member, device=device, seq=seq, envelopes=envelopes)
+        await fed.submit_edit(
+            session,
+            fanout,
+            member=member,
+            device=device,
+            seq=seq,
+            ciphertext=body.ciphertext,
+            session_id=body.session_id,
+        )
         return Response(status_code=202)
     await messages.edit_message(
-        session, node.settings, member=member, device=device, seq=seq, envelopes=envelopes, remote=fanout
+        session,
+        node.settings,
+        member=member,
+        device=device,
+        seq=seq,
+        ciphertext=body.ciphertext,
+        session_id=body.session_id,
+        remote=fanout,
     )
     return Response(status_code=204)
 

@@ -1,7 +1,7 @@
-"""Reference client: signs up over HTTP, encrypts to every recipient device (PyNaCl), reads the WebSocket;
+"""Reference client: signs up over HTTP, encrypts with Olm/Megolm (vodozemac), reads the WebSocket;
 encrypted attachments (``attachments``) and the ``msgfleet-client`` command line (``cli``)."""
 
 from messenger.client.client import ApiFailure, MessengerClient, sms_file_reader
-from messenger.client.crypto import DeviceKeys
+from messenger.client.crypto import DecryptError, DeviceCrypto
 
-__all__ = ["ApiFailure", "DeviceKeys", "MessengerClient", "sms_file_reader"]
+__all__ = ["ApiFailure", "DecryptError", "DeviceCrypto", "MessengerClient", "sms_file_reader"]

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import itertools
 import json
 import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+import vodozemac as vz
 from websockets.asyncio.client import ClientConnection, connect
 
-from messenger.client.crypto import DecryptError, DeviceKeys
+from messenger.client.crypto import (
+    DecryptError,
+    DeviceCrypto,
+    VerificationFailed,
+    canonical,
+    recovery_public_key,
+    safety_fingerprint,
+    verify,
+)
 from messenger.sms import last_code
 
 CodeReader = Callable[[str], Awaitable[str]]
+TO_DEVICE_BATCH = 500  # devices per claim and per to-device send (the node allows max_to_device_messages)
 
 
 class ApiFailure(Exception):
@@ -54,17 +67,19 @@ def dev_endpoint_reader(base_url: str) -> CodeReader:
 
 
 class MessengerClient:
-    """A logged-in device. ``cursor`` is the last event it processed (kept across reconnects)."""
+    """A logged-in device. ``cursor`` is the last event it processed (kept across reconnects); ``crypto``
+    its Olm/Megolm state (``messenger.client.crypto``)."""
 
-    def __init__(self, base_url: str, *, token: str, user_id: str, device_id: str, keys: DeviceKeys):
+    def __init__(self, base_url: str, *, token: str, user_id: str, device_id: str, keys: DeviceCrypto):
         self.base_url = base_url.rstrip("/")
-        self.token, self.user_id, self.device_id, self.keys = token, user_id, device_id, keys
+        self.token, self.user_id, self.device_id, self.crypto = token, user_id, device_id, keys
         self.http = httpx.AsyncClient(
             base_url=self.base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         self.cursor = 0
         self.phone: str | None = None
-        self._devices: dict[str, dict[str, dict[str, Any]]] = {}  # chat id -> device id -> keys
+        self._directory: dict[str, dict[str, Any]] = {}  # device id -> its keys (signature checked)
+        self._sas: dict[str, asyncio.Queue[dict[str, Any]]] = {}  # peer device id -> verification messages
 
     @classmethod
     async def login(
@@ -76,7 +91,7 @@ class MessengerClient:
         device_name: str = "cli",
         platform: str = "python",
         otp: str | None = None,
-        keys: DeviceKeys | None = None,
+        keys: DeviceCrypto | None = None,
     ) -> MessengerClient:
         """Request a code, read it from the SMS sink, verify, and publish this device's keys."""
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
@@ -95,10 +110,10 @@ class MessengerClient:
             token=login["token"],
             user_id=login["user_id"],
             device_id=login["device_id"],
-            keys=keys or DeviceKeys.generate(),
+            keys=keys or DeviceCrypto.generate(),
         )
         client.phone = phone
-        await client.request("PUT", "/v1/keys", json=client.keys.publication())
+        await client.request("PUT", "/v1/keys", json=client.crypto.publication())
         return client
 
     # --- device sign-in by code (docs/IDENTITY.md) ---------------------------------------------------------
@@ -165,68 +180,110 @@ class MessengerClient:
         body = {"kind": "group", "members": members, "title": title}
         return str((await self.request("POST", "/v1/chats", json=body))["id"])
 
-    async def chat_devices(self, chat_id: str, *, refresh: bool = False) -> dict[str, dict[str, Any]]:
-        if refresh or chat_id not in self._devices:
-            rows = await self.request("GET", f"/v1/chats/{chat_id}/devices")
-            self._devices[chat_id] = {r["device_id"]: r for r in rows if r["identity_key"]}
-        return self._devices[chat_id]
+    async def chat_devices(self, chat_id: str) -> dict[str, dict[str, Any]]:
+        """The chat's member devices with published keys (each identity key's signature checked)."""
+        rows = await self.request("GET", f"/v1/chats/{chat_id}/devices")
+        return {r["device_id"]: self._known(r) for r in rows if r["identity_key"]}
 
-    async def _envelopes(self, chat_id: str, body: dict[str, object], refresh: bool) -> list[dict[str, str]]:
-        devices = await self.chat_devices(chat_id, refresh=refresh)
-        sealed = self.keys.seal(
-            sender_device=self.device_id,
-            chat_id=chat_id,
-            body=body,
-            recipients={d: r["identity_key"] for d, r in devices.items()},
+    def _known(self, row: dict[str, Any]) -> dict[str, Any]:
+        known = self._directory.get(row["device_id"])
+        if known is not None and known["identity_key"] == row["identity_key"]:
+            return known
+        verify(row["signing_key"], row["identity_key"], row.get("identity_signature") or "", "identity key")
+        self._directory[row["device_id"]] = row
+        return row
+
+    async def device_keys(self, user_id: str, device_id: str) -> dict[str, Any]:
+        """A device's keys from the directory (cached once its signature checked)."""
+        if device_id not in self._directory:
+            rows = await self.request("GET", f"/v1/users/{user_id}/devices", params={"claim": "false"})
+            for row in rows:
+                if row["identity_key"]:
+                    self._known(row)
+        if device_id not in self._directory:
+            raise DecryptError(f"device {device_id} of {user_id} has no keys in the directory")
+        return self._directory[device_id]
+
+    async def fingerprint(self, user_id: str) -> str:
+        """The user's safety number (``crypto.safety_fingerprint``) over their devices' signing keys."""
+        rows = await self.request("GET", f"/v1/users/{user_id}/devices", params={"claim": "false"})
+        return safety_fingerprint(user_id, [self._known(r)["signing_key"] for r in rows if r["identity_key"]])
+
+    async def _encrypted(self, chat_id: str, body: Any) -> dict[str, str]:
+        """Encrypt ``body`` with the chat's outbound Megolm session, first sharing its key over Olm with
+        the chat's devices that do not have it (a new device, or everyone after a rotation)."""
+        devices = await self.chat_devices(chat_id)
+        outbound = self.crypto.outbound_for(
+            chat_id,
+            device_id=self.device_id,
+            devices=set(devices),
+            members=frozenset(r["user_id"] for r in devices.values()),
         )
-        return [{"device_id": d, "ciphertext": c} for d, c in sealed.items()]
+        need = sorted(d for d in devices if d not in outbound.shared_with and d != self.device_id)
+        if need:
+            sent = await self.send_to_devices(
+                {d: devices[d] for d in need}, self.crypto.room_key(chat_id, outbound)
+            )
+            outbound.shared_with.update(sent)  # a device without a key to claim is tried again next time
+        return {
+            "ciphertext": self.crypto.encrypt(outbound, chat_id, body),
+            "session_id": str(outbound.session.session_id),
+        }
+
+    async def send_to_devices(self, devices: dict[str, dict[str, Any]], payload: dict[str, Any]) -> list[str]:
+        """Olm-encrypt ``payload`` to each device (claiming a one-time key where no session exists yet)
+        and send it through ``PUT /v1/sendToDevice/{txn}``, in batches of the node's limit. Returns the
+        devices it went to (not those with no session and no key to claim)."""
+        missing = [d for d, r in devices.items() if not self.crypto.has_session(r["identity_key"])]
+        for start in range(0, len(missing), TO_DEVICE_BATCH):
+            wanted: dict[str, list[str]] = {}
+            for d in missing[start : start + TO_DEVICE_BATCH]:
+                wanted.setdefault(devices[d]["user_id"], []).append(d)
+            claimed = await self.request("POST", "/v1/keys/claim", json={"devices": wanted})
+            for device_id, key in claimed.items():
+                row = devices[device_id]
+                self.crypto.open_session(
+                    row["identity_key"], row["signing_key"], key["key"], key["signature"]
+                )
+        ready = [d for d, r in devices.items() if self.crypto.has_session(r["identity_key"])]
+        for start in range(0, len(ready), TO_DEVICE_BATCH):
+            messages: dict[str, dict[str, str]] = {}
+            for d in ready[start : start + TO_DEVICE_BATCH]:
+                messages.setdefault(devices[d]["user_id"], {})[d] = self.crypto.olm_encrypt(
+                    devices[d]["identity_key"],
+                    {**payload, "sender_device": self.device_id, "recipient_device": d},
+                )
+            await self.request(
+                "PUT", f"/v1/sendToDevice/{secrets.token_hex(16)}", json={"messages": messages}
+            )
+        return ready
 
     async def send(
         self,
         chat_id: str,
-        text: str | dict[str, Any],
+        body: str | dict[str, Any],
         *,
         reply_to: int | None = None,
         client_msg_id: str | None = None,
         via: EventSocket | None = None,
     ) -> dict[str, Any]:
-        """Encrypt ``text`` (or a whole message body: ``{"text", "media", ...}``, any JSON object) to every
-        device of the chat (refetching them once on 409) and post it, over
-        HTTP or, given an open ``via`` socket of this device, as a ``message.send`` frame. Returns
+        """Encrypt ``body`` (a JSON-able object, or a text for ``{"text": ...}``) with Megolm and post it,
+        over HTTP or, given an open ``via`` socket of this device, as a ``message.send`` frame. Returns
         ``{id, seq, ts}``."""
-        msg_id = client_msg_id or secrets.token_hex(8)
-        for attempt in (0, 1):
-            body: dict[str, Any] = {
-                "client_msg_id": msg_id,
-                "envelopes": await self._envelopes(
-                    chat_id, text if isinstance(text, dict) else {"text": text}, attempt > 0
-                ),
-            }
-            if reply_to is not None:
-                body["reply_to"] = reply_to
-            try:
-                if via is not None:
-                    return await via.post(chat_id, body)
-                result: dict[str, Any] = await self.request(
-                    "POST", f"/v1/chats/{chat_id}/messages", json=body
-                )
-                return result
-            except ApiFailure as exc:
-                if exc.error != "stale_devices" or attempt:
-                    raise
-        raise AssertionError("unreachable")
+        message: dict[str, Any] = {
+            "client_msg_id": client_msg_id or secrets.token_hex(8),
+            **await self._encrypted(chat_id, {"text": body} if isinstance(body, str) else body),
+        }
+        if reply_to is not None:
+            message["reply_to"] = reply_to
+        if via is not None:
+            return await via.post(chat_id, message)
+        result: dict[str, Any] = await self.request("POST", f"/v1/chats/{chat_id}/messages", json=message)
+        return result
 
-    async def edit(self, chat_id: str, seq: int, text: str) -> None:
-        for attempt in (0, 1):
-            envelopes = await self._envelopes(chat_id, {"text": text}, attempt > 0)
-            try:
-                await self.request(
-                    "PATCH", f"/v1/chats/{chat_id}/messages/{seq}", json={"envelopes": envelopes}
-                )
-                return
-            except ApiFailure as exc:
-                if exc.error != "stale_devices" or attempt:
-                    raise
+    async def edit(self, chat_id: str, seq: int, body: str | dict[str, Any]) -> None:
+        encrypted = await self._encrypted(chat_id, {"text": body} if isinstance(body, str) else body)
+        await self.request("PATCH", f"/v1/chats/{chat_id}/messages/{seq}", json=encrypted)
 
     async def delete(self, chat_id: str, seq: int) -> None:
         await self.request("DELETE", f"/v1/chats/{chat_id}/messages/{seq}")
@@ -235,41 +292,179 @@ class MessengerClient:
         await self.request("POST", f"/v1/chats/{chat_id}/read", json={"seq": seq})
 
     async def history(self, chat_id: str, after: int = 0) -> list[dict[str, Any]]:
-        """Messages after ``after`` with their decrypted ``body`` and its ``text`` (None for tombstones)."""
+        """Messages after ``after`` with ``body`` and ``text`` decrypted (None for tombstones and for
+        messages whose room key this device was not given)."""
         rows = await self.request("GET", f"/v1/chats/{chat_id}/messages", params={"after": after})
         for row in rows:
-            row["body"] = await self.decrypt_body(row) if row["ciphertext"] else None
-            row["text"] = None if row["body"] is None else row["body"].get("text")
+            try:
+                row["body"] = await self.decrypt_body(row) if row["ciphertext"] else None
+            except DecryptError:
+                row["body"] = None
+            row["text"] = row["body"].get("text") if isinstance(row["body"], dict) else None
         return list(rows)
+
+    async def decrypt_body(self, data: dict[str, Any]) -> Any:
+        """The body of a ``message.new``/``message.edited`` event (or a history row)."""
+        if data.get("deleted") or not data.get("ciphertext"):
+            raise DecryptError(f"message {data.get('seq')} of {data.get('chat_id')} was deleted")
+        if data["session_id"] not in self.crypto.inbound:
+            await self._pending_keys()
+        return self.crypto.decrypt(
+            chat_id=data["chat_id"],
+            sender_device=data["sender_device"],
+            session_id=data["session_id"],
+            ciphertext=data["ciphertext"],
+        )
 
     async def decrypt(self, data: dict[str, Any]) -> str:
         """The text of a ``message.new``/``message.edited`` event (or a history row) for this device."""
-        return str((await self.decrypt_body(data)).get("text") or "")
+        body = await self.decrypt_body(data)
+        return str(body.get("text") or "") if isinstance(body, dict) else ""
 
-    async def decrypt_body(self, data: dict[str, Any]) -> dict[str, Any]:
-        """The whole decrypted body of a message (``text``, ``media``, ``imported`` ...)."""
-        if data.get("deleted") or not data.get("ciphertext"):
-            raise DecryptError(f"message {data.get('seq')} of {data.get('chat_id')} was deleted")
-        chat_id, sender = data["chat_id"], data["sender_device"]
-        devices = await self.chat_devices(chat_id)
-        if sender not in devices:
-            devices = await self.chat_devices(chat_id, refresh=True)
-        body = self.keys.open(
-            data["ciphertext"],
-            sender_device=sender,
-            chat_id=chat_id,
-            signing_key=devices[sender]["signing_key"],
+    async def _pending_keys(self) -> None:
+        """Open the ``to_device`` events after ``cursor`` without consuming the others (the caller reads
+        them later): a message can be read before the events that brought its key. An Olm message
+        opened twice is dropped the second time (its key is spent)."""
+        result = await self.request("GET", "/v1/sync", params={"cursor": self.cursor, "limit": 1000})
+        for event in result["events"]:
+            await self.process(event)
+
+    async def process(self, event: dict[str, Any]) -> None:
+        """Act on an event: a ``to_device`` message is opened with Olm; a room key is imported, a
+        verification message queued for :meth:`verify`. One that does not open is dropped (as Matrix
+        clients do): the sender shares again to a device without the key."""
+        if event.get("kind") != "to_device":
+            return
+        data = event["data"]
+        try:
+            keys = await self.device_keys(data["sender"], data["sender_device"])
+            payload = self.crypto.olm_decrypt(keys["identity_key"], data["ciphertext"])
+        except DecryptError:
+            return
+        if (
+            payload.get("sender_device") != data["sender_device"]
+            or payload.get("recipient_device") != self.device_id
+        ):
+            return  # forwarded from elsewhere
+        if payload.get("type") == "room_key":
+            with contextlib.suppress(DecryptError):
+                self.crypto.import_room_key(payload["chat_id"], data["sender_device"], payload["session_key"])
+        elif str(payload.get("type", "")).startswith("sas."):
+            self._sas.setdefault(data["sender_device"], asyncio.Queue()).put_nowait(
+                {**payload, "sender": data["sender"]}
+            )
+
+    # --- verification (SAS) --------------------------------------------------------------------------------
+
+    async def verify(
+        self,
+        user_id: str,
+        device_id: str,
+        *,
+        confirm: Callable[[SasCodes], Awaitable[bool]],
+        initiate: bool,
+        timeout: float = 60,
+    ) -> None:
+        """Verify another device (of this user or another) by SAS, as Matrix's ``m.sas.v1``: the
+        responder commits to its ephemeral key, both exchange keys over Olm to-device messages, both
+        show the same emoji/decimals (``confirm`` returns whether the person saw them match on both
+        screens), then each sends a MAC of its Ed25519 key, which the other checks against the key the
+        directory gave it. Raises :class:`VerificationFailed` on a mismatch, a cancel or a bad MAC."""
+        peer = await self.device_keys(user_id, device_id)
+        queue = self._sas.setdefault(device_id, asyncio.Queue())
+        sas = vz.Sas()
+        mine = sas.public_key.to_base64()
+
+        async def send(payload: dict[str, Any]) -> None:
+            await self.send_to_devices({device_id: peer}, payload)
+
+        async def receive(kind: str) -> dict[str, Any]:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while queue.empty():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise VerificationFailed(f"no {kind} from {device_id} within {timeout} s")
+                await self.sync(timeout=1)
+            message = queue.get_nowait()
+            if message["type"] == "sas.cancel":
+                raise VerificationFailed(f"{device_id} cancelled: {message.get('reason')}")
+            if message["type"] != kind:
+                await send({"type": "sas.cancel", "reason": "unexpected message"})
+                raise VerificationFailed(f"expected {kind} from {device_id}, got {message['type']}")
+            return message
+
+        if initiate:
+            start = {"type": "sas.start", "txn": secrets.token_hex(8)}
+            await send(start)
+            commitment = (await receive("sas.accept"))["commitment"]
+            await send({"type": "sas.key", "key": mine})
+            theirs = (await receive("sas.key"))["key"]
+            if _commitment(theirs, start) != commitment:
+                await send({"type": "sas.cancel", "reason": "commitment mismatch"})
+                raise VerificationFailed(f"{device_id}'s key does not match its commitment")
+            first, second = (self.user_id, self.device_id, mine), (user_id, device_id, theirs)
+        else:
+            start = await receive("sas.start")
+            await send({"type": "sas.accept", "commitment": _commitment(mine, start)})
+            theirs = (await receive("sas.key"))["key"]
+            await send({"type": "sas.key", "key": mine})
+            first, second = (user_id, device_id, theirs), (self.user_id, self.device_id, mine)
+        try:
+            established = sas.diffie_hellman(vz.Curve25519PublicKey.from_base64(theirs))
+        except (vz.KeyException, ValueError) as exc:
+            raise VerificationFailed(f"{device_id} sent a bad SAS key: {exc}") from exc
+        info = "MSGFLEET_SAS_V1|" + "|".join([*first, *second, start["txn"]])
+        shown = established.bytes(info)
+        if not await confirm(SasCodes(tuple(shown.emoji_indices), tuple(shown.decimals))):
+            await send({"type": "sas.cancel", "reason": "codes do not match"})
+            raise VerificationFailed(f"the codes shown for {device_id} did not match")
+        await send(
+            {
+                "type": "sas.mac",
+                "mac": established.calculate_mac(self.crypto.signing_key, f"{info}|{self.device_id}"),
+            }
         )
-        return dict(body)
+        mac = (await receive("sas.mac"))["mac"]
+        try:
+            established.verify_mac(peer["signing_key"], f"{info}|{device_id}", mac)
+        except vz.SasException as exc:
+            raise VerificationFailed(f"{device_id}'s signing key is not the one the directory gave") from exc
+        self.crypto.verified.add(device_id)
+
+    # --- key backup -----------------------------------------------------------------------------------------
+
+    async def backup_keys(self, recovery_key: str) -> int:
+        """Upload every room key this device holds, encrypted to ``recovery_key`` (a new backup version
+        if the node's current one is for another key); returns how many."""
+        public = recovery_public_key(recovery_key)
+        try:
+            current = await self.request("GET", "/v1/keys/backup/version")
+        except ApiFailure as exc:
+            if exc.status != 404:
+                raise
+            current = None
+        if current is None or current["public_key"] != public:
+            current = await self.request("POST", "/v1/keys/backup/version", json={"public_key": public})
+        blobs = self.crypto.backup_blobs(public)
+        await self.request("PUT", "/v1/keys/backup", json={"version": current["version"], "sessions": blobs})
+        return len(blobs)
+
+    async def restore_keys(self, recovery_key: str) -> int:
+        """Import the room keys of the node's current backup (e.g. on a new device); returns how many."""
+        backup = await self.request("GET", "/v1/keys/backup")
+        if backup["public_key"] != recovery_public_key(recovery_key):
+            raise DecryptError(f"backup version {backup['version']} is for another recovery key")
+        return self.crypto.restore_blobs(recovery_key, backup["sessions"])
 
     # --- events --------------------------------------------------------------------------------------------
 
     async def sync(self, *, timeout: float = 0) -> list[dict[str, Any]]:
-        """Long-poll the events after ``cursor`` and advance it."""
+        """Long-poll the events after ``cursor`` and advance it (``to_device`` events are processed)."""
         result = await self.request(
             "GET", "/v1/sync", params={"cursor": self.cursor, "timeout": timeout}, timeout=timeout + 30
         )
         self.cursor = result["cursor"]
+        for event in result["events"]:
+            await self.process(event)
         return list(result["events"])
 
     def socket(self, *, resume: bool = True) -> EventSocket:
@@ -321,7 +516,8 @@ class EventSocket:
             await self.conn.close()
 
     async def next(self, *kinds: str, timeout: float = 60) -> dict[str, Any]:
-        """The next event frame (of one of ``kinds`` if given; others are skipped but advance the cursor).
+        """The next event frame (of one of ``kinds`` if given; others are skipped but advance the cursor;
+        ``to_device`` events are processed first).
         ``TimeoutError`` if none arrives within ``timeout`` s."""
         assert self.conn is not None
         deadline = asyncio.get_running_loop().time() + timeout
@@ -333,8 +529,23 @@ class EventSocket:
                 frame = json.loads(await asyncio.wait_for(self.conn.recv(), max(remaining, 0.001)))
             if frame.get("type") == "event":
                 self.client.cursor = frame["cursor"]
+                await self.client.process(frame)
                 if not kinds or frame["kind"] in kinds:
                     return dict(frame)
+
+
+@dataclass(frozen=True)
+class SasCodes:
+    """What both screens show: 7 indices into Matrix's SAS emoji table (https://spec.matrix.org/v1.9/
+    client-server-api/#sas-method-emoji) and 3 four-digit numbers (1000..9191)."""
+
+    emoji: tuple[int, ...]
+    decimals: tuple[int, ...]
+
+
+def _commitment(key: str, start: dict[str, Any]) -> str:
+    """The responder's commitment to its SAS key, bound to the verification's ``txn``."""
+    return hashlib.sha256(canonical([key, start["txn"]])).hexdigest()
 
 
 def _check(response: httpx.Response) -> Any:

@@ -1,8 +1,9 @@
 """A device's state on disk for ``msgfleet-client``: node URL, token, ids, event cursor and private keys.
 
 One JSON file, ``<profile dir>/device.json``, written atomically with mode 0600 in a 0700 directory. The
-keys are kept as the client's own encrypted pickle (``DeviceKeys.pickle``) under a random key stored in
-the same file: what protects the profile is its file mode, as for an SSH key without a passphrase.
+keys (the Olm account, Olm sessions and Megolm room keys) are kept as the client's own encrypted pickle
+(``DeviceCrypto.pickle``) under a random key stored in the same file: what protects the profile is its
+file mode, as for an SSH key without a passphrase.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from messenger.client.client import MessengerClient
-from messenger.client.crypto import DecryptError, DeviceKeys
+from messenger.client.crypto import DecryptError, DeviceCrypto
 
 FILE = "device.json"
 
@@ -42,7 +43,7 @@ class Profile:
             "token": client.token,
             "cursor": client.cursor,
             "pickle_key": key.hex(),
-            "keys": client.keys.pickle(key),
+            "keys": client.crypto.pickle(key),
         }
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.dir / f".{FILE}.{secrets.token_hex(4)}"
@@ -55,7 +56,7 @@ class Profile:
         """The logged-in client of this profile (its HTTP connection open: close it)."""
         try:
             state = json.loads(self.path.read_text())
-            keys = DeviceKeys.from_pickle(state["keys"], bytes.fromhex(state["pickle_key"]))
+            keys = DeviceCrypto.from_pickle(state["keys"], bytes.fromhex(state["pickle_key"]))
             client = MessengerClient(
                 state["node"],
                 token=state["token"],

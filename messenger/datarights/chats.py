@@ -1,18 +1,18 @@
-"""Chats, members, messages, envelopes and pins (also imported WhatsApp chats: ordinary group chats whose
-history the importing device encrypted and posted).
+"""Chats, members, messages and pins (also imported WhatsApp chats: ordinary group chats whose history
+the importing device encrypted and posted).
 
-Export: memberships, the metadata of messages sent, the envelopes addressed to the user's devices.
-Erase: messages they sent become tombstones (envelopes erased; sender, device and client id replaced,
-so the other members' history keeps its sequence without the user's id); envelopes addressed to their
-devices go; they leave every chat (``member.removed``; a group they owned passes to its
+Export: memberships, the messages sent (metadata and their end-to-end encrypted ciphertext, which only
+the chat's devices can open). Erase: messages they sent become tombstones (ciphertext erased; sender,
+device and client id replaced, so the other members' history keeps its sequence without the user's
+id); they leave every chat (``member.removed``; a group they owned passes to its
 longest-standing admin, else member); their pins and the chats they created keep ``ERASED_USER``; a
 private chat forgets its pair key.
 
 Imported history is the exception: a message the user posted for another author (``client_msg_id``
 starting with :data:`IMPORTED`, set by ``messenger.imports.runner``) is the other members' history, not
-the user's. It stays, with its envelopes to the other devices; its sender becomes ``ERASED_USER`` and it
-keeps the importing device's id, which the signature inside the envelopes names (the device itself is
-gone, so the id leads nowhere).
+the user's. It stays, with its ciphertext; its sender becomes ``ERASED_USER`` and it keeps the importing
+device's id, which the Megolm session of its ciphertext belongs to (the device itself is gone, so the id
+leads nowhere).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 
 from messenger.datarights.registry import ERASED_USER, Context, Provider
 from messenger.db.base import now
-from messenger.db.models import Chat, Envelope, Member, Message, Pin
+from messenger.db.models import Chat, Member, Message, Pin
 from messenger.realtime.events import emit_to_chat
 from messenger.services.chats import _promote_successor
 
@@ -40,12 +40,6 @@ async def export(ctx: Context) -> Mapping[str, Any]:
     ).all()
     sent = await session.scalars(
         select(Message).where(Message.sender_user_id == user_id).order_by(Message.chat_id, Message.seq)
-    )
-    envelopes = await session.execute(
-        select(Message, Envelope)
-        .join(Envelope, Envelope.message_id == Message.id)
-        .where(Envelope.device_id.in_(ctx.subject.device_ids))
-        .order_by(Message.chat_id, Message.seq)
     )
     return {
         "chats": [
@@ -70,19 +64,10 @@ async def export(ctx: Context) -> Mapping[str, Any]:
                 "ts": m.created_at,
                 "edited_at": m.edited_at,
                 "deleted": m.deleted_at is not None,
+                "session_id": m.session_id,
+                "ciphertext": m.ciphertext,
             }
             for m in sent
-        ],
-        "envelopes": [
-            {
-                "chat_id": m.chat_id,
-                "seq": m.seq,
-                "sender": m.sender_user_id,
-                "sender_device": m.sender_device_id,
-                "device_id": e.device_id,
-                "ciphertext": e.ciphertext,
-            }
-            for m, e in envelopes.all()
         ],
     }
 
@@ -91,11 +76,10 @@ async def erase(ctx: Context) -> Mapping[str, int]:
     session, user_id = ctx.session, ctx.subject.user_id
     imported = Message.client_msg_id.startswith(IMPORTED, autoescape=True)
     own = (Message.sender_user_id == user_id) & ~imported
-    await session.execute(delete(Envelope).where(Envelope.message_id.in_(select(Message.id).where(own))))
-    await session.execute(delete(Envelope).where(Envelope.device_id.in_(ctx.subject.device_ids)))
     tombstoned = await session.execute(
         update(Message).where(own, Message.deleted_at.is_(None)).values(deleted_at=now())
     )
+    await session.execute(update(Message).where(own).values(ciphertext=None, session_id=None))
     # client_msg_id := id keeps uq_messages_client_id unique once every device id reads ERASED_USER.
     await session.execute(
         update(Message)
@@ -136,7 +120,6 @@ PROVIDER = Provider(
         "messages": ("sender_user_id", "sender_device_id"),
         "pins": ("pinned_by",),
         "chats": ("created_by", "pair_key"),
-        "envelopes": ("device_id",),
     },
     export=export,
     erase=erase,

@@ -2,8 +2,8 @@
 (plaintext of node-sealed media, the client's ciphertext of end-to-end encrypted media).
 
 ``account.json`` merges the sections of every registered provider (``messenger.datarights.registry``),
-read in one transaction: the account, devices, chats, messages sent, envelopes addressed to the user's
-devices (only their device keys open them), media, calls, meetings, tariff pool, channels, locations,
+read in one transaction: the account, devices, chats, messages sent (their ciphertext opens only with
+the chat's room keys), key backups, media, calls, meetings, tariff pool, channels, locations,
 contacts, operator role and their own audit entries (docs/API.md, "Data rights").
 """
 

@@ -46,6 +46,7 @@ PROVIDERS: tuple[str, ...] = (
     "messenger.datarights.media:PROVIDER",
     "messenger.datarights.chats:PROVIDER",
     "messenger.identity.datarights:PROVIDER",
+    "messenger.datarights.keys:PROVIDER",
     "messenger.datarights.account:ADMIN",
     "messenger.datarights.account:ACCOUNT",
 )

@@ -19,7 +19,7 @@ from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from messenger.db.base import now
-from messenger.db.models import ChannelPost, Chat, Envelope, Message, Pin
+from messenger.db.models import ChannelPost, Chat, Message, Pin
 from messenger.db.models.media import MediaShare
 from messenger.media.metrics import RETAINED
 from messenger.media.service import Media, delete_objects
@@ -65,8 +65,11 @@ async def sweep(
             ids = list(await session.scalars(old))
             for start in range(0, len(ids), 500):
                 batch = ids[start : start + 500]
-                await session.execute(delete(Envelope).where(Envelope.message_id.in_(batch)))
-                await session.execute(update(Message).where(Message.id.in_(batch)).values(deleted_at=at))
+                await session.execute(
+                    update(Message)
+                    .where(Message.id.in_(batch))
+                    .values(deleted_at=at, ciphertext=None, session_id=None)
+                )
             stale_pin = exists().where(
                 Message.chat_id == Pin.chat_id, Message.seq == Pin.seq, Message.deleted_at.is_not(None)
             )

@@ -1,7 +1,7 @@
 """Retention settings from ``MSGFLEET_RETENTION_*`` environment variables.
 
 ``MSGFLEET_RETENTION_RULES`` is a JSON object mapping a chat kind to the age in seconds after which its
-messages lose their envelopes (tombstoned) and its shared media is removed, e.g.
+messages lose their ciphertext (tombstoned) and its shared media is removed, e.g.
 ``{"group": 2592000, "private": 31536000}``; the kind ``channel`` is the age after which channel posts are
 deleted; kinds not named (or 0) keep everything.
 """

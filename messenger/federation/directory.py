@@ -3,7 +3,7 @@
 Other states' devices are never written to this node's database. Their public keys are kept in a
 memory cache (``ttl_s``, default 10 s) so that a chat's recipient list and the following post agree and
 a burst of messages does not query the peer for each one; while a peer is unreachable its last answer
-is used (a node that is down still gets its envelopes from the outbox when it is back). The cache dies
+is used (a node that is down still gets its messages from the outbox when it is back). The cache dies
 with the process.
 """
 
@@ -35,6 +35,7 @@ def keys_to_wire(items: Iterable[DeviceKeys]) -> list[dict[str, object]]:
             "device_id": k.device_id,
             "identity_key": k.identity_key,
             "signing_key": k.signing_key,
+            "identity_signature": k.identity_signature,
             "prekey": list(k.prekey) if k.prekey else None,
         }
         for k in items
@@ -49,7 +50,15 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
         if home_state(user_id) != state:
             continue
         prekey = row.get("prekey")
-        pk = (int(prekey[0]), str(prekey[1])) if isinstance(prekey, list) and len(prekey) == 2 else None
+        pk = (
+            (
+                int(prekey[0]) if prekey[0] is not None else None,
+                str(prekey[1]),
+                str(prekey[2]) if prekey[2] else None,
+            )
+            if isinstance(prekey, list) and len(prekey) == 3
+            else None
+        )
         out.append(
             DeviceKeys(
                 user_id,
@@ -57,6 +66,7 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
                 str(row["identity_key"]) if row.get("identity_key") else None,
                 str(row["signing_key"]) if row.get("signing_key") else None,
                 pk,
+                str(row["identity_signature"]) if row.get("identity_signature") else None,
             )
         )
     return out

@@ -24,19 +24,22 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.db.base import now
-from messenger.db.models import Chat, Device, Envelope, Member, Message, Pin
+from messenger.db.models import Chat, Member, Message, Pin
 from messenger.federation import calls, meetings
 from messenger.federation.models import OPS_PENDING, ChatHost, PendingOp, ReceivedTxn
 from messenger.federation.ops import OPS
 from messenger.federation.outbox import CHAT_EVENT_KINDS, HOST_ONLY, enqueue
 from messenger.federation.signing import attested
 from messenger.realtime.events import emit_to_devices, emit_to_users
+from messenger.services import todevice
+from messenger.services.chats import chat_device_ids
 from messenger.services.ids import home_state, new_id
+from messenger.services.messages import message_event, replace_ciphertext
 
 log = logging.getLogger("messenger.federation.inbox")
-ACTIVE_DEVICES = "msgfleet.federation.active"  # session.info: device id → active here, for one transaction
 ATTESTERS = "msgfleet.federation.attesters"  # session.info: state → key whose message attestations count
 STORED = "msgfleet.federation.stored"  # session.info: (messages, replies) stored by this transaction
+MAX_CIPHERTEXT = "msgfleet.federation.max_ciphertext"  # session.info: this node's max_ciphertext_bytes
 
 
 class PduRejected(Exception):
@@ -105,8 +108,26 @@ async def _apply(session: AsyncSession, local: str, origin: str, pdu: Mapping[st
         await meetings.apply_event(session, local, origin, pdu)
     elif kind == "meeting.op":
         await meetings.apply_op(session, local, origin, pdu)
+    elif kind == "to_device":
+        await _to_device(session, local, origin, pdu)
     else:
         raise PduRejected(f"unknown pdu type {kind!r}")
+
+
+async def _to_device(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
+    """To-device messages from a device homed at the origin to devices of users homed here (a device
+    that is not, or no longer, one of theirs is skipped: the sender could not know)."""
+    sender = str(pdu["sender"])
+    if home_state(sender) != origin:
+        raise PduRejected(f"{origin} cannot send to-device messages for {sender}")
+    messages = {
+        str(u): {str(d): str(c) for d, c in devices.items()}
+        for u, devices in dict(pdu["messages"]).items()
+        if home_state(str(u)) == local
+    }
+    await todevice.deliver(
+        session, sender=sender, sender_device=str(pdu["sender_device"]), messages=messages, strict=False
+    )
 
 
 async def _host(session: AsyncSession, chat_id: str, local: str) -> str:
@@ -114,63 +135,42 @@ async def _host(session: AsyncSession, chat_id: str, local: str) -> str:
     return row.host_state if row is not None else local
 
 
-async def _local_devices(session: AsyncSession, device_ids: Sequence[str]) -> set[str]:
-    """Which of ``device_ids`` are active devices of this node (remembered for the transaction)."""
-    known: dict[str, bool] = session.info.setdefault(ACTIVE_DEVICES, {})
-    unknown = sorted(set(device_ids) - known.keys())
-    if unknown:
-        active = set(
-            await session.scalars(
-                select(Device.id).where(Device.id.in_(unknown), Device.revoked_at.is_(None))
-            )
-        )
-        known.update({d: d in active for d in unknown})
-    return {d for d in device_ids if known[d]}
-
-
 async def _store(
-    session: AsyncSession, items: Sequence[tuple[str, int, Mapping[str, Any], Mapping[str, str]]]
+    session: AsyncSession, items: Sequence[tuple[str, int, Mapping[str, Any]]]
 ) -> list[dict[str, Any]]:
-    """Insert messages (chat id, seq, PDU, envelopes) and the envelopes of this node's devices, and emit
-    ``message.new`` to those devices in order: a few statements for the whole run, not per message."""
+    """Insert messages (chat id, seq, PDU) with their one ciphertext, and emit ``message.new`` to the
+    chats' local devices in order: a few statements for the whole run, not per message."""
     messages: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    envelope_rows: list[dict[str, str]] = []
     per_device: dict[str, list[dict[str, Any]]] = {}
-    ids = [str(pdu["id"]) for _, _, pdu, _ in items]
+    devices_of: dict[str, set[str]] = {}
+    ids = [str(pdu["id"]) for _, _, pdu in items]
     taken = set(await session.scalars(select(Message.id).where(Message.id.in_(ids)))) if ids else set()
-    for chat_id, seq, pdu, envelopes in items:
+    for chat_id, seq, pdu in items:
         msg_id = str(pdu["id"]) if str(pdu["id"]) not in taken else new_id("m")
         taken.add(msg_id)
-        message: dict[str, Any] = {
+        ciphertext = str(pdu["ciphertext"])
+        if len(ciphertext) > session.info.get(MAX_CIPHERTEXT, len(ciphertext)):
+            raise PduRejected(f"message {msg_id} of {chat_id} is over the ciphertext limit")
+        row = {
+            "id": msg_id,
             "chat_id": chat_id,
             "seq": seq,
-            "id": msg_id,
-            "sender": str(pdu["sender"]),
-            "sender_device": str(pdu["sender_device"]),
+            "sender_user_id": str(pdu["sender"]),
+            "sender_device_id": str(pdu["sender_device"]),
             "client_msg_id": str(pdu["client_msg_id"]),
             "reply_to": int(pdu["reply_to"]) if pdu.get("reply_to") is not None else None,
-            "ts": float(pdu["ts"]),
+            "created_at": float(pdu["ts"]),
+            "ciphertext": ciphertext,
+            "session_id": str(pdu["session_id"]),
         }
+        rows.append(row)
+        message = message_event(row)
         messages.append(message)
-        rows.append(
-            {
-                "id": message["id"],
-                "chat_id": chat_id,
-                "seq": seq,
-                "sender_user_id": message["sender"],
-                "sender_device_id": message["sender_device"],
-                "client_msg_id": message["client_msg_id"],
-                "reply_to": message["reply_to"],
-                "created_at": message["ts"],
-            }
-        )
-        for device_id in sorted(await _local_devices(session, list(envelopes))):
-            ciphertext = str(envelopes[device_id])
-            envelope_rows.append(
-                {"message_id": message["id"], "device_id": device_id, "ciphertext": ciphertext}
-            )
-            per_device.setdefault(device_id, []).append({**message, "ciphertext": ciphertext})
+        if chat_id not in devices_of:
+            devices_of[chat_id] = await chat_device_ids(session, chat_id=chat_id)
+        for device_id in sorted(devices_of[chat_id]):
+            per_device.setdefault(device_id, []).append(message)
     if rows:
         await session.execute(insert(Message), rows)
         count, replies = session.info.get(STORED, (0, 0))
@@ -178,8 +178,6 @@ async def _store(
             count + len(rows),
             replies + sum(1 for r in rows if r["reply_to"] is not None),
         )
-    if envelope_rows:
-        await session.execute(insert(Envelope), envelope_rows)
     # Round r carries each device's r-th message, so every device's log keeps the messages' order.
     for r in range(max((len(v) for v in per_device.values()), default=0)):
         await emit_to_devices(
@@ -212,7 +210,7 @@ async def _messages_new(
                 raise PduRejected(f"message {pdu['id']} of {chat_id} came twice")
             relayed.add(str(pdu["id"]))
         chat.last_seq = seq
-        items.append((chat_id, seq, pdu, dict(pdu.get("envelopes") or {})))
+        items.append((chat_id, seq, pdu))
     await _store(session, items)
 
 
@@ -251,45 +249,25 @@ async def _message_submit(session: AsyncSession, local: str, origin: str, pdu: M
     reply_to = pdu.get("reply_to")
     if reply_to is not None and not 0 < int(reply_to) < seq:
         raise PduRejected(f"reply_to {reply_to} is not an earlier message of {chat_id}")
-    by_state: Mapping[str, Mapping[str, str]] = pdu.get("envelopes") or {}
-    [message] = await _store(session, [(chat_id, seq, pdu, by_state.get(local, {}))])
+    [message] = await _store(session, [(chat_id, seq, pdu)])
     if message["id"] != str(pdu["id"]):
         raise PduRejected(f"message id {pdu['id']} is taken")  # its attestation would not hold
     message["attestation"] = pdu.get("attestation")
     members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
     for state in sorted({home_state(u) for u in members} - {local}):
-        await enqueue(
-            session, [state], {"type": "message.new", **message, "envelopes": dict(by_state.get(state, {}))}
-        )
+        await enqueue(session, [state], {"type": "message.new", **message})
 
 
-async def _replace_envelopes(
-    session: AsyncSession, msg: Message, pdu: Mapping[str, Any], envelopes: Mapping[str, str]
-) -> dict[str, Any]:
-    """An edit: the message's envelopes for this node's devices are replaced; they get ``message.edited``."""
-    msg.edited_at = float(pdu.get("ts") or now())
-    await session.execute(delete(Envelope).where(Envelope.message_id == msg.id))
-    mine = await _local_devices(session, list(envelopes))
-    event = {
-        "chat_id": msg.chat_id,
-        "seq": msg.seq,
-        "id": msg.id,
-        "sender": msg.sender_user_id,
-        "sender_device": str(pdu["sender_device"]),
-        "ts": msg.edited_at,
-    }
-    if mine:
-        await session.execute(
-            insert(Envelope),
-            [{"message_id": msg.id, "device_id": d, "ciphertext": str(envelopes[d])} for d in mine],
-        )
-        await emit_to_devices(
-            session,
-            device_ids=mine,
-            kind="message.edited",
-            payload=lambda device_id: {**event, "ciphertext": str(envelopes[device_id])},
-        )
-    return event
+async def _replace(session: AsyncSession, msg: Message, pdu: Mapping[str, Any]) -> dict[str, Any]:
+    """An edit: the message's ciphertext is replaced; the chat's devices here get ``message.edited``."""
+    return await replace_ciphertext(
+        session,
+        msg,
+        sender_device=str(pdu["sender_device"]),
+        ciphertext=str(pdu["ciphertext"]),
+        session_id=str(pdu["session_id"]),
+        ts=float(pdu.get("ts") or now()),
+    )
 
 
 async def _edited_message(session: AsyncSession, pdu: Mapping[str, Any], origin: str) -> Message | None:
@@ -310,7 +288,7 @@ async def _message_edited(session: AsyncSession, local: str, origin: str, pdu: M
         raise PduRejected(f"{origin} does not host a chat {pdu['chat_id']} replicated here")
     msg = await _edited_message(session, pdu, origin)
     if msg is not None:  # else deleted, or older than this replica
-        await _replace_envelopes(session, msg, pdu, dict(pdu.get("envelopes") or {}))
+        await _replace(session, msg, pdu)
 
 
 async def _message_edit(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
@@ -323,13 +301,10 @@ async def _message_edit(session: AsyncSession, local: str, origin: str, pdu: Map
     msg = await _edited_message(session, pdu, origin)
     if msg is None:
         raise PduRejected(f"message {pdu['seq']} of {chat_id} is gone")
-    by_state: Mapping[str, Mapping[str, str]] = pdu.get("envelopes") or {}
-    event = await _replace_envelopes(session, msg, {**pdu, "ts": now()}, by_state.get(local, {}))
+    event = await _replace(session, msg, {**pdu, "ts": now()})
     members = await session.scalars(select(Member.user_id).where(Member.chat_id == chat_id))
     for state in sorted({home_state(u) for u in members} - {local}):
-        await enqueue(
-            session, [state], {"type": "message.edited", **event, "envelopes": dict(by_state.get(state, {}))}
-        )
+        await enqueue(session, [state], {"type": "message.edited", **event})
 
 
 async def _chat_event(session: AsyncSession, local: str, origin: str, pdu: Mapping[str, Any]) -> None:
@@ -358,7 +333,7 @@ async def _chat_event(session: AsyncSession, local: str, origin: str, pdu: Mappi
     await _apply_effect(session, origin, chat, kind, payload)
     await emit_to_users(session, user_ids=[*members, *also], kind=kind, payload=payload)
     if snap is not None and not any(home_state(u) == local for u in members):
-        await session.delete(chat)  # no local member left: the replica goes (messages, envelopes too)
+        await session.delete(chat)  # no local member left: the replica goes (its messages too)
 
 
 async def _sync_replica(
@@ -423,8 +398,7 @@ async def _apply_effect(
         seq = int(payload["seq"])
         msg = await session.scalar(select(Message).where(Message.chat_id == chat.id, Message.seq == seq))
         if msg is not None:
-            msg.deleted_at = now()
-            await session.execute(delete(Envelope).where(Envelope.message_id == msg.id))
+            msg.deleted_at, msg.ciphertext, msg.session_id = now(), None, None
         await session.execute(delete(Pin).where(Pin.chat_id == chat.id, Pin.seq == seq))
     elif kind == "pin.added":
         seq = int(payload["seq"])

@@ -4,8 +4,8 @@
   with members in other states is queued for each of those states. The hosting node sends membership
   changes with a snapshot of the chat; a replica may only send events that do not change the chat
   (read receipts, feature events), and is refused the rest (``409 hosted_elsewhere``).
-* ``MessageFanout`` carries a message posted on the hosting node to the member states, each with only
-  the envelopes of its own devices.
+* ``MessageFanout`` carries a message posted on the hosting node, with its one Megolm ciphertext, to the
+  member states.
 * ``submit`` forwards a message posted (or edited) on a replica to the hosting node, which sequences
   it (or applies the edit) and fans it out.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -121,43 +121,23 @@ class ChatRelay:
 
 @dataclass(frozen=True)
 class MessageFanout:
-    """Recipients of a chat on other states' nodes (``messenger.services.messages.Relay``)."""
+    """The member states of a chat with members on other states' nodes
+    (``messenger.services.messages.Relay``)."""
 
     local: str
     host: str
     states: frozenset[str]  # other states with members in the chat
-    state_of: Mapping[str, str] = field(default_factory=dict)  # remote device id → its state
 
-    @property
-    def device_ids(self) -> frozenset[str]:
-        return frozenset(self.state_of)
-
-    def split(self, envelopes: Mapping[str, str]) -> dict[str, dict[str, str]]:
-        """Envelopes per state (this node's own devices under ``local``)."""
-        out: dict[str, dict[str, str]] = {s: {} for s in self.states}
-        for device_id, ciphertext in envelopes.items():
-            out.setdefault(self.state_of.get(device_id, self.local), {})[device_id] = ciphertext
-        return out
-
-    async def relay(
-        self, session: AsyncSession, *, kind: str, message: Mapping[str, Any], envelopes: Mapping[str, str]
-    ) -> None:
+    async def relay(self, session: AsyncSession, *, kind: str, message: Mapping[str, Any]) -> None:
         """On the hosting node: queue the sequenced (``message.new``) or edited (``message.edited``)
-        message for every member state."""
-        split = self.split(envelopes)
+        message, its one ciphertext included, for every member state."""
         for state in sorted(self.states):
-            await enqueue(session, [state], {"type": kind, **message, "envelopes": split[state]})
+            await enqueue(session, [state], {"type": kind, **message})
 
 
 async def submit(
-    session: AsyncSession,
-    fanout: MessageFanout,
-    *,
-    kind: str,
-    message: Mapping[str, Any],
-    envelopes: Mapping[str, str],
+    session: AsyncSession, fanout: MessageFanout, *, kind: str, message: Mapping[str, Any]
 ) -> None:
     """On a replica: queue a new message (``message.submit``; the host assigns ``seq``) or an edit
     (``message.edit``) for the hosting node, which fans it out."""
-    split = fanout.split(envelopes)
-    await enqueue(session, [fanout.host], {"type": kind, **message, "envelopes": split})
+    await enqueue(session, [fanout.host], {"type": kind, **message})

@@ -28,7 +28,7 @@ from messenger.federation.calls import ROUNDING, CallRelay
 from messenger.federation.counters import bump
 from messenger.federation.directory import keys_to_wire, related_users
 from messenger.federation.errors import FederationForbidden, Refused
-from messenger.federation.inbox import ACTIVE_DEVICES, ATTESTERS, STORED, apply_txn
+from messenger.federation.inbox import ATTESTERS, MAX_CIPHERTEXT, STORED, apply_txn
 from messenger.federation.media import FETCH_PATH, FetchIn, serve
 from messenger.federation.meetings import MeetingRelay
 from messenger.federation.metrics import TXNS_RECEIVED
@@ -182,12 +182,13 @@ async def send(txn_id: str, req: SignedDep, node: NodeDep) -> dict[str, Any]:
     async with node.sessions() as session:
         session.info[ROUNDING] = rounding
         session.info[ATTESTERS] = _fed(node).attesters
+        session.info[MAX_CIPHERTEXT] = node.settings.max_ciphertext_bytes
         applied = await apply_txn(
             session, local=node.settings.state, origin=req.origin, txn_id=txn_id, pdus=txn.pdus
         )
         ops = session.info.pop(OPS_PENDING, False)
         stored, replies = session.info.pop(STORED, (0, 0))
-        for key in (ACTIVE_DEVICES, ROUNDING, ATTESTERS):
+        for key in (MAX_CIPHERTEXT, ROUNDING, ATTESTERS):
             session.info.pop(key, None)
         try:
             await session.commit()

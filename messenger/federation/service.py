@@ -34,7 +34,7 @@ from messenger.node import Node
 from messenger.services.chats import USER_ID, members_of
 from messenger.services.ids import home_state, new_id
 from messenger.services.keys import DeviceKeys
-from messenger.services.messages import check_envelopes, check_recipients
+from messenger.services.messages import check_ciphertext
 from messenger.settings import Settings
 
 FEATURE = "federation"
@@ -104,17 +104,13 @@ class Federation:
             raise NotFound(f"unknown users: {', '.join(missing)}", code="user_not_found")
 
     async def recipients(self, session: AsyncSession, chat_id: str) -> MessageFanout | None:
-        """The chat's devices on other nodes and its host; ``None`` for a chat of this node only."""
+        """The chat's member states and its host; ``None`` for a chat of this node only."""
         members = [u for u, _ in await members_of(session, chat_id)]
         host = await outbox.host_of(session, chat_id, self.state)
         remote = self._remote(members)
         if not remote and host == self.state:
             return None
-        if not self.directory.cached(remote):
-            await session.commit()  # a peer will be asked: hold no database lock meanwhile
-        devices = await self.directory.devices(remote)
-        state_of = {k.device_id: state for state, keys in devices.items() for k in keys}
-        return MessageFanout(self.state, host, frozenset(devices), state_of)
+        return MessageFanout(self.state, host, frozenset({home_state(u) for u in remote}))
 
     async def remote_device_keys(self, session: AsyncSession, chat_id: str) -> list[DeviceKeys]:
         """Public keys of the chat members' devices homed in other states (via their home nodes)."""
@@ -142,17 +138,11 @@ class Federation:
         device: Device,
         client_msg_id: str,
         reply_to: int | None,
-        envelopes: Sequence[tuple[str, str]],
+        ciphertext: str,
+        session_id: str,
     ) -> tuple[str, float]:
         """Queue a message for the chat's hosting node (which assigns ``seq``); returns (id, ts)."""
-        by_device = check_envelopes(self.settings, envelopes)
-        await check_recipients(
-            session,
-            chat_id=member.chat_id,
-            sender_device=device.id,
-            given=set(by_device),
-            extra=fanout.device_ids,
-        )
+        check_ciphertext(self.settings, ciphertext)
         msg_id, ts = new_id("m"), now()
         message = {
             "chat_id": member.chat_id,
@@ -162,9 +152,11 @@ class Federation:
             "client_msg_id": client_msg_id,
             "reply_to": reply_to,
             "ts": ts,
+            "session_id": session_id,
+            "ciphertext": ciphertext,
         }
         message["attestation"] = attest(self.key, message)
-        await outbox.submit(session, fanout, kind="message.submit", message=message, envelopes=by_device)
+        await outbox.submit(session, fanout, kind="message.submit", message=message)
         await session.commit()
         return msg_id, ts
 
@@ -176,10 +168,11 @@ class Federation:
         member: Member,
         device: Device,
         seq: int,
-        envelopes: Sequence[tuple[str, str]],
+        ciphertext: str,
+        session_id: str,
     ) -> None:
         """Queue an edit of the sender's own message for the chat's hosting node."""
-        by_device = check_envelopes(self.settings, envelopes)
+        check_ciphertext(self.settings, ciphertext)
         msg = await session.scalar(
             select(Message).where(Message.chat_id == member.chat_id, Message.seq == seq)
         )
@@ -187,20 +180,15 @@ class Federation:
             raise NotFound(f"message {seq} not found", code="message_not_found")
         if msg.sender_user_id != member.user_id:
             raise Forbidden("only the sender may edit a message", code="not_allowed")
-        await check_recipients(
-            session,
-            chat_id=member.chat_id,
-            sender_device=device.id,
-            given=set(by_device),
-            extra=fanout.device_ids,
-        )
         message = {
             "chat_id": member.chat_id,
             "seq": seq,
             "sender": member.user_id,
             "sender_device": device.id,
+            "session_id": session_id,
+            "ciphertext": ciphertext,
         }
-        await outbox.submit(session, fanout, kind="message.edit", message=message, envelopes=by_device)
+        await outbox.submit(session, fanout, kind="message.edit", message=message)
         await session.commit()
 
     async def forward(self, session: AsyncSession, member: Member, op: str, **args: Any) -> bool:

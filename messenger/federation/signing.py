@@ -104,7 +104,7 @@ def verify_headers(
 
 # A message a user posts to a chat hosted in another state is attested by the user's home node: the
 # host relays the attestation with the sequenced message, so every member state can check that the
-# sender's own state sent it (the host assigns ``seq``; the envelopes are end-to-end authenticated).
+# sender's own state sent it (the host assigns ``seq``; the Megolm ciphertext is end-to-end authenticated).
 ATTESTED = ("chat_id", "id", "sender", "sender_device", "client_msg_id", "reply_to")
 _ATTEST_DOMAIN = b"msgfleet.message.v1\n"
 

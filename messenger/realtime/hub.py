@@ -139,7 +139,7 @@ class RedisHub(Hub):
     ) -> None:
         plain = list(wake)
         if sum(len(text) for items in frames.values() for _, text in items) > REDIS_PUSH_BYTES:
-            plain.extend(frames)  # a big fan-out (large group, large envelopes): wake, let them read
+            plain.extend(frames)  # a big fan-out (large group, large ciphertexts): wake, let them read
             frames = {}
         body = {"push": {d: [list(item) for item in items] for d, items in frames.items()}, "wake": plain}
         await self._redis.publish(self._channel, json.dumps(body))

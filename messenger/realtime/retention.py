@@ -9,15 +9,18 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from messenger.db.base import now
-from messenger.db.models import DeviceEvent
+from messenger.db.models import DeviceEvent, ToDeviceTxn
 from messenger.node import Node
 
 log = logging.getLogger("messenger.retention")
 
 
 async def prune_events(session: AsyncSession, *, older_than: float) -> int:
-    """Delete events created before ``older_than`` (UNIX seconds); returns how many."""
+    """Delete events (and to-device txn ids) created before ``older_than`` (UNIX seconds); returns how
+    many events."""
     result = await session.execute(delete(DeviceEvent).where(DeviceEvent.created_at < older_than))
+    # to-device transaction ids: a retry older than the events it delivered has nothing left to repeat
+    await session.execute(delete(ToDeviceTxn).where(ToDeviceTxn.created_at < older_than))
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 

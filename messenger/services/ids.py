@@ -9,6 +9,9 @@ def new_user_id(state: str) -> str:
     return f"u{secrets.token_hex(8)}@{state}"
 
 
+DEVICE_ID = r"^d[0-9a-f]{16}$"  # new_id("d")
+
+
 def new_id(prefix: str) -> str:
     """``d…`` devices, ``c…`` chats, ``m…`` messages: 64 random bits, unique in practice per node."""
     return f"{prefix}{secrets.token_hex(8)}"

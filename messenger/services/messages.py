@@ -1,14 +1,16 @@
 """Messages: post (the hot path), edit, delete (tombstone), history and read receipts.
 
+A message is one Megolm ciphertext (end-to-end encrypted by the sending device; the node never holds a
+room key), stored once whatever the number of devices, with the sender device's Megolm ``session_id``.
 Post is one transaction: bump the chat's sequence (UPDATE ... RETURNING, which also serialises posts
-per chat), insert the message and its per-device envelopes (executemany), append one event per
-recipient device (batched), commit. The recipient check is one query over members × devices.
+per chat), insert the message, append one ``message.new`` event per member device (batched), commit.
+Keys reach devices over to-device messages (``messenger.services.todevice``), not here.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger import audit
 from messenger.db.base import now
-from messenger.db.models import Chat, Device, DeviceEvent, Envelope, Member, Message, Pin
+from messenger.db.models import Chat, Device, DeviceEvent, Member, Message, Pin
 from messenger.errors import BadRequest, Conflict, Forbidden, NotFound
 from messenger.metrics import MESSAGES_STORED, REPLIES_STORED
 from messenger.realtime.events import emit_to_chat, emit_to_devices
@@ -28,16 +30,11 @@ from messenger.settings import Settings
 
 
 class Relay(Protocol):
-    """Recipients on other states' nodes (``messenger.federation``): their device ids, and the hand-off of
-    a stored (``message.new``) or edited (``message.edited``) message with their envelopes, inside the
-    same transaction."""
+    """Members on other states' nodes (``messenger.federation``): the hand-off of a stored
+    (``message.new``) or edited (``message.edited``) message, ciphertext included, inside the same
+    transaction."""
 
-    @property
-    def device_ids(self) -> frozenset[str]: ...
-
-    async def relay(
-        self, session: AsyncSession, *, kind: str, message: Mapping[str, Any], envelopes: Mapping[str, str]
-    ) -> None: ...
+    async def relay(self, session: AsyncSession, *, kind: str, message: Mapping[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,52 +45,13 @@ class Posted:
     created: bool
 
 
-def check_envelopes(settings: Settings, envelopes: Sequence[tuple[str, str]]) -> dict[str, str]:
-    if len(envelopes) > settings.max_envelopes:
-        raise BadRequest(f"at most {settings.max_envelopes} envelopes per message", code="too_many_envelopes")
-    by_device = dict(envelopes)
-    if len(by_device) != len(envelopes):
-        raise BadRequest("one envelope per device", code="duplicate_envelope")
-    for device_id, ciphertext in envelopes:
-        if len(ciphertext) > settings.max_envelope_bytes:
-            raise BadRequest(
-                f"envelope for {device_id} is over {settings.max_envelope_bytes} characters",
-                code="envelope_too_large",
-            )
-    return by_device
-
-
-async def check_recipients(
-    session: AsyncSession,
-    *,
-    chat_id: str,
-    sender_device: str,
-    given: set[str],
-    extra: frozenset[str] = frozenset(),
-    local: frozenset[str] | None = None,
-) -> None:
-    """Envelopes must go to exactly the chat's active devices (the sending device may be left out);
-    ``extra`` are the members' devices on other states' nodes; ``local`` the chat's active local devices
-    if the caller already read them in this transaction."""
-    expected = (await chat_device_ids(session, chat_id=chat_id) if local is None else local) | extra
-    require_recipients(chat_id, expected=expected, given=given, sender_device=sender_device)
-
-
-def require_recipients(chat_id: str, *, expected: Set[str], given: Set[str], sender_device: str) -> None:
-    """409 ``stale_devices`` unless ``given`` are exactly the ``expected`` devices (the sender's own may
-    be left out)."""
-    missing = sorted(expected - given - {sender_device})
-    unknown = sorted(given - expected)
-    if missing or unknown:
-        raise Conflict(
-            f"recipient devices changed; missing {missing}, unknown {unknown}; "
-            f"refetch GET /v1/chats/{chat_id}/devices",
-            code="stale_devices",
+def check_ciphertext(settings: Settings, ciphertext: str) -> str:
+    """400 unless ``ciphertext`` is within ``max_ciphertext_bytes`` (its content is opaque to the node)."""
+    if len(ciphertext) > settings.max_ciphertext_bytes:
+        raise BadRequest(
+            f"ciphertext is over {settings.max_ciphertext_bytes} characters", code="ciphertext_too_large"
         )
-
-
-def _message_event(msg: dict[str, object], by_device: dict[str, str]) -> Callable[[str], dict[str, object]]:
-    return lambda device_id: {**msg, "ciphertext": by_device[device_id]}
+    return ciphertext
 
 
 # The post path's statements, built once (building them per request showed in the profile). They run on
@@ -106,7 +64,6 @@ _NEXT_SEQ = (
     .returning(Chat.last_seq)
 )
 _INSERT_MESSAGE = insert(Message)
-_INSERT_ENVELOPE = insert(Envelope)
 
 
 async def post_message(
@@ -117,20 +74,17 @@ async def post_message(
     device: Device,
     client_msg_id: str,
     reply_to: int | None,
-    envelopes: Sequence[tuple[str, str]],
+    ciphertext: str,
+    session_id: str,
     remote: Relay | None = None,
     local: frozenset[str] | None = None,
 ) -> Posted:
-    """Store a message and fan it out; a retried ``client_msg_id`` returns the stored one. Envelopes of
-    ``remote`` devices are not stored here but handed to ``remote.relay``; ``local``: the chat's active
-    local devices, if already read in this transaction (``local_recipients``)."""
-    by_device = check_envelopes(settings, envelopes)
+    """Store a message and fan it out; a retried ``client_msg_id`` returns the stored one. ``remote``
+    relays it to members' nodes in other states; ``local``: the chat's active local devices, if already
+    read in this transaction (``local_recipients``)."""
+    check_ciphertext(settings, ciphertext)
     chat_id, user_id, device_id = member.chat_id, member.user_id, device.id  # plain values survive a rollback
-    remote_ids = remote.device_ids if remote is not None else frozenset()
-    await check_recipients(
-        session, chat_id=chat_id, sender_device=device_id, given=set(by_device), extra=remote_ids, local=local
-    )
-    elsewhere = {d: by_device.pop(d) for d in remote_ids & by_device.keys()}
+    devices = await chat_device_ids(session, chat_id=chat_id) if local is None else local
     conn = await session.connection()
     seq = (await conn.execute(_NEXT_SEQ, {"chat_id": chat_id})).scalar()
     assert seq is not None  # the membership row implies the chat
@@ -146,37 +100,39 @@ async def post_message(
         "client_msg_id": client_msg_id,
         "reply_to": reply_to,
         "created_at": ts,
+        "ciphertext": ciphertext,
+        "session_id": session_id,
     }
     try:
         await conn.execute(_INSERT_MESSAGE, [row])
     except IntegrityError:
         await session.rollback()
         return await _existing(session, chat_id=chat_id, device_id=device_id, client_msg_id=client_msg_id)
-    if by_device:
-        await conn.execute(
-            _INSERT_ENVELOPE,
-            [{"message_id": msg_id, "device_id": d, "ciphertext": c} for d, c in by_device.items()],
-        )
-    event = {
-        "chat_id": chat_id,
-        "seq": seq,
-        "id": msg_id,
-        "sender": user_id,
-        "sender_device": device_id,
-        "client_msg_id": client_msg_id,
-        "reply_to": reply_to,
-        "ts": ts,
-    }
-    await emit_to_devices(
-        session, device_ids=by_device, kind="message.new", payload=_message_event(event, by_device)
-    )
+    event = message_event(row)
+    await emit_to_devices(session, device_ids=devices, kind="message.new", payload=event)
     if remote is not None:
-        await remote.relay(session, kind="message.new", message=event, envelopes=elsewhere)
+        await remote.relay(session, kind="message.new", message=event)
     await session.commit()
     MESSAGES_STORED.inc()
     if reply_to is not None:
         REPLIES_STORED.inc()
     return Posted(msg_id, seq, ts, True)
+
+
+def message_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``message.new`` payload of a message row (the same for every device)."""
+    return {
+        "chat_id": row["chat_id"],
+        "seq": row["seq"],
+        "id": row["id"],
+        "sender": row["sender_user_id"],
+        "sender_device": row["sender_device_id"],
+        "client_msg_id": row["client_msg_id"],
+        "reply_to": row["reply_to"],
+        "ts": row["created_at"],
+        "session_id": row["session_id"],
+        "ciphertext": row["ciphertext"],
+    }
 
 
 async def _existing(session: AsyncSession, *, chat_id: str, device_id: str, client_msg_id: str) -> Posted:
@@ -206,45 +162,47 @@ async def edit_message(
     member: Member,
     device: Device,
     seq: int,
-    envelopes: Sequence[tuple[str, str]],
+    ciphertext: str,
+    session_id: str,
     remote: Relay | None = None,
 ) -> None:
-    """Replace a message's envelopes (its sender only); devices get ``message.edited``. Envelopes of
-    ``remote`` devices are handed to ``remote.relay``."""
-    by_device = check_envelopes(settings, envelopes)
+    """Replace a message's ciphertext (its sender only); devices get ``message.edited``; ``remote``
+    relays the edit to members' nodes in other states."""
+    check_ciphertext(settings, ciphertext)
     msg = await _message(session, member.chat_id, seq)
     if msg.sender_user_id != member.user_id:
         raise Forbidden("only the sender may edit a message", code="not_allowed")
-    remote_ids = remote.device_ids if remote is not None else frozenset()
-    await check_recipients(
-        session, chat_id=member.chat_id, sender_device=device.id, given=set(by_device), extra=remote_ids
-    )
-    elsewhere = {d: by_device.pop(d) for d in remote_ids & by_device.keys()}
-    msg.edited_at = now()
-    await session.execute(delete(Envelope).where(Envelope.message_id == msg.id))
-    if by_device:
-        await session.execute(
-            insert(Envelope),
-            [{"message_id": msg.id, "device_id": d, "ciphertext": c} for d, c in by_device.items()],
-        )
-    event = {
-        "chat_id": msg.chat_id,
-        "seq": seq,
-        "id": msg.id,
-        "sender": msg.sender_user_id,
-        "sender_device": device.id,
-        "ts": msg.edited_at,
-    }
-    await emit_to_devices(
-        session, device_ids=by_device, kind="message.edited", payload=_message_event(event, by_device)
+    event = await replace_ciphertext(
+        session, msg, sender_device=device.id, ciphertext=ciphertext, session_id=session_id, ts=now()
     )
     if remote is not None:
-        await remote.relay(session, kind="message.edited", message=event, envelopes=elsewhere)
+        await remote.relay(session, kind="message.edited", message=event)
     await session.commit()
 
 
+async def replace_ciphertext(
+    session: AsyncSession, msg: Message, *, sender_device: str, ciphertext: str, session_id: str, ts: float
+) -> dict[str, Any]:
+    """An edit: the message's ciphertext is replaced and the chat's local devices get ``message.edited``;
+    returns the event (also what federation relays)."""
+    msg.edited_at, msg.ciphertext, msg.session_id = ts, ciphertext, session_id
+    event = {
+        "chat_id": msg.chat_id,
+        "seq": msg.seq,
+        "id": msg.id,
+        "sender": msg.sender_user_id,
+        "sender_device": sender_device,
+        "ts": ts,
+        "session_id": session_id,
+        "ciphertext": ciphertext,
+    }
+    devices = await chat_device_ids(session, chat_id=msg.chat_id)
+    await emit_to_devices(session, device_ids=devices, kind="message.edited", payload=event)
+    return event
+
+
 async def delete_message(session: AsyncSession, *, member: Member, chat: Chat, seq: int) -> None:
-    """Tombstone a message: its sender, or a group admin/owner for anyone's message. Envelopes are dropped."""
+    """Tombstone a message: its sender, or a group admin/owner for anyone's message. The ciphertext goes."""
     msg = await _message(session, chat.id, seq)
     if msg.sender_user_id != member.user_id and (chat.kind != "group" or RANK[member.role] < RANK["admin"]):
         raise Forbidden("only the sender or a group admin may delete this message", code="not_allowed")
@@ -253,16 +211,11 @@ async def delete_message(session: AsyncSession, *, member: Member, chat: Chat, s
         await audit.record(
             session, action="chat.message_removed", actor=member.user_id, target=msg.id, detail=detail
         )
-    msg.deleted_at = now()
-    recipients = list(
-        await session.scalars(
-            delete(Envelope).where(Envelope.message_id == msg.id).returning(Envelope.device_id)
-        )
-    )
+    msg.deleted_at, msg.ciphertext, msg.session_id = now(), None, None
     await scrub_events(
         session,
         message_id=msg.id,
-        device_ids=recipients,
+        device_ids=sorted(await chat_device_ids(session, chat_id=chat.id)),
         tombstone={
             "chat_id": chat.id,
             "seq": seq,
@@ -298,33 +251,33 @@ async def scrub_events(
     )
 
 
-async def history(
-    session: AsyncSession, *, chat_id: str, device_id: str, after: int, limit: int
-) -> list[dict[str, object]]:
-    """Messages with seq > ``after``, each with this device's ciphertext (None for tombstones/no envelope)."""
-    rows = await session.execute(
-        select(Message, Envelope.ciphertext)
-        .outerjoin(Envelope, (Envelope.message_id == Message.id) & (Envelope.device_id == device_id))
+async def history(session: AsyncSession, *, chat_id: str, after: int, limit: int) -> list[dict[str, object]]:
+    """Messages with seq > ``after`` with their ciphertext (None for tombstones)."""
+    rows = await session.scalars(
+        select(Message)
         .where(Message.chat_id == chat_id, Message.seq > after)
         .order_by(Message.seq)
         .limit(limit)
     )
-    return [
-        {
-            "id": m.id,
-            "chat_id": m.chat_id,
-            "seq": m.seq,
-            "sender": m.sender_user_id,
-            "sender_device": m.sender_device_id,
-            "client_msg_id": m.client_msg_id,
-            "reply_to": m.reply_to,
-            "ts": m.created_at,
-            "edited_at": m.edited_at,
-            "deleted": m.deleted_at is not None,
-            "ciphertext": ciphertext,
-        }
-        for m, ciphertext in rows.all()
-    ]
+    return [message_row(m) for m in rows]
+
+
+def message_row(m: Message) -> dict[str, object]:
+    """A message as history (and replies) answer it."""
+    return {
+        "id": m.id,
+        "chat_id": m.chat_id,
+        "seq": m.seq,
+        "sender": m.sender_user_id,
+        "sender_device": m.sender_device_id,
+        "client_msg_id": m.client_msg_id,
+        "reply_to": m.reply_to,
+        "ts": m.created_at,
+        "edited_at": m.edited_at,
+        "deleted": m.deleted_at is not None,
+        "session_id": m.session_id,
+        "ciphertext": m.ciphertext,
+    }
 
 
 async def mark_read(session: AsyncSession, *, member: Member, chat: Chat, seq: int) -> int:

@@ -1,16 +1,16 @@
 """Group commit for the send path: posts that arrive while a transaction runs share the next one.
 
-Storing a message alone costs a transaction of about eight statements (token and membership, recipients,
-sequence, message, envelopes, cursors, events, commit), and on SQLite the one writer connection makes
-every other post wait for it. ``PostBatcher`` queues posts and stores each batch in one transaction with
-a fixed number of statements, whatever the batch size: resolve the senders' devices, read the chats'
-members and devices, find retried client ids, lock and advance the chats' sequences and the recipients'
-cursors, insert messages, envelopes and events (executemany), commit. A batch is whatever queued while
-the previous one ran, so under light load it is one post and latency is unchanged; under load the cost
-per message falls with the batch size. (PostgreSQL's own group commit shares WAL flushes only; SQLite
-has none; neither saves the statements and round trips, hence this module.)
+Storing a message alone costs a transaction of about seven statements (token and membership, recipients,
+sequence, message, cursors, events, commit), and on SQLite the one writer connection makes every other
+post wait for it. ``PostBatcher`` queues posts and stores each batch in one transaction with a fixed
+number of statements, whatever the batch size: resolve the senders' devices, read the chats' members and
+devices, find retried client ids, lock and advance the chats' sequences and the recipients' cursors,
+insert messages (one Megolm ciphertext each) and events (executemany), commit. A batch is whatever
+queued while the previous one ran, so under light load it is one post and latency is unchanged; under
+load the cost per message falls with the batch size. (PostgreSQL's own group commit shares WAL flushes
+only; SQLite has none; neither saves the statements and round trips, hence this module.)
 
-The checks and answers are those of ``messages.post_message`` (401, 404, 400, 409, a retried
+The checks and answers are those of ``messages.post_message`` (401, 404, 400, a retried
 ``client_msg_id`` answered with the stored message). A post the batch does not take raises ``PostAlone``
 and the caller stores it on its own with ``messages.post_message``, the reference path: a chat with
 members or its host in another state (federation), or any post of a batch whose transaction failed
@@ -24,19 +24,18 @@ import contextlib
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from messenger.db.base import now
-from messenger.db.models import Chat, ChatHost, Device, Envelope, Member, Message
+from messenger.db.models import Chat, ChatHost, Device, Member, Message
 from messenger.errors import ApiError, BadRequest, NotFound, Unauthorized
 from messenger.metrics import MESSAGES_STORED, POST_BATCH_SIZE, REPLIES_STORED
 from messenger.realtime.events import append_events
 from messenger.services.ids import new_id, spans_states
-from messenger.services.messages import Posted, check_envelopes, require_recipients
+from messenger.services.messages import Posted, check_ciphertext
 from messenger.settings import Settings
 
 log = logging.getLogger("messenger.postbatch")
@@ -55,11 +54,12 @@ class Post:
     chat_id: str
     client_msg_id: str
     reply_to: int | None
-    envelopes: Sequence[tuple[str, str]]
+    ciphertext: str
+    session_id: str
     token_hash: str | None = None
     device_id: str | None = None
     user_id: str = ""
-    by_device: dict[str, str] = field(default_factory=dict)
+    recipients: frozenset[str] = frozenset()
     msg_id: str = ""
     seq: int = 0
     ts: float = 0.0
@@ -108,7 +108,6 @@ _DEVICE_SEQS = (
 _SET_CHAT_SEQ = update(Chat).where(Chat.id == bindparam("b_id")).values(last_seq=bindparam("b_seq"))
 _SET_DEVICE_SEQ = update(Device).where(Device.id == bindparam("b_id")).values(event_seq=bindparam("b_seq"))
 _INSERT_MESSAGE = insert(Message)
-_INSERT_ENVELOPE = insert(Envelope)
 
 
 class PostBatcher:
@@ -197,7 +196,7 @@ class PostBatcher:
         return found
 
     async def _checked(self, conn: AsyncConnection, posts: list[Post]) -> list[Post]:
-        """Membership, federation and the envelopes' devices, from one read of the chats' rosters."""
+        """Membership, federation and the recipient devices, from one read of the chats' rosters."""
         if not posts:
             return []
         state = self.settings.state
@@ -220,13 +219,8 @@ class PostBatcher:
                     raise NotFound(f"chat {post.chat_id} not found", code="chat_not_found")
                 if post.chat_id in federated:
                     raise PostAlone()
-                post.by_device = check_envelopes(self.settings, post.envelopes)
-                require_recipients(
-                    post.chat_id,
-                    expected=devices[post.chat_id],
-                    given=post.by_device.keys(),
-                    sender_device=post.device_id or "",
-                )
+                check_ciphertext(self.settings, post.ciphertext)
+                post.recipients = frozenset(devices[post.chat_id])
             except (ApiError, PostAlone) as exc:
                 _fail(post, exc)
                 continue
@@ -285,7 +279,7 @@ class PostBatcher:
     async def _insert(
         self, session: AsyncSession, conn: AsyncConnection, posts: list[Post], *, sqlite: bool
     ) -> None:
-        """Messages, envelopes, and one ``message.new`` event per recipient device (cursors locked)."""
+        """Messages, and one ``message.new`` event per recipient device (cursors locked)."""
         if not posts:
             return
         ts = now()
@@ -303,26 +297,22 @@ class PostBatcher:
                     "client_msg_id": p.client_msg_id,
                     "reply_to": p.reply_to,
                     "created_at": ts,
+                    "ciphertext": p.ciphertext,
+                    "session_id": p.session_id,
                 }
                 for p in posts
             ],
         )
-        envelopes = [
-            {"message_id": p.msg_id, "device_id": d, "ciphertext": c}
-            for p in posts
-            for d, c in p.by_device.items()
-        ]
-        if not envelopes:
+        recipients = sorted({d for p in posts for d in p.recipients})
+        if not recipients:
             return
-        await conn.execute(_INSERT_ENVELOPE, envelopes)
-        recipients = sorted({e["device_id"] for e in envelopes})
         query = _DEVICE_SEQS if sqlite else _DEVICE_SEQS.with_for_update()
         cursor = dict((await conn.execute(query, {"ids": recipients})).all())
         events = []
         for post in posts:
-            # The payload is messages.post_message's event object plus this device's ciphertext; its JSON
-            # is built once per message and completed per device (same bytes as json.dumps of the merge).
-            head = json.dumps(
+            # The payload is messages.post_message's event object, the same for every device: its JSON
+            # is built once per message.
+            payload = json.dumps(
                 {
                     "chat_id": post.chat_id,
                     "seq": post.seq,
@@ -332,11 +322,12 @@ class PostBatcher:
                     "client_msg_id": post.client_msg_id,
                     "reply_to": post.reply_to,
                     "ts": ts,
+                    "session_id": post.session_id,
+                    "ciphertext": post.ciphertext,
                 }
-            )[:-1]
-            for device_id, ciphertext in post.by_device.items():
+            )
+            for device_id in sorted(post.recipients):
                 cursor[device_id] += 1
-                payload = f'{head}, "ciphertext": {json.dumps(ciphertext)}}}'
                 events.append((device_id, cursor[device_id], "message.new", ts, payload))
         await conn.execute(_SET_DEVICE_SEQ, [{"b_id": d, "b_seq": cursor[d]} for d in recipients])
         await append_events(session, events)

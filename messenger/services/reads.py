@@ -51,7 +51,7 @@ _CHANNELS = (
 )
 _me, _them = aliased(Member, name="me"), aliased(Member, name="them")
 _CHAT_DEVICES = (
-    select(Device.user_id, Device.id, Device.identity_key, Device.signing_key)
+    select(Device.user_id, Device.id, Device.identity_key, Device.signing_key, Device.identity_signature)
     .select_from(_caller)
     .join(_me, (_me.user_id == _caller.user_id) & (_me.chat_id == bindparam("chat_id")))
     .join(_them, _them.chat_id == _me.chat_id)
@@ -98,4 +98,6 @@ async def chat_devices(conn: AsyncConnection, *, token_hash: str, chat_id: str) 
     if not rows:
         await _check_token(conn, token_hash)
         raise NotFound(f"chat {chat_id} not found", code="chat_not_found")
-    return [DeviceKeys(u, d, identity, signing, None) for u, d, identity, signing in rows]
+    return [
+        DeviceKeys(u, d, identity, signing, None, signature) for u, d, identity, signing, signature in rows
+    ]

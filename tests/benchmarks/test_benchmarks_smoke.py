@@ -35,6 +35,10 @@ SMOKES = {
         r"3 states, cross-state\s+[\d.]+ msg/s",
     ),
     "federation_calls.py": (["--rounds", "1", "--max-seconds", "60"], r"media .* cached copy .*: \d+ ms"),
+    "group_send.py": (
+        ["--sizes", "10,100", "--messages", "3", "--repeat", "1"],
+        r"cpu per message: 100 vs 10 members = [\d.]+x",
+    ),
     "media.py": (["--files", "1", "--size-mb", "0.2", "--ranges", "3", "--max-seconds", "30"], r"range read"),
     "node_send.py": (
         ["--senders", "2", "--messages", "20", "--max-seconds", "30"],

@@ -1,4 +1,4 @@
-"""The behaviour mix, recipient states, envelopes and target parsing (no Locust needed)."""
+"""The behaviour mix, recipient states, stand-in ciphertexts and target parsing (no Locust needed)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from loadtests.behaviour import (
     ask_for_reply,
     asked,
-    envelope,
+    fake_ciphertext,
     phone_number,
     pick_state,
     recipient_state_weights,
@@ -63,8 +63,8 @@ def test_replies_are_asked_for_at_the_plans_ratio() -> None:
     assert sum(a is not None for a in asks) / len(asks) == pytest.approx(0.18, abs=0.01)
     assert {a for a in asks if a} == {"a", "b", "c"}  # one other device, never the sender's own
     assert ask_for_reply(["me"], "me", 1.0, rng) is None
-    sealed = envelope("u1", ask="a")
-    assert asked(sealed) == "a" and asked(envelope("u1")) is None and asked("%%%") is None
+    sealed = fake_ciphertext("u1", ask="a")
+    assert asked(sealed) == "a" and asked(fake_ciphertext("u1")) is None and asked("%%%") is None
 
 
 def test_cross_state_share_spreads_over_the_other_states() -> None:
@@ -84,8 +84,8 @@ def test_an_explicit_traffic_matrix_wins() -> None:
     assert weights == pytest.approx({"RU-MOW": 0.25, "RU-NVS": 0.75})
 
 
-def test_envelopes_carry_their_send_time() -> None:
-    sealed = envelope("u1@RU-MOW", size=200)
+def test_fake_ciphertexts_carry_their_send_time() -> None:
+    sealed = fake_ciphertext("u1@RU-MOW", size=200)
     assert sent_at(sealed) == pytest.approx(time.time(), abs=5)
     assert len(base64.b64decode(sealed)) == 200
     assert sent_at("bm90IGpzb24=") is None and sent_at("%%%") is None

@@ -35,9 +35,17 @@ async def test_database_dump_contains_no_plaintext(signup: Signup, node: Any, du
     assert [m["text"] for m in await alice.history(group)] == plaintexts[3:6]
 
     dump = await dump_db(node.db_url)
-    assert "envelopes" in dump and alice.user_id in dump and private in dump  # the dump is real
+    assert "messages" in dump and alice.user_id in dump and private in dump  # the dump is real
     leaked = [p for p in plaintexts if p in dump]
     assert leaked == []
+    # nor any room key: neither a sender's outbound session key nor the receivers' inbound exports
+    room_keys = [
+        key
+        for client in (alice, bob, bob_laptop, carol)
+        for key in [o.session.session_key.to_base64() for o in client.crypto.outbound.values()]
+        + [str(getattr(i.session.export_at(0), "to_base64", str)()) for i in client.crypto.inbound.values()]
+    ]
+    assert len(room_keys) > 8 and [k for k in room_keys if k in dump] == []
     if node.db_url.startswith("sqlite"):  # also the raw file and its write-ahead log
         raw = b"".join(p.read_bytes() for p in node.data_dir.glob("node.db*"))
         assert [p for p in plaintexts if p.encode() in raw] == []

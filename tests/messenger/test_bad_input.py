@@ -68,33 +68,69 @@ async def test_authenticated_bad_requests(signup: Signup) -> None:
     http = alice.http
     assert_error(await http.get("/v1/sync", params={"cursor": -1}), 422, "validation_error")
     assert_error(await http.get(f"/v1/chats/{chat}/messages", params={"after": "x"}), 422)
-    assert_error(await http.put("/v1/keys", json={"identity_key": "A" * 44}), 400, "invalid_key")
-    assert_error(await http.put("/v1/keys", json={"identity_key": "!" * 44}), 400, "invalid_key")
+    alice.crypto.account.generate_one_time_keys(1)
+    keys = alice.crypto.publication()
+    assert_error(await http.put("/v1/keys", json={**keys, "identity_key": "A" * 44}), 400, "invalid_key")
+    assert_error(await http.put("/v1/keys", json={**keys, "identity_key": "!" * 44}), 400, "invalid_key")
+    assert_error(
+        await http.put("/v1/keys", json={**keys, "identity_key": bob.crypto.identity_key}),
+        400,
+        "invalid_signature",
+    )
+    forged = [{**keys["prekeys"][0], "signature": keys["identity_signature"]}]  # type: ignore[index]
+    assert_error(await http.put("/v1/keys", json={**keys, "prekeys": forged}), 400, "invalid_signature")
     assert_error(await http.post("/v1/chats", json={"kind": "channel", "members": []}), 422)
     assert_error(
         await http.post("/v1/chats", json={"kind": "group", "members": ["bob"]}), 400, "invalid_user"
     )
-    envelopes = [{"device_id": d, "ciphertext": "x" * 70_000} for d in (alice.device_id, bob.device_id)]
+    message = {"client_msg_id": "big", "ciphertext": "x" * 70_000, "session_id": "s"}
+    assert_error(await http.post(f"/v1/chats/{chat}/messages", json=message), 400, "ciphertext_too_large")
     assert_error(
-        await http.post(f"/v1/chats/{chat}/messages", json={"client_msg_id": "big", "envelopes": envelopes}),
-        400,
-        "envelope_too_large",
-    )
-    twice = [{"device_id": bob.device_id, "ciphertext": "eA=="}] * 2
-    assert_error(
-        await http.post(f"/v1/chats/{chat}/messages", json={"client_msg_id": "d", "envelopes": twice}),
-        400,
-        "duplicate_envelope",
-    )
-    assert_error(
-        await http.post(
-            f"/v1/chats/{chat}/messages", json={"client_msg_id": "e", "envelopes": [], "extra": 1}
-        ),
+        await http.post(f"/v1/chats/{chat}/messages", json={"client_msg_id": "e", "ciphertext": "eA=="}),
         422,
         "validation_error",
     )
     assert_error(
-        await http.patch(f"/v1/chats/{chat}/messages/7", json={"envelopes": []}), 404, "message_not_found"
+        await http.post(f"/v1/chats/{chat}/messages", json={**message, "ciphertext": "eA==", "extra": 1}),
+        422,
+        "validation_error",
+    )
+    edit = {"ciphertext": "eA==", "session_id": "s"}
+    assert_error(await http.patch(f"/v1/chats/{chat}/messages/7", json=edit), 404, "message_not_found")
+    to_bob = {"messages": {bob.user_id: {bob.device_id: "eA=="}}}
+    assert_error(
+        await http.put(
+            "/v1/sendToDevice/t1", json={"messages": {bob.user_id: {"d0000000000000000": "eA=="}}}
+        ),
+        404,
+        "unknown_device",
+    )
+    assert_error(
+        await http.put("/v1/sendToDevice/t1", json={"messages": {alice.user_id: {bob.device_id: "eA=="}}}),
+        404,
+        "unknown_device",
+    )
+    assert_error(
+        await http.put(
+            "/v1/sendToDevice/t1", json={"messages": {bob.user_id: {bob.device_id: "x" * 70_000}}}
+        ),
+        400,
+        "ciphertext_too_large",
+    )
+    assert_error(await http.put(f"/v1/sendToDevice/{'t' * 65}", json=to_bob), 422, "validation_error")
+    assert_error(await http.put("/v1/sendToDevice/t1", json={"messages": []}), 422, "validation_error")
+    assert_error(
+        await http.post("/v1/keys/claim", json={"devices": {bob.user_id: ["d0000000000000000"]}}),
+        404,
+        "unknown_device",
+    )
+    assert_error(await http.post("/v1/keys/claim", json={"devices": {}}), 422, "validation_error")
+    assert_error(await http.get("/v1/keys/backup"), 404, "backup_not_found")
+    assert_error(
+        await http.put("/v1/keys/backup", json={"version": 1, "sessions": {}}), 404, "backup_not_found"
+    )
+    assert_error(
+        await http.post("/v1/keys/backup/version", json={"public_key": "!" * 44}), 400, "invalid_key"
     )
     assert_error(await http.post(f"/v1/chats/{chat}/pins", json={"seq": 3}), 404, "message_not_found")
     assert_error(await http.get("/v1/users/u0123456789abcdef@RU-MOW/devices"), 404, "user_not_found")
@@ -119,7 +155,7 @@ async def test_integers_beyond_the_database_are_422(
         (http, "GET", f"/v1/chats/{chat}/messages", {"params": {"after": big}}),
         (http, "GET", f"/v1/chats/{chat}/messages/{big}/replies", {}),
         (http, "GET", f"/v1/chats/{chat}/messages/1/replies", {"params": {"after": big}}),
-        (http, "PATCH", f"/v1/chats/{chat}/messages/{big}", {"json": {"envelopes": []}}),
+        (http, "PATCH", f"/v1/chats/{chat}/messages/{big}", {"json": {"ciphertext": "x", "session_id": "s"}}),
         (http, "DELETE", f"/v1/chats/{chat}/messages/{big}", {}),
         (http, "POST", f"/v1/chats/{chat}/pins", {"json": {"seq": big}}),
         (http, "DELETE", f"/v1/chats/{chat}/pins/{big}", {}),
@@ -128,7 +164,7 @@ async def test_integers_beyond_the_database_are_422(
             http,
             "POST",
             f"/v1/chats/{chat}/messages",
-            {"json": {"client_msg_id": "r", "envelopes": [], "reply_to": big}},
+            {"json": {"client_msg_id": "r", "ciphertext": "x", "session_id": "s", "reply_to": big}},
         ),
         (http, "GET", f"/v1/channels/{channel}/posts", {"params": {"after": big}}),
         (http, "GET", f"/v1/channels/{channel}/posts/{big}/stats", {}),

@@ -15,8 +15,8 @@ CHAT_ROUTES = [
     ("GET", "", None),
     ("GET", "/devices", None),
     ("GET", "/messages", None),
-    ("POST", "/messages", {"client_msg_id": "x", "envelopes": []}),
-    ("PATCH", "/messages/1", {"envelopes": []}),
+    ("POST", "/messages", {"client_msg_id": "x", "ciphertext": "x", "session_id": "s"}),
+    ("PATCH", "/messages/1", {"ciphertext": "x", "session_id": "s"}),
     ("DELETE", "/messages/1", None),
     ("POST", "/read", {"seq": 1}),
     ("GET", "/pins", None),
@@ -67,7 +67,7 @@ async def test_outsider_gets_404_on_every_chat_route(signup: Signup) -> None:
 async def test_unauthenticated_requests_get_401(signup: Signup) -> None:
     alice, bob = await signup(), await signup()
     chat = await alice.open_private(bob.user_id)
-    anonymous = MessengerClient(alice.base_url, token="bad", user_id="", device_id="", keys=alice.keys)
+    anonymous = MessengerClient(alice.base_url, token="bad", user_id="", device_id="", keys=alice.crypto)
     with pytest.raises(ApiFailure) as err:
         await anonymous.request("GET", f"/v1/chats/{chat}/messages")
     await anonymous.close()

@@ -35,7 +35,7 @@ async def test_revoked_device_no_longer_receives_or_is_a_recipient(signup: Signu
     bob_old = await signup(phone=bob.phone, device_name="old")
     chat = await alice.open_private(bob.user_id)
     await bob.request("DELETE", f"/v1/devices/{bob_old.device_id}")
-    devices = await alice.chat_devices(chat, refresh=True)
+    devices = await alice.chat_devices(chat)
     assert bob_old.device_id not in devices and bob.device_id in devices
 
 

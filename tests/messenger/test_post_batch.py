@@ -38,12 +38,9 @@ async def _post(client: MessengerClient, chat: str, body: dict[str, Any], token:
     return await client.http.post(f"/v1/chats/{chat}/messages", json=body, headers=headers)
 
 
-def _body(client_msg_id: str, devices: list[str], **extra: Any) -> dict[str, Any]:
-    return {
-        "client_msg_id": client_msg_id,
-        "envelopes": [{"device_id": d, "ciphertext": f"c-{client_msg_id}-{d}"} for d in devices],
-        **extra,
-    }
+def _body(client_msg_id: str, **extra: Any) -> dict[str, Any]:
+    """A post with an opaque stand-in ciphertext: the node never opens one."""
+    return {"client_msg_id": client_msg_id, "ciphertext": f"c-{client_msg_id}", "session_id": "s1", **extra}
 
 
 async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
@@ -51,23 +48,20 @@ async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
 ) -> None:
     alice, bob, carol, dave = [await signup() for _ in range(4)]
     group = await alice.create_group([bob.user_id, carol.user_id], "burst")
-    devices = sorted(d["device_id"] for d in await alice.request("GET", f"/v1/chats/{group}/devices"))
-    first = await _post(alice, group, _body("stored", devices))
+    first = await _post(alice, group, _body("stored"))
     assert first.status_code == 201
     async with httpx.AsyncClient(base_url=node.url, timeout=60) as probe:
         before = _batches((await probe.get("/metrics")).text)
     async with carol.socket(resume=False) as ws:
-        good = [
-            _post(s, group, _body(f"{s.device_id}-{i}", devices)) for i in range(20) for s in (alice, bob)
-        ]
+        good = [_post(s, group, _body(f"{s.device_id}-{i}")) for i in range(20) for s in (alice, bob)]
         odd = [
-            _post(alice, group, _body("x", devices), token="not-a-token"),  # 401
-            _post(dave, group, _body("y", devices)),  # 404: not a member
-            _post(alice, group, _body("z", devices[:1])),  # 409: devices missing
-            _post(alice, group, _body("r", devices, reply_to=10_000)),  # 400: no such message
-            _post(alice, group, _body("stored", devices)),  # retry of a stored message: 200
-            _post(alice, group, _body("twice", devices)),  # the same post twice in flight:
-            _post(alice, group, _body("twice", devices)),  # one 201, one 200, one message
+            _post(alice, group, _body("x"), token="not-a-token"),  # 401
+            _post(dave, group, _body("y")),  # 404: not a member
+            _post(alice, group, _body("z", ciphertext="x" * 70_000)),  # 400: over max_ciphertext_bytes
+            _post(alice, group, _body("r", reply_to=10_000)),  # 400: no such message
+            _post(alice, group, _body("stored")),  # retry of a stored message: 200
+            _post(alice, group, _body("twice")),  # the same post twice in flight:
+            _post(alice, group, _body("twice")),  # one 201, one 200, one message
         ]
         replies = await asyncio.gather(*good, *odd)
         fresh = 40 + 1
@@ -76,7 +70,7 @@ async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
             await ws.next("message.new", timeout=0.5)
     statuses = [r.status_code for r in replies]
     assert statuses[:40] == [201] * 40
-    assert statuses[40:45] == [401, 404, 409, 400, 200]
+    assert statuses[40:45] == [401, 404, 400, 400, 200]
     assert sorted(statuses[45:]) == [200, 201]
     assert all("error" in r.json() for r in replies[40:44])
     assert replies[44].json()["id"] == first.json()["id"] and replies[44].json()["seq"] == 1
@@ -86,7 +80,7 @@ async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
     cursors = [f["cursor"] for f in frames]
     assert cursors == list(range(cursors[0], cursors[0] + fresh))  # carol's log is gapless and in order
     assert sorted(f["data"]["seq"] for f in frames) == seqs
-    assert all(f["data"]["ciphertext"] == f"c-{f['data']['client_msg_id']}-{carol.device_id}" for f in frames)
+    assert all(f["data"]["ciphertext"] == f"c-{f['data']['client_msg_id']}" for f in frames)  # one for all
     async with httpx.AsyncClient(base_url=node.url, timeout=60) as probe:
         after = _batches((await probe.get("/metrics")).text)
     transactions, posts = after[0] - before[0], after[1] - before[1]
@@ -97,7 +91,6 @@ async def test_a_burst_shares_transactions_and_each_post_gets_its_own_answer(
 async def test_messages_can_be_sent_over_the_websocket(signup: Signup) -> None:
     alice, bob = await signup(), await signup()
     chat = await alice.open_private(bob.user_id)
-    devices = sorted(d["device_id"] for d in await alice.request("GET", f"/v1/chats/{chat}/devices"))
     async with alice.socket() as mine, bob.socket() as theirs:
         assert mine.conn is not None
 
@@ -109,15 +102,15 @@ async def test_messages_can_be_sent_over_the_websocket(signup: Signup) -> None:
                 if reply.get("id") == frame.get("id"):
                     return dict(reply)
 
-        send = {"type": "message.send", "chat_id": chat, **_body("w1", devices, reply_to=None)}
+        send = {"type": "message.send", "chat_id": chat, **_body("w1", reply_to=None)}
         ok = await ask({**send, "id": 1})
         assert ok["type"] == "message.send.ok" and ok["status"] == 201 and ok["seq"] == 1
         event = await theirs.next("message.new")
         assert event["data"]["id"] == ok["message_id"] and event["data"]["sender_device"] == alice.device_id
         again = await ask({**send, "id": 2})
         assert (again["status"], again["message_id"]) == (200, ok["message_id"])
-        stale = await ask({**send, "client_msg_id": "w2", "envelopes": [], "id": 3})
-        assert (stale["type"], stale["error"], stale["status"]) == ("error", "stale_devices", 409)
+        big = await ask({**send, "client_msg_id": "w2", "ciphertext": "x" * 70_000, "id": 3})
+        assert (big["type"], big["error"], big["status"]) == ("error", "ciphertext_too_large", 400)
         bad = await ask({"type": "message.send", "chat_id": chat, "id": 4})
         assert (bad["type"], bad["error"], bad["status"]) == ("error", "bad_frame", 422)
         stranger = await ask({**send, "chat_id": "c" + "0" * 32, "client_msg_id": "w3", "id": 5})
@@ -156,8 +149,8 @@ async def test_a_failed_batch_hands_its_posts_back_and_stores_nothing(tmp_path: 
     try:
         async with engine.begin() as conn:  # a real failure inside the batch's transaction
             await conn.execute(text("DROP TABLE device_events"))
-        posts = [Post("c1", f"m{i}", None, [("db1", "x")], device_id="da1") for i in range(3)]
-        bad_token = Post("c1", "t", None, [("db1", "x")], token_hash="unknown")
+        posts = [Post("c1", f"m{i}", None, "x", "s1", device_id="da1") for i in range(3)]
+        bad_token = Post("c1", "t", None, "x", "s1", token_hash="unknown")
         results = await asyncio.gather(
             *(batcher.submit(p) for p in [*posts, bad_token]), return_exceptions=True
         )
@@ -173,11 +166,11 @@ async def test_a_failed_batch_hands_its_posts_back_and_stores_nothing(tmp_path: 
 async def test_posts_after_stop_are_handed_back(tmp_path: Path) -> None:
     batcher, engine = await _seeded_batcher(tmp_path)
     try:
-        stored = await batcher.submit(Post("c1", "m1", None, [("db1", "x")], device_id="da1"))
+        stored = await batcher.submit(Post("c1", "m1", None, "x", "s1", device_id="da1"))
         assert (stored.seq, stored.created) == (1, True)
         await batcher.stop()
         with pytest.raises(PostAlone):
-            await batcher.submit(Post("c1", "m2", None, [("db1", "x")], device_id="da1"))
+            await batcher.submit(Post("c1", "m2", None, "x", "s1", device_id="da1"))
     finally:
         await engine.dispose()
 
@@ -188,11 +181,11 @@ async def test_the_reference_client_sends_over_its_socket_and_keeps_events(signu
     async with alice.socket(resume=False) as mine, bob.socket(resume=False) as theirs:
         first = await alice.send(chat, "over the socket", via=mine)
         assert await bob.decrypt((await theirs.next("message.new"))["data"]) == "over the socket"
-        laptop = await signup(phone=bob.phone, device_name="laptop")  # alice's device list is now stale
-        second = await alice.send(chat, "to both of bob's devices", via=mine)  # 409, refetch, resend
+        laptop = await signup(phone=bob.phone, device_name="laptop")  # gets the room key with the next send
+        second = await alice.send(chat, "to both of bob's devices", via=mine)
         assert second["seq"] == first["seq"] + 1
         assert await bob.decrypt((await theirs.next("message.new"))["data"]) == "to both of bob's devices"
-        # the client encrypts to its own device too: that event came while the socket waited for the
+        # the sender's own device gets the message too: that event came while the socket waited for the
         # reply, and is still delivered, first and in order
         own = await mine.next(timeout=60)
         assert (own["kind"], own["data"]["seq"]) == ("message.new", first["seq"])

@@ -13,6 +13,7 @@ async def test_pruned_events_are_reported_as_a_gap(clock_node: Any, clock: DevCl
     alice, bob = await signup(node_=clock_node), await signup(node_=clock_node)
     chat = await alice.open_private(bob.user_id)
     await alice.send(chat, "old")
+    assert [m["text"] for m in await bob.history(chat)] == ["old"]  # bob's device takes the room key
     assert (await bob.request("GET", "/v1/sync", params={"cursor": 0}))["gap"] is False
     await clock.advance(29 * 86400)
     await clock.sweep("events")  # 29 days old: kept

@@ -125,9 +125,9 @@ async def test_resume_cursor_beyond_the_head_is_refused_with_the_head(signup: Si
         await ws.send(json.dumps({"type": "auth", "token": bob.token, "cursor": 50}))
         error = await recv(ws)
         assert error["type"] == "error" and error["error"] == "cursor_ahead", error
-        assert error["head"] == 2 and "2" in error["detail"]
+        assert error["head"] == 3 and "3" in error["detail"]  # chat.created, to_device (room key), message
         assert await close_code(ws) == 4400
     async with authenticated(bob, cursor=error["head"]) as ws:  # resuming at the head is fine
         await alice.send(chat, "two")
         event = await recv(ws)
-    assert event["type"] == "event" and event["cursor"] == 3
+    assert event["type"] == "event" and event["cursor"] == 4

@@ -8,11 +8,11 @@ from messenger.db.models.audit import AdminRole, AuditEntry
 from messenger.db.models.billing import Subscription, SubscriptionMember
 from messenger.db.models.calls import Call, CallLeg, CallParticipant, CallUsage
 from messenger.db.models.channels import Channel, ChannelMember, ChannelPost, ChannelPostEarly
-from messenger.db.models.chats import Chat, Envelope, Member, Message, Pin
+from messenger.db.models.chats import Chat, Member, Message, Pin
 from messenger.db.models.contacts import Contact, ContactLookup, PhoneHash
 from messenger.db.models.events import DeviceEvent
 from messenger.db.models.identity import DeviceLink, IdentityLink, OidcFlow
-from messenger.db.models.keys import Prekey
+from messenger.db.models.keys import BackupSession, KeyBackup, Prekey, ToDeviceTxn
 from messenger.db.models.locations import Location
 from messenger.db.models.media import MediaObject, MediaShare, MediaUpload
 from messenger.db.models.meetings import Meeting, MeetingInvitee
@@ -24,6 +24,7 @@ __all__ = [
     "REPLIES_INDEX",
     "AdminRole",
     "AuditEntry",
+    "BackupSession",
     "Call",
     "CallLeg",
     "CallParticipant",
@@ -40,8 +41,8 @@ __all__ = [
     "Device",
     "DeviceEvent",
     "DeviceLink",
-    "Envelope",
     "IdentityLink",
+    "KeyBackup",
     "Location",
     "LoginCode",
     "MediaObject",
@@ -64,5 +65,6 @@ __all__ = [
     "ScimUser",
     "Subscription",
     "SubscriptionMember",
+    "ToDeviceTxn",
     "User",
 ]

@@ -33,6 +33,11 @@ class Device(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float)
     identity_key: Mapped[str | None] = mapped_column(String(64))  # base64 X25519 public key
     signing_key: Mapped[str | None] = mapped_column(String(64))  # base64 Ed25519 verify key
+    # Ed25519 signature (base64, by signing_key) of the identity key: the node checks it on upload.
+    identity_signature: Mapped[str | None] = mapped_column(String(128))
+    # Handed out (and kept) when the device has no one-time key left (messenger.services.keys).
+    fallback_key: Mapped[str | None] = mapped_column(String(64))
+    fallback_signature: Mapped[str | None] = mapped_column(String(128))
     # Last event cursor handed out to this device (see messenger.db.models.events).
     event_seq: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -1,4 +1,4 @@
-"""Chats, members, messages with per-device ciphertext envelopes, and pins.
+"""Chats, members, messages (one end-to-end encrypted Megolm ciphertext each), and pins.
 
 User and device ids in these tables carry no foreign key to ``users``/``devices``: federation puts
 users and devices homed in other states into local chats.
@@ -51,15 +51,11 @@ class Message(Base):
     reply_to: Mapped[int | None] = mapped_column(Integer)  # seq in the same chat
     created_at: Mapped[float] = mapped_column(Float, default=now)
     edited_at: Mapped[float | None] = mapped_column(Float)
-    deleted_at: Mapped[float | None] = mapped_column(Float)  # tombstone: envelopes are dropped
-
-
-class Envelope(Base):
-    __tablename__ = "envelopes"
-
-    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
-    device_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    ciphertext: Mapped[str] = mapped_column(Text)  # base64; the server never sees plaintext
+    deleted_at: Mapped[float | None] = mapped_column(Float)  # tombstone: the ciphertext is dropped
+    # The Megolm ciphertext (base64, opaque to the node; one per message whatever the number of devices)
+    # and the id of the sender device's Megolm session, which recipients need to pick the room key.
+    ciphertext: Mapped[str | None] = mapped_column(Text)
+    session_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Pin(Base):

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from messenger.client import ApiFailure, MessengerClient
-from messenger.client.crypto import DeviceKeys
+from messenger.client.crypto import DeviceCrypto
 
 Signup = Callable[..., Awaitable[MessengerClient]]
 Entries = Callable[[], Awaitable[list[tuple[str, str | None, str | None, dict[str, Any]]]]]
@@ -79,9 +79,9 @@ async def test_chat_moderation_is_audited(trust_node: Any, signup: Signup, entri
 
 async def test_identity_key_replacement_is_audited(trust_node: Any, signup: Signup, entries: Entries) -> None:
     alice = await signup(node_=trust_node)
-    await alice.request("PUT", "/v1/keys", json=alice.keys.publication())  # the same keys again: no entry
-    old = alice.keys.publication()["identity_key"]
-    replacement = DeviceKeys.generate().publication()
+    await alice.request("PUT", "/v1/keys", json=alice.crypto.publication())  # the same keys again: no entry
+    old = alice.crypto.identity_key
+    replacement = DeviceCrypto.generate().publication()
     await alice.request("PUT", "/v1/keys", json=replacement)
     keys = [e for e in await entries() if e[0] == "keys.identity_replaced"]
     assert keys == [

@@ -46,10 +46,9 @@ async def test_export_zip_has_json_and_media(anode: Any, signup: Any) -> None:
     assert [d["id"] for d in data["devices"]] == [alice.device_id]
     assert [(c["id"], c["role"]) for c in data["chats"]] == [(chat, "owner")]
     assert [(m["chat_id"], m["seq"]) for m in data["messages_sent"]] == [(chat, 1)]
-    # bob's message reached alice's device as an envelope she can still open with her keys
-    envelopes = {e["seq"]: e for e in data["envelopes"]}
-    assert envelopes[2]["sender"] == bob.user_id
-    assert await alice.decrypt({**envelopes[2], "chat_id": chat}) == "hi alice"
+    # her own messages with their ciphertext, which her device can still open with its room keys
+    [sent] = data["messages_sent"]
+    assert await alice.decrypt(sent) == "hello"
     media = {m["kind"]: m for m in data["media"]}
     assert set(media) == {"photo", "voice"}  # bob's document is not alice's data
     assert media["photo"]["filename"] == "p.png" and media["photo"]["shared_in"] == [chat]

@@ -44,7 +44,7 @@ async def _shared_chat(a: MessengerClient, b: MessengerClient, b_node: StateNode
     return chat_id
 
 
-def _message(chat_id: str, seq: int, sender: MessengerClient, recipient: MessengerClient) -> dict[str, Any]:
+def _message(chat_id: str, seq: int, sender: MessengerClient) -> dict[str, Any]:
     return {
         "type": "message.new",
         "chat_id": chat_id,
@@ -55,7 +55,8 @@ def _message(chat_id: str, seq: int, sender: MessengerClient, recipient: Messeng
         "client_msg_id": secrets.token_hex(4),
         "reply_to": None,
         "ts": time.time(),
-        "envelopes": {recipient.device_id: "Y2lwaGVy"},
+        "session_id": "s1",
+        "ciphertext": "Y2lwaGVy",
     }
 
 
@@ -74,12 +75,12 @@ async def test_a_sequenced_message_is_sent_only_by_a_member_its_home_node_vouche
     chat_id = await _shared_chat(a, partner, spe)
     seq = int((await spe.rows("SELECT last_seq FROM chats WHERE id = :c", c=chat_id))[0][0]) + 1
     stored_before = await _metric(spe, "msgfleet_messages_stored_total")
-    as_victim = _message(chat_id, seq, victim, partner)  # not even a member
-    as_partner = _message(chat_id, seq, partner, partner)  # a member homed at RU-SPE, not at the origin
-    forged = {**_message(chat_id, seq, partner, partner), "attestation": as_partner["id"]}
+    as_victim = _message(chat_id, seq, victim)  # not even a member
+    as_partner = _message(chat_id, seq, partner)  # a member homed at RU-SPE, not at the origin
+    forged = {**_message(chat_id, seq, partner), "attestation": as_partner["id"]}
     for pdu in (as_victim, as_partner, forged):
         await _send(spe, mow, [pdu])
-    await _send(spe, mow, [_message(chat_id, seq, a, partner)])  # the origin's own user: stored
+    await _send(spe, mow, [_message(chat_id, seq, a)])  # the origin's own user: stored
 
     senders = await spe.rows("SELECT sender_user_id FROM messages WHERE chat_id = :c", c=chat_id)
     assert [s for (s,) in senders] == [a.user_id]

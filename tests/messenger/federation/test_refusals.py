@@ -56,7 +56,8 @@ def _message(chat_id: str, seq: int, device_id: str) -> dict[str, Any]:
         "client_msg_id": f"c{seq}",
         "reply_to": None,
         "ts": time.time(),
-        "envelopes": {device_id: "Y2lwaGVy"},
+        "session_id": "s1",
+        "ciphertext": "Y2lwaGVy",
     }
 
 

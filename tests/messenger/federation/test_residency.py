@@ -1,6 +1,6 @@
 """After a cross-state conversation, no node's database holds another state's users' personal data:
 every table and column is scanned for their phone numbers and device keys, and the tables of users,
-devices, keys, codes, envelopes and device events hold only the node's own users and devices."""
+devices, keys, codes, to-device records and device events hold only the node's own users and devices."""
 
 from __future__ import annotations
 
@@ -73,8 +73,8 @@ async def test_each_node_keeps_only_its_own_users_data(three_states: Nodes, logi
         assert all(r[0].endswith(suffix) for r in await node.rows("SELECT user_id FROM devices")), state
         codes = {r[0] for r in await node.rows("SELECT DISTINCT phone FROM login_codes")}
         assert codes <= own[state]["phones"], state
-        envelope_devices = {r[0] for r in await node.rows("SELECT DISTINCT device_id FROM envelopes")}
-        assert envelope_devices <= own[state]["devices"], f"{state} keeps envelopes of other states' devices"
+        txn_devices = {r[0] for r in await node.rows("SELECT DISTINCT device_id FROM to_device_txns")}
+        assert txn_devices <= own[state]["devices"], f"{state}: others' to-device txns"
         event_devices = {r[0] for r in await node.rows("SELECT DISTINCT device_id FROM device_events")}
         assert event_devices <= own[state]["devices"], state
         orphan_chats = await node.rows(
