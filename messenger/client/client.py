@@ -136,7 +136,7 @@ class MessengerClient:
 
     @classmethod
     async def finish_device_link(
-        cls, base_url: str, link: dict[str, Any], *, keys: DeviceKeys | None = None
+        cls, base_url: str, link: dict[str, Any], *, keys: DeviceCrypto | None = None
     ) -> MessengerClient | None:
         """One poll of the new device: ``None`` while not approved, else the signed-in client with its
         own keys published (a second call after that is refused: single use)."""
@@ -151,9 +151,9 @@ class MessengerClient:
             token=login["token"],
             user_id=login["user_id"],
             device_id=login["device_id"],
-            keys=keys or DeviceKeys.generate(),
+            keys=keys or DeviceCrypto.generate(),
         )
-        await client.request("PUT", "/v1/keys", json=client.keys.publication())
+        await client.request("PUT", "/v1/keys", json=client.crypto.publication())
         return client
 
     async def close(self) -> None:
