@@ -95,6 +95,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
     from messenger.client.attachments import AttachmentError
     from messenger.client.client import ApiFailure
+    from messenger.client.crypto import DecryptError
     from messenger.client.profile import ProfileError
     from messenger.imports.mapping import MappingError
     from messenger.imports.whatsapp import ExportFormatError
@@ -105,7 +106,15 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         raise _fail(f"the node refused: {exc.detail} ({exc.error}, HTTP {exc.status})") from None
     except httpx.TransportError as exc:
         raise _fail(f"cannot reach the node: {exc or type(exc).__name__}") from None
-    except (CliError, ProfileError, AttachmentError, ExportFormatError, MappingError, LookupError) as exc:
+    except (
+        CliError,
+        DecryptError,
+        ProfileError,
+        AttachmentError,
+        ExportFormatError,
+        MappingError,
+        LookupError,
+    ) as exc:
         raise _fail(str(exc).strip("'\"")) from None
 
 
@@ -380,6 +389,96 @@ def save(
     except OSError as exc:
         raise _fail(f"{file}: cannot write ({exc.strerror or exc})") from None
     _print(f"saved {len(data)} bytes to {file}")
+
+
+# --- keys and verification ---------------------------------------------------------------------------------
+
+
+async def _user(client: MessengerClient, who: str) -> str:
+    """``who``: a user id, or the phone number of a registered user (contact discovery)."""
+    if "@" in who:
+        return who
+    from messenger.imports.runner import discover
+
+    number = _e164(who)
+    found = await discover(client, {number: number})
+    if number not in found:
+        raise CliError(f"{number} is not registered on this node")
+    return found[number]
+
+
+@app.command()
+def devices(ctx: typer.Context, who: Annotated[str, Arg(help="Phone number or user id.")]) -> None:
+    """A user's devices from the key directory (each identity key's signature checked)."""
+
+    async def work(client: MessengerClient) -> list[dict[str, Any]]:
+        user = await _user(client, who)
+        return await client.user_devices(user)
+
+    for row in _run(_with_client(_profile(ctx), work)):
+        verified = ", ".join(row.get("identity_verified_by") or []) or "-"
+        _print(f"{row['user_id']} {row['device_id']} signing key {row['signing_key']} (identity: {verified})")
+
+
+@app.command()
+def fingerprint(ctx: typer.Context, who: Annotated[str, Arg(help="Phone number or user id.")]) -> None:
+    """A user's safety number over their devices' keys: compare it with theirs in person."""
+
+    async def work(client: MessengerClient) -> str:
+        return await client.fingerprint(await _user(client, who))
+
+    _print(_run(_with_client(_profile(ctx), work)))
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    who: Annotated[str, Arg(help="Phone number or user id of the device's owner (yours too).")],
+    device: Annotated[str, Arg(help="The device id to verify (see `devices`).")],
+    initiate: Annotated[bool, Opt(help="Start the verification (the other side runs it without).")] = False,
+    timeout: Annotated[float, Opt(help="Seconds to wait for the other device.")] = 120,
+) -> None:
+    """Verify a device by SAS: both screens show the same numbers, you confirm that they match."""
+    from messenger.client.client import SasCodes
+    from messenger.client.crypto import VerificationFailed
+
+    async def confirm(codes: SasCodes) -> bool:
+        shown = " ".join(str(n) for n in codes.decimals)
+        return typer.confirm(f"does the other screen show {shown}?", err=True)
+
+    async def work(client: MessengerClient) -> str:
+        user = await _user(client, who)
+        try:
+            await client.verify(user, device, confirm=confirm, initiate=initiate, timeout=timeout)
+        except VerificationFailed as exc:
+            raise CliError(f"verification of {device} failed: {exc}") from None
+        return f"verified {user} {device}"
+
+    _print(_run(_with_client(_profile(ctx), work)))
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    recovery_key: Annotated[
+        str | None, Opt(help="Your recovery key; without it a new one is made and printed once.")
+    ] = None,
+) -> None:
+    """Back up this device's room keys to the node, encrypted to your recovery key."""
+    from messenger.client.crypto import new_recovery_key
+
+    key = recovery_key or new_recovery_key()
+    count = _run(_with_client(_profile(ctx), lambda client: client.backup_keys(key)))
+    if recovery_key is None:
+        typer.echo(f"recovery key (write it down; the node never sees it): {key}", err=True)
+    _print(f"backed up {count} room keys")
+
+
+@app.command()
+def restore(ctx: typer.Context, recovery_key: Annotated[str, Arg(help="Your recovery key.")]) -> None:
+    """Restore room keys from the node's backup (e.g. on a new device) with your recovery key."""
+    count = _run(_with_client(_profile(ctx), lambda client: client.restore_keys(recovery_key)))
+    _print(f"restored {count} room keys")
 
 
 # --- calls -------------------------------------------------------------------------------------------------

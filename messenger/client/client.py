@@ -204,10 +204,14 @@ class MessengerClient:
             raise DecryptError(f"device {device_id} of {user_id} has no keys in the directory")
         return self._directory[device_id]
 
+    async def user_devices(self, user_id: str) -> list[dict[str, Any]]:
+        """The user's devices with published keys, from the directory (each signature checked)."""
+        rows = await self.request("GET", f"/v1/users/{user_id}/devices", params={"claim": "false"})
+        return [self._known(r) for r in rows if r["identity_key"]]
+
     async def fingerprint(self, user_id: str) -> str:
         """The user's safety number (``crypto.safety_fingerprint``) over their devices' signing keys."""
-        rows = await self.request("GET", f"/v1/users/{user_id}/devices", params={"claim": "false"})
-        return safety_fingerprint(user_id, [self._known(r)["signing_key"] for r in rows if r["identity_key"]])
+        return safety_fingerprint(user_id, [r["signing_key"] for r in await self.user_devices(user_id)])
 
     async def _encrypted(self, chat_id: str, body: Any) -> dict[str, str]:
         """Encrypt ``body`` with the chat's outbound Megolm session, first sharing its key over Olm with

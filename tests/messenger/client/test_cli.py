@@ -179,3 +179,52 @@ def test_each_failure_is_one_line_and_exit_1(node: Any, pair: tuple[User, User],
     stranger.profile.mkdir()
     (stranger.profile / "device.json").write_text("{not json")
     one_line_error(stranger.run("chats"), "unreadable profile")
+
+
+def test_backup_restore_fingerprint_and_verify(node: Any, pair: tuple[User, User], tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from messenger.client.crypto import new_recovery_key
+    from messenger.client.profile import Profile
+
+    alice, bob = pair
+    chat = alice.ok("chat", bob.phone).strip()
+    alice.ok("send", chat, "before the backup")
+    assert "before the backup" in bob.ok("read", chat)
+    made = bob.run("backup")
+    assert made.exit_code == 0 and made.stdout.startswith("backed up "), made.output
+    recovery_key = made.stderr.strip().rsplit(" ", 1)[-1]
+
+    laptop = User(node, tmp_path, "bob-laptop")
+    laptop.phone = bob.phone
+    laptop.login()
+    assert "before the backup" not in laptop.run("read", chat).output  # no room key on the new device yet
+    one_line_error(laptop.run("restore", new_recovery_key()), "for another recovery key")
+    one_line_error(laptop.run("restore", "not-a-key"), "not a recovery key")
+    assert laptop.ok("restore", recovery_key).startswith("restored ")
+    assert "before the backup" in laptop.ok("read", chat)
+
+    # Both of bob's devices are in the directory, and everyone computes the same safety number for bob.
+    listed = alice.ok("devices", bob.phone)
+    assert bob.state["device_id"] in listed and laptop.state["device_id"] in listed
+    assert alice.ok("fingerprint", bob.phone) == laptop.ok("fingerprint", bob.state["user_id"]) != ""
+
+    async def bob_answers() -> None:
+        client = Profile(bob.profile).load()
+        try:
+
+            async def yes(_codes: object) -> bool:
+                return True
+
+            await client.verify(alice.state["user_id"], alice.state["device_id"], confirm=yes, initiate=False)
+        finally:
+            await client.close()
+
+    answering = threading.Thread(target=asyncio.run, args=(bob_answers(),))
+    answering.start()
+    shown = alice.run("verify", bob.phone, bob.state["device_id"], "--initiate", input="y\n")
+    answering.join(timeout=180)
+    assert shown.exit_code == 0, shown.output
+    assert f"verified {bob.state['user_id']} {bob.state['device_id']}" in shown.stdout
+    assert "does the other screen show" in shown.stderr
