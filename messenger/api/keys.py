@@ -80,7 +80,7 @@ def device_keys_out(
             signing_key=k.signing_key,
             identity_signature=k.identity_signature,
             prekey=PrekeyOut(id=k.prekey[0], key=k.prekey[1], signature=k.prekey[2]) if k.prekey else None,
-            identity_verified_by=(verified or {}).get(k.user_id, []),
+            identity_verified_by=(verified or {}).get(k.user_id, list(k.verified_by)),
         )
         for k in items
     ]
@@ -161,7 +161,7 @@ async def get_user_devices(
     fed = federation_of(node)
     if fed is not None and home_state(user_id) != node.settings.state:
         found = await fed.user_devices(session, user_id, claim=claim)
-        verified = None  # the flag stays in the user's state (docs/IDENTITY.md)
+        verified = None  # the home node's answer carries the provider names (docs/IDENTITY.md)
     else:
         found = await keys.user_devices(session, user_ids=[user_id], claim=claim)
         verified = await identity.verified_by(session, [user_id])

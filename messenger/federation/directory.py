@@ -9,6 +9,7 @@ with the process.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -28,7 +29,14 @@ DEVICES_PATH = "/_federation/v1/query/devices"
 USERS_PATH = "/_federation/v1/query/users"
 
 
-def keys_to_wire(items: Iterable[DeviceKeys]) -> list[dict[str, object]]:
+PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")  # as messenger.identity.settings' name
+
+
+def keys_to_wire(
+    items: Iterable[DeviceKeys], verified: dict[str, list[str]] | None = None
+) -> list[dict[str, object]]:
+    """The answer to a device query; ``verified``: the providers' names that verified each user (only
+    the names cross the border, docs/IDENTITY.md)."""
     return [
         {
             "user_id": k.user_id,
@@ -37,6 +45,7 @@ def keys_to_wire(items: Iterable[DeviceKeys]) -> list[dict[str, object]]:
             "signing_key": k.signing_key,
             "identity_signature": k.identity_signature,
             "prekey": list(k.prekey) if k.prekey else None,
+            "verified_by": sorted((verified or {}).get(k.user_id, [])),
         }
         for k in items
     ]
@@ -59,6 +68,12 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
             if isinstance(prekey, list) and len(prekey) == 3
             else None
         )
+        names = row.get("verified_by")
+        verified = (
+            tuple(n for n in names if isinstance(n, str) and PROVIDER_NAME.fullmatch(n))
+            if isinstance(names, list)
+            else ()
+        )
         out.append(
             DeviceKeys(
                 user_id,
@@ -67,6 +82,7 @@ def keys_from_wire(rows: list[dict[str, object]], state: str) -> list[DeviceKeys
                 str(row["signing_key"]) if row.get("signing_key") else None,
                 pk,
                 str(row["identity_signature"]) if row.get("identity_signature") else None,
+                verified[:16],
             )
         )
     return out

@@ -44,6 +44,7 @@ from messenger.federation.signing import (
     SignatureRefused,
     verify_headers,
 )
+from messenger.identity import service as identity
 from messenger.media.service import Media
 from messenger.meetings.peers import MEETING_PEERS
 from messenger.metrics import MESSAGES_STORED, REPLIES_STORED
@@ -235,8 +236,9 @@ async def query_devices(req: SignedDep, node: NodeDep) -> list[dict[str, object]
                         code="claim_rate_limited",
                     )
         found = await user_devices(session, user_ids=local, claim=query.claim)
+        verified = await identity.verified_by(session, sorted({k.user_id for k in found}))
         await session.commit()
-    return keys_to_wire(found)
+    return keys_to_wire(found, verified)
 
 
 @router.post(FETCH_PATH, response_class=StreamingResponse)

@@ -115,6 +115,7 @@ class DeviceKeys:
     signing_key: str | None
     prekey: tuple[int | None, str, str | None] | None  # claimed: key id (None: fallback), key, signature
     identity_signature: str | None = None
+    verified_by: tuple[str, ...] = ()  # provider names; set only on a peer's answer (federation)
 
 
 async def claim_key(session: AsyncSession, device: Device) -> tuple[int | None, str, str | None] | None:

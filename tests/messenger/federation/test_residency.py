@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fednodes import Nodes, StateNode, chat_visible, collect
-from sqlalchemy import String, Text, column, inspect, select, table
+from sqlalchemy import String, Text, column, inspect, select, table, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 
@@ -82,3 +82,36 @@ async def test_each_node_keeps_only_its_own_users_data(three_states: Nodes, logi
             s=f"%{suffix}",
         )
         assert not orphan_chats, f"{state} keeps chats without a local member: {orphan_chats}"
+
+
+async def test_only_the_provider_names_a_user_was_verified_by_cross_the_border(
+    three_states: Nodes, login: Any
+) -> None:
+    a = await login(three_states["RU-MOW"])
+    b = await login(three_states["RU-SPE"])
+    home = three_states["RU-SPE"]
+    # The link an OpenID sign-in makes (messenger.identity.service), written into b's own node: the
+    # federation fixtures run no identity provider. The claims are what must not leave the state.
+    engine = create_async_engine(home.db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO identity_links (user_id, provider, subject_hash, claims, verified_at) "
+                    "VALUES (:u, 'esia', :s, :c, 0)"
+                ),
+                {"u": b.user_id, "s": "ab" * 32, "c": '{"phone_number": "+79990000000"}'},
+            )
+    finally:
+        await engine.dispose()
+
+    chat_id = await a.open_private(b.user_id)  # a prekey claim needs a chat partner
+    await chat_visible(b, chat_id)
+    for claim in ("true", "false"):
+        found = await a.request("GET", f"/v1/users/{b.user_id}/devices", params={"claim": claim})
+        assert [d["identity_verified_by"] for d in found] == [["esia"]], claim
+    devices = await a.request("GET", f"/v1/chats/{chat_id}/devices")
+    assert {d["user_id"]: d["identity_verified_by"] for d in devices} == {a.user_id: [], b.user_id: ["esia"]}
+    # The signed answer itself: names only, no claim, no subject.
+    answer = await a.request("GET", f"/v1/users/{b.user_id}/devices", params={"claim": "false"})
+    assert "+79990000000" not in str(answer) and "ab" * 32 not in str(answer)
