@@ -455,35 +455,44 @@ async def _group(session: SessionDep, org: Organisation, group_id: str) -> ScimG
 
 async def _group_resource(session: SessionDep, row: ScimGroup, base: str) -> Group:
     members = (await service.members_of(session, [row.id]))[row.id]
-    return res.group_resource(row, members, base)
+    owners = (await service.members_of(session, [row.id], owners=True))[row.id]
+    return res.group_resource(row, members, owners, base)
 
 
-async def _members(session: SessionDep, org: Organisation, resource: Group) -> list[str]:
-    ids = res.member_ids(resource)
+async def _users_of_org(session: SessionDep, org: Organisation, ids: list[str], what: str) -> list[str]:
     missing = await service.unknown_users(session, org, ids)
     if missing:
         raise InvalidValueException(
-            detail="members must be Users of this organisation; unknown: "
+            detail=f"{what} must be Users of this organisation; unknown: "
             + ", ".join(m[:40] for m in missing[:5])
         )
     return ids
 
 
 async def _group_written(
-    session: SessionDep, node: NodeDep, org: Organisation, row: ScimGroup, resource: Group, action: str
+    session: SessionDep,
+    node: NodeDep,
+    org: Organisation,
+    row: ScimGroup,
+    resource: Group,
+    action: str,
 ) -> None:
-    ids = await _members(session, org, resource)
+    ids = await _users_of_org(session, org, res.member_ids(resource), "members")
+    owners = await _users_of_org(session, org, res.owner_ids(resource), "owners")
     for key, value in res.group_fields(resource).items():
         setattr(row, key, value)
     await service.set_members(session, row, ids)
-    await _record(session, org, action, row.id, members=len(ids))
+    await service.set_members(session, row, owners, owners=True)
+    await _record(session, org, action, row.id, members=len(ids), owners=len(owners), kind=row.kind)
     await session.commit()
     await service.sync_groups(session, state=node.settings.state, group_ids=[row.id])
 
 
 @router.post("/Groups", status_code=201)
 async def create_group(request: Request, org: OrgDep, session: SessionDep, node: NodeDep) -> Response:
-    resource: Group = Group.model_validate(await _json(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST)
+    resource: Group = res.GROUP.model_validate(
+        await _json(request), scim_ctx=Context.RESOURCE_CREATION_REQUEST
+    )
     ts = now()
     row = ScimGroup(id=new_id("g"), org_id=org.id, display_name="", created_at=ts, updated_at=ts, version=1)
     session.add(row)
@@ -499,26 +508,27 @@ async def _groups_page(
 
     async def resources(rows: list[ScimGroup]) -> list[Group]:
         members = await service.members_of(session, [r.id for r in rows])
-        return [res.group_resource(r, members[r.id], base) for r in rows]
+        owners = await service.members_of(session, [r.id for r in rows], owners=True)
+        return [res.group_resource(r, members[r.id], owners[r.id], base) for r in rows]
 
     total, items = await _page(session, ScimGroup, org, search, resources)
-    return _list_body(total, items, Group, search)
+    return _list_body(total, items, res.GROUP, search)
 
 
 @router.get("/Groups")
 async def list_groups(request: Request, org: OrgDep, session: SessionDep) -> Response:
-    return await _groups_page(request, org, session, _search(dict(request.query_params), Group))
+    return await _groups_page(request, org, session, _search(dict(request.query_params), res.GROUP))
 
 
 @router.post("/Groups/.search")
 async def search_groups(request: Request, org: OrgDep, session: SessionDep) -> Response:
-    return await _groups_page(request, org, session, await _search_body(request, Group))
+    return await _groups_page(request, org, session, await _search_body(request, res.GROUP))
 
 
 @router.post("/.search")
 async def search_all(request: Request, org: OrgDep, session: SessionDep) -> Response:
     """RFC 7644 §3.4.3 at the root: Users and Groups together, the filter evaluated over both."""
-    search = await _search_body(request, User | Group)
+    search = await _search_body(request, User | res.GROUP)
     base = _base(request)
     users = list(await session.scalars(select(ScimUser).where(ScimUser.org_id == org.id).limit(MAX_SCAN + 1)))
     groups = list(
@@ -527,13 +537,18 @@ async def search_all(request: Request, org: OrgDep, session: SessionDep) -> Resp
     if len(users) + len(groups) > MAX_SCAN:
         raise _too_many()
     members = await service.members_of(session, [g.id for g in groups])
+    owners = await service.members_of(session, [g.id for g in groups], owners=True)
     found: list[User | Group] = [res.user_resource(u, base) for u in sorted(users, key=lambda u: u.id)]
-    found += [res.group_resource(g, members[g.id], base) for g in sorted(groups, key=lambda g: g.id)]
+    found += [
+        res.group_resource(g, members[g.id], owners[g.id], base) for g in sorted(groups, key=lambda g: g.id)
+    ]
     if search.filter is not None:
         found = [r for r in found if search.filter.match(r)]
     start = (search.start_index or 1) - 1
     count = min(res.MAX_RESULTS if search.count is None else search.count, res.MAX_RESULTS)
-    return _list_body(len(found), found[start : start + count], User | Group, search, Context.SEARCH_RESPONSE)
+    return _list_body(
+        len(found), found[start : start + count], User | res.GROUP, search, Context.SEARCH_RESPONSE
+    )
 
 
 @router.get("/Groups/{group_id}")
@@ -552,7 +567,7 @@ async def replace_group(
     row = await _group(session, org, group_id)
     _if_match(request, row.version)
     body = await _json(request)
-    replacement: Group = Group.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
+    replacement: Group = res.GROUP.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
     replacement.replace(await _group_resource(session, row, _base(request)))
     service.touch(row)
     await _group_written(session, node, org, row, replacement, "group_replaced")
@@ -566,7 +581,9 @@ async def patch_group(
 ) -> Response:
     row = await _group(session, org, group_id)
     _if_match(request, row.version)
-    patch = PatchOp[Group].model_validate(await _json(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST)
+    patch = PatchOp[res.GROUP].model_validate(  # type: ignore[valid-type]
+        await _json(request), scim_ctx=Context.RESOURCE_PATCH_REQUEST
+    )
     resource = await _group_resource(session, row, _base(request))
     if patch.patch(resource):
         service.touch(row)
@@ -581,7 +598,7 @@ async def delete_group(
 ) -> Response:
     row = await _group(session, org, group_id)
     _if_match(request, row.version)
-    await service.empty_chat(session, group=row, state=node.settings.state)
+    await service.empty_group(session, group=row, state=node.settings.state)
     await session.delete(row)
     await _record(session, org, "group_deleted", group_id)
     await session.commit()

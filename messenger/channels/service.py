@@ -110,6 +110,19 @@ async def add_owner(session: AsyncSession, *, channel_id: str, actor: str, user_
     await session.commit()
 
 
+async def remove_owner(session: AsyncSession, *, channel_id: str, actor: str, user_id: str) -> None:
+    """Make owner ``user_id`` a plain subscriber again; owners only, and never the last owner."""
+    await require_owner(session, channel_id=channel_id, user_id=actor)
+    member = await require_owner(session, channel_id=channel_id, user_id=user_id)
+    owners = await session.scalar(
+        select(func.count()).where(ChannelMember.channel_id == channel_id, ChannelMember.role == "owner")
+    )
+    if (owners or 0) <= 1:
+        raise Conflict("the last owner cannot stop being one; add another owner first", code="last_owner")
+    member.role = "subscriber"
+    await session.commit()
+
+
 async def post(session: AsyncSession, *, channel_id: str, author: str, text: str) -> ChannelPost:
     """Store a post (owners only) and commit; the caller then starts its fan-out."""
     await require_owner(session, channel_id=channel_id, user_id=author)

@@ -57,7 +57,9 @@ class ScimGroup(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("scim_orgs.id", ondelete="CASCADE"), index=True)
     display_name: Mapped[str] = mapped_column(String(200))
     external_id: Mapped[str | None] = mapped_column(String(200))
+    kind: Mapped[str | None] = mapped_column(String(8))  # chat | channel; None: not given (a chat)
     chat_id: Mapped[str | None] = mapped_column(String(40))  # the group chat it is mirrored to
+    channel_id: Mapped[str | None] = mapped_column(String(40))  # ... or the channel (kind channel)
     created_at: Mapped[float] = mapped_column(Float, default=now)
     updated_at: Mapped[float] = mapped_column(Float, default=now)
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -66,6 +68,18 @@ class ScimGroup(Base):
 class ScimGroupMember(Base):
     __tablename__ = "scim_group_members"
     __table_args__ = (Index("ix_scim_group_members_user", "scim_user_id"),)
+
+    group_id: Mapped[str] = mapped_column(ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
+    scim_user_id: Mapped[str] = mapped_column(
+        ForeignKey("scim_users.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class ScimGroupOwner(Base):
+    """The extension's ``owners`` of a group: of a channel group, the users who may post."""
+
+    __tablename__ = "scim_group_owners"
+    __table_args__ = (Index("ix_scim_group_owners_user", "scim_user_id"),)
 
     group_id: Mapped[str] = mapped_column(ForeignKey("scim_groups.id", ondelete="CASCADE"), primary_key=True)
     scim_user_id: Mapped[str] = mapped_column(

@@ -2,29 +2,40 @@
 service provider config) and the mapping between stored rows and ``User`` / ``Group`` resources.
 
 The published schemas are the RFC 7643 core ``User`` and ``Group`` schemas cut down to the attributes
-the node keeps (``KEPT_USER``), so a client (and scim2-tester) knows that the rest is not stored.
+the node keeps (``KEPT_USER``), so a client (and scim2-tester) knows that the rest is not stored, and
+the node's Group extension (``GroupExtension``: whether the group is a chat or a channel, and who may
+post in the channel), declared with scim2-models' extension mechanism.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Annotated, Any
 
 import phonenumbers
+from pydantic import Field
 from scim2_models import (
+    URN,
     AuthenticationScheme,
     Bulk,
+    CaseExact,
     ChangePassword,
+    ComplexAttribute,
     ETag,
+    Extension,
     Filter,
     Group,
     GroupMember,
     InvalidValueException,
     Meta,
+    Mutability,
     Name,
     Patch,
     PhoneNumber,
+    Reference,
+    ResourceType,
     Schema,
     ScimProvider,
     ServiceProviderConfig,
@@ -39,8 +50,38 @@ KEPT_USER = frozenset({"userName", "name", "displayName", "phoneNumbers", "activ
 KEPT_NAME = frozenset({"givenName", "familyName"})
 DOCS = "docs/IDENTITY.md#scim--organisations"
 
+
+class GroupKind(StrEnum):
+    chat = "chat"
+    channel = "channel"
+
+
+class GroupOwner(ComplexAttribute):
+    value: Annotated[str | None, CaseExact.true] = None
+    """The id of a User of the organisation."""
+
+    ref: Reference[User] | None = Field(
+        None, serialization_alias="$ref", validation_alias="$ref"
+    )
+
+
+class GroupExtension(Extension):
+    """A group chat (kind chat, the default) or a channel whose owners post and members subscribe."""
+
+    # Served in /Schemas (the docstring above is its description). ``kind`` is immutable: given at
+    # creation, or once later by a group created without it (RFC 7643 §7); docs/IDENTITY.md.
+
+    __schema__ = URN("urn:msgfleet:params:scim:schemas:extension:2.0:Group")
+
+    kind: Annotated[GroupKind | None, Mutability.immutable] = None
+    owners: list[GroupOwner] | None = None
+
+
+GROUP: type[Group] = Group[GroupExtension]  # type: ignore[misc]  # mypy: not generic
+
 PROVIDER = ScimProvider(
-    models=[User, Group],
+    models=[User, Group, GroupExtension],
+    resource_types=[ResourceType.from_resource(User), ResourceType.from_resource(GROUP)],
     config=ServiceProviderConfig(
         documentation_uri=None,
         patch=Patch(supported=True),
@@ -136,15 +177,25 @@ def user_fields(resource: User, region: str) -> dict[str, Any]:
 
 
 def group_fields(resource: Group) -> dict[str, Any]:
+    extension = resource[GroupExtension]
+    kind = extension.kind if extension else None
     return {
         "display_name": _limit(resource.display_name, 200, "displayName"),
         "external_id": _limit(resource.external_id, 200, "externalId"),
+        "kind": kind.value if kind else None,
     }
 
 
 def member_ids(resource: Group) -> list[str]:
     """The ids of ``members``, in order and without repeats."""
     return list(dict.fromkeys(str(m.value) for m in resource.members or [] if m.value))
+
+
+def owner_ids(resource: Group) -> list[str]:
+    """The ids of the extension's ``owners``, in order and without repeats."""
+    extension = resource[GroupExtension]
+    owners = (extension.owners if extension else None) or []
+    return list(dict.fromkeys(str(o.value) for o in owners if o.value))
 
 
 def etag(version: int) -> str:
@@ -180,11 +231,17 @@ def user_resource(row: ScimUser, base: str) -> User:
     )
 
 
-def group_resource(row: ScimGroup, members: list[ScimUser], base: str) -> Group:
-    return Group(
+def group_resource(row: ScimGroup, members: list[ScimUser], owners: list[ScimUser], base: str) -> Group:
+    resource = GROUP(
         id=row.id,
         external_id=row.external_id,
         display_name=row.display_name,
         members=[GroupMember(value=m.id, type="User", ref=f"{base}/Users/{m.id}") for m in members] or None,
         meta=_meta("Group", row, base),
     )
+    if row.kind or owners:
+        resource[GroupExtension] = GroupExtension(
+            kind=GroupKind(row.kind) if row.kind else None,
+            owners=[GroupOwner(value=o.id, ref=f"{base}/Users/{o.id}") for o in owners] or None,
+        )
+    return resource

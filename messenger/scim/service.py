@@ -3,7 +3,9 @@
 Effects are reconciled, not replayed: after any SCIM write, ``sync_groups`` makes each touched group's
 chat hold exactly the messenger accounts of its active, linked members, adding and removing them through
 ``messenger.services.chats`` (so ``member.added`` / ``member.removed`` events, the audit entries and the
-chat hooks fire as for the API). An interrupted sync is finished by the next write or sign-up.
+chat hooks fire as for the API). A group of kind ``channel`` is mirrored to a channel instead: its
+members are the subscribers and its extension's owners the channel's owners, through
+``messenger.channels.service``. An interrupted sync is finished by the next write or sign-up.
 
 A provisioned user is *linked* while an account with its mobile number exists (``users.phone``); nothing
 stores the link, so a number that signs up later links at once (``link_account``).
@@ -17,10 +19,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger import audit
+from messenger.channels import service as channels
 from messenger.db.base import now
 from messenger.db.models import Chat, Member, User
+from messenger.db.models.channels import Channel, ChannelMember
 from messenger.errors import ApiError
-from messenger.scim.models import Organisation, ScimGroup, ScimGroupMember, ScimUser
+from messenger.scim.models import Organisation, ScimGroup, ScimGroupMember, ScimGroupOwner, ScimUser
 from messenger.security import new_token, token_hash
 from messenger.services import chats
 from messenger.services.ids import new_id
@@ -87,14 +91,21 @@ async def group_of(session: AsyncSession, org: Organisation, group_id: str) -> S
     return row if row is not None and row.org_id == org.id else None
 
 
-async def members_of(session: AsyncSession, group_ids: Sequence[str]) -> dict[str, list[ScimUser]]:
-    """The provisioned users of each group, in user-id order."""
+def _links(owners: bool) -> type[ScimGroupMember] | type[ScimGroupOwner]:
+    return ScimGroupOwner if owners else ScimGroupMember
+
+
+async def members_of(
+    session: AsyncSession, group_ids: Sequence[str], *, owners: bool = False
+) -> dict[str, list[ScimUser]]:
+    """The provisioned users of each group (``owners``: its extension's owners), in user-id order."""
     out: dict[str, list[ScimUser]] = {g: [] for g in group_ids}
+    link = _links(owners)
     if group_ids:
         rows = await session.execute(
-            select(ScimGroupMember.group_id, ScimUser)
-            .join(ScimUser, ScimUser.id == ScimGroupMember.scim_user_id)
-            .where(ScimGroupMember.group_id.in_(group_ids))
+            select(link.group_id, ScimUser)
+            .join(ScimUser, ScimUser.id == link.scim_user_id)
+            .where(link.group_id.in_(group_ids))
             .order_by(ScimUser.id)
         )
         for group_id, user in rows.all():
@@ -106,10 +117,9 @@ async def groups_with(session: AsyncSession, scim_user_ids: Iterable[str]) -> li
     ids = list(scim_user_ids)
     if not ids:
         return []
-    rows = await session.scalars(
-        select(ScimGroupMember.group_id).where(ScimGroupMember.scim_user_id.in_(ids)).distinct()
-    )
-    return sorted(rows)
+    members = select(ScimGroupMember.group_id).where(ScimGroupMember.scim_user_id.in_(ids))
+    owners = select(ScimGroupOwner.group_id).where(ScimGroupOwner.scim_user_id.in_(ids))
+    return sorted(set(await session.scalars(members.union(owners))))
 
 
 async def unknown_users(session: AsyncSession, org: Organisation, ids: Sequence[str]) -> list[str]:
@@ -121,10 +131,14 @@ async def unknown_users(session: AsyncSession, org: Organisation, ids: Sequence[
     return [i for i in ids if i not in found]
 
 
-async def set_members(session: AsyncSession, group: ScimGroup, ids: Sequence[str]) -> None:
-    """Make ``ids`` (checked to be the org's users) the group's members (caller commits)."""
-    await session.execute(delete(ScimGroupMember).where(ScimGroupMember.group_id == group.id))
-    session.add_all(ScimGroupMember(group_id=group.id, scim_user_id=i) for i in dict.fromkeys(ids))
+async def set_members(
+    session: AsyncSession, group: ScimGroup, ids: Sequence[str], *, owners: bool = False
+) -> None:
+    """Make ``ids`` (checked to be the org's users) the group's members (``owners``: its extension's
+    owners); the caller commits."""
+    link = _links(owners)
+    await session.execute(delete(link).where(link.group_id == group.id))
+    session.add_all(link(group_id=group.id, scim_user_id=i) for i in dict.fromkeys(ids))
 
 
 def touch(row: ScimUser | ScimGroup) -> None:
@@ -135,13 +149,14 @@ def touch(row: ScimUser | ScimGroup) -> None:
 # --- effect on the messenger ---
 
 
-async def _accounts(session: AsyncSession, group_id: str) -> set[str]:
-    """Messenger accounts of the group's active provisioned members (linked by phone)."""
+async def _accounts(session: AsyncSession, group_id: str, *, owners: bool = False) -> set[str]:
+    """Messenger accounts of the group's active provisioned members or owners (linked by phone)."""
+    link = _links(owners)
     rows = await session.scalars(
         select(User.id)
         .join(ScimUser, ScimUser.phone == User.phone)
-        .join(ScimGroupMember, ScimGroupMember.scim_user_id == ScimUser.id)
-        .where(ScimGroupMember.group_id == group_id, ScimUser.active.is_not(False))
+        .join(link, link.scim_user_id == ScimUser.id)
+        .where(link.group_id == group_id, ScimUser.active.is_not(False))
     )
     return set(rows)
 
@@ -165,6 +180,9 @@ async def sync_groups(session: AsyncSession, *, state: str, group_ids: Iterable[
         # Locked (PostgreSQL) until the chat exists: two workers syncing a new group make one chat.
         group = await session.get(ScimGroup, group_id, with_for_update=True)
         if group is None:
+            continue
+        if group.kind == "channel":
+            await _sync_channel(session, group, state=state)
             continue
         chat = await _chat_for(session, group)
         await _reconcile(
@@ -195,10 +213,62 @@ async def _reconcile(
             await session.rollback()
 
 
-async def empty_chat(session: AsyncSession, *, group: ScimGroup, state: str) -> None:
-    """A deleted group's chat loses every member (the chat row and its history stay for retention)."""
+async def empty_group(session: AsyncSession, *, group: ScimGroup, state: str) -> None:
+    """A deleted group's chat loses every member, its channel every subscriber (the rows and their
+    history stay for retention)."""
     if group.chat_id:
         await _reconcile(session, chat_id=group.chat_id, org_id=group.org_id, wanted=set(), state=state)
+    if group.channel_id:
+        await _reconcile_channel(session, channel_id=group.channel_id, org_id=group.org_id, wanted={})
+
+
+async def _sync_channel(session: AsyncSession, group: ScimGroup, *, state: str) -> None:
+    """A channel group: its channel's subscribers are the group's accounts, its owners the owners'."""
+    if group.chat_id:  # the group was a chat until its kind was given (once, RFC 7643 immutable)
+        await _reconcile(session, chat_id=group.chat_id, org_id=group.org_id, wanted=set(), state=state)
+        group.chat_id = None
+        await session.commit()
+    channel = await session.get(Channel, group.channel_id) if group.channel_id else None
+    if channel is None:
+        # The organisation is the channel's owner of record, as it acts as a group chat's owner.
+        channel = await channels.create(
+            session, owner=actor_of(group.org_id), title=group.display_name, description=""
+        )
+        group.channel_id = channel.id
+        await session.commit()
+    elif channel.title != group.display_name:
+        channel.title = group.display_name
+        await session.commit()
+    wanted = dict.fromkeys(await _accounts(session, group.id), "subscriber")
+    wanted |= dict.fromkeys(await _accounts(session, group.id, owners=True), "owner")
+    await _reconcile_channel(session, channel_id=channel.id, org_id=group.org_id, wanted=wanted)
+
+
+async def _reconcile_channel(
+    session: AsyncSession, *, channel_id: str, org_id: str, wanted: dict[str, str]
+) -> None:
+    org = actor_of(org_id)
+    rows = await session.execute(
+        select(ChannelMember.user_id, ChannelMember.role).where(
+            ChannelMember.channel_id == channel_id, ChannelMember.user_id != org
+        )
+    )
+    have = dict(rows.tuples().all())
+    for user_id, role in sorted(wanted.items()):
+        try:
+            if role == "owner" and have.get(user_id) != "owner":
+                await channels.add_owner(session, channel_id=channel_id, actor=org, user_id=user_id)
+            elif role == "subscriber" and have.get(user_id) == "owner":
+                await channels.remove_owner(session, channel_id=channel_id, actor=org, user_id=user_id)
+            elif user_id not in have:
+                await channels.subscribe(session, channel_id=channel_id, user_id=user_id)
+        except ApiError:  # a concurrent sync changed them first
+            await session.rollback()
+    for user_id in sorted(set(have) - set(wanted)):
+        try:
+            await channels.unsubscribe(session, channel_id=channel_id, user_id=user_id)
+        except ApiError:  # a concurrent sync (or the user) unsubscribed them first
+            await session.rollback()
 
 
 async def link_account(session: AsyncSession, *, phone: str, state: str) -> None:
