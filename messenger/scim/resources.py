@@ -60,9 +60,7 @@ class GroupOwner(ComplexAttribute):
     value: Annotated[str | None, CaseExact.true] = None
     """The id of a User of the organisation."""
 
-    ref: Reference[User] | None = Field(
-        None, serialization_alias="$ref", validation_alias="$ref"
-    )
+    ref: Reference[User] | None = Field(None, serialization_alias="$ref", validation_alias="$ref")
 
 
 class GroupExtension(Extension):

@@ -119,3 +119,21 @@ async def test_conflicts_preconditions_and_patches(http: httpx.AsyncClient, org:
 
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+async def test_a_bad_group_extension(http: httpx.AsyncClient) -> None:
+    ext = "urn:msgfleet:params:scim:schemas:extension:2.0:Group"
+
+    def group(**extension: Any) -> dict[str, Any]:
+        return {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", ext],
+            "displayName": "news",
+            ext: extension,
+        }
+
+    scim_error(await http.post("Groups", json=group(kind="newsletter")), 400)
+    scim_error(await http.post("Groups", json=group(kind="channel", owners=[{"value": "nobody"}])), 400)
+    made = await http.post("Groups", json=group(kind="channel"))
+    assert made.status_code == 201, made.text
+    replaced = await http.put(f"Groups/{made.json()['id']}", json=group(kind="chat"))
+    scim_error(replaced, 400, "mutability")
