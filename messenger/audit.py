@@ -13,8 +13,8 @@ database (``msgfleet audit checkpoint``, or the node every ``audit_checkpoint_se
 differs. Entries newer than the last checkpoint can still be cut off unseen (docs/SECURITY.md).
 
 Callers (logins, devices, 2FA, admin, data export, federation) use ``record`` inside their own
-transaction so the action and its entry commit together, or ``record_now`` for an action that is
-refused (its own transaction, committed at once). The key store comes from the session
+transaction so the action and its entry commit together; a refusal that must be kept commits its
+entry before raising. The key store comes from the session
 (``messenger.keystore.of_session``).
 """
 
@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import phonenumbers
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.db.base import now
 from messenger.db.models.audit import AuditEntry
@@ -103,20 +103,6 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
-
-
-async def record_now(
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    action: str,
-    actor: str | None,
-    target: str | None = None,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    """Append an entry in a transaction of its own and commit it (for refusals the caller rolls back)."""
-    async with sessions() as session:
-        await record(session, action=action, actor=actor, target=target, detail=detail)
-        await session.commit()
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,16 @@ class MessengerClient:
             if otp is not None:
                 body["otp"] = otp
             login = _check(await http.post("/v1/auth/verify", json=body))
+        client = await cls.signed_in(base_url, login, keys)
+        client.phone = phone
+        return client
+
+    @classmethod
+    async def signed_in(
+        cls, base_url: str, login: dict[str, Any], keys: DeviceCrypto | None = None
+    ) -> MessengerClient:
+        """The client of a new device's login answer (``user_id``, ``device_id``, ``token``), its keys
+        (made here unless given) published to the directory."""
         client = cls(
             base_url,
             token=login["token"],
@@ -112,7 +122,6 @@ class MessengerClient:
             device_id=login["device_id"],
             keys=keys or DeviceCrypto.generate(),
         )
-        client.phone = phone
         await client.request("PUT", "/v1/keys", json=client.crypto.publication())
         return client
 
@@ -145,16 +154,7 @@ class MessengerClient:
             response = await http.post("/v1/devices/link/claim", json=body)
         if response.status_code == 202:
             return None
-        login = _check(response)
-        client = cls(
-            base_url,
-            token=login["token"],
-            user_id=login["user_id"],
-            device_id=login["device_id"],
-            keys=keys or DeviceCrypto.generate(),
-        )
-        await client.request("PUT", "/v1/keys", json=client.crypto.publication())
-        return client
+        return await cls.signed_in(base_url, _check(response), keys)
 
     async def close(self) -> None:
         await self.http.aclose()

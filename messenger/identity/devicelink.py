@@ -116,13 +116,16 @@ async def approve(session: AsyncSession, node: Node, *, device: Device, code: st
     user = await session.get(User, device.user_id)
     assert user is not None
     if not hmac.compare_digest(link.phone_hash, _mac(node.secret, "link-phone", user.phone)):
-        await audit.record_now(
-            node.sessions,
+        # Committed here, before the 403: a second session would wait for SQLite's one writer connection,
+        # which this request holds.
+        await audit.record(
+            session,
             action="device.link_refused",
             actor=device.user_id,
             target=link.id,
             detail={"why": "another account"},
         )
+        await session.commit()
         raise Forbidden("this code asks to join another account", code="link_wrong_user")
     won = await session.scalar(
         update(DeviceLink)

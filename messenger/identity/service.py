@@ -172,12 +172,10 @@ async def callback(
     try:
         claims = await client.validate(id_token, nonce=flow.nonce)
     except Unauthorized as exc:
-        await audit.record_now(
-            node.sessions,
-            action="oidc.refused",
-            actor=flow.user_id,
-            detail={"provider": provider, "why": exc.code},
+        await audit.record(  # committed with the consumed flow, in this request's transaction
+            session, action="oidc.refused", actor=flow.user_id, detail={"provider": provider, "why": exc.code}
         )
+        await session.commit()
         raise
     subject = subject_hash(node.secret, provider, claims[client.config.subject_claim])
     kept = json.dumps({k: claims[k] for k in client.config.keep_claims if k in claims}, sort_keys=True)

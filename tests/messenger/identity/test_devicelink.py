@@ -57,7 +57,7 @@ async def test_approved_code_signs_the_new_device_in_once(clock_node: Any, signu
             "GET", f"/v1/users/{phone.user_id}/devices", params={"claim": "false"}
         )
         keys = {d["device_id"]: d["identity_key"] for d in directory}
-        assert keys[desk.device_id] == desk.keys.publication()["identity_key"]  # its own keys
+        assert keys[desk.device_id] == desk.crypto.publication()["identity_key"]  # its own keys
         assert await failure(MessengerClient.finish_device_link(clock_node.url, link)) == (409, "link_used")
         assert await failure(phone.approve_device_link(link["code"])) == (409, "link_used")
     finally:
