@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 from clock_helpers import CLOCK_ENV
-from oidc_helpers import NODE_CLIENT, REDIRECT_URI, ProxiedProvider, free_port, require_provider
+from oidc_helpers import NODE_CLIENT, REDIRECT_URI, ProxiedProvider, free_port
 
 
 @pytest.fixture(scope="session")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedProvider]:
-    require_provider()
     local = ProxiedProvider(tmp_path_factory.mktemp("oidc-provider"))
     yield local
     local.close()

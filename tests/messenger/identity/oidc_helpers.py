@@ -109,6 +109,7 @@ class ProxiedProvider(LocalProvider):
     """The local provider with ``Proxy`` in front: its issuer is the proxy's URL."""
 
     def __init__(self, workdir: Path) -> None:
+        require_provider()
         self.proxy = Proxy()
         super().__init__(workdir, [NODE_CLIENT, OTHER_CLIENT], issuer=self.proxy.issuer)
 
