@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 
 from messenger.datarights.registry import ERASED_USER, Context, Provider
-from messenger.scim.models import Organisation, ScimGroup, ScimGroupMember, ScimUser
+from messenger.scim.models import Organisation, ScimGroup, ScimGroupMember, ScimGroupOwner, ScimUser
 
 
 async def _export(ctx: Context) -> Mapping[str, Any]:
@@ -31,6 +31,15 @@ async def _export(ctx: Context) -> Mapping[str, Any]:
     in_groups: dict[str, list[str]] = {}
     for user_id, name in groups.all():
         in_groups.setdefault(user_id, []).append(name)
+    owned = await session.execute(
+        select(ScimGroupOwner.scim_user_id, ScimGroup.display_name)
+        .join(ScimGroup, ScimGroup.id == ScimGroupOwner.group_id)
+        .where(ScimGroupOwner.scim_user_id.in_([u.id for u, _ in rows]))
+        .order_by(ScimGroup.display_name)
+    )
+    owns: dict[str, list[str]] = {}
+    for user_id, name in owned.all():
+        owns.setdefault(user_id, []).append(name)
     created = await session.scalars(select(Organisation.id).where(Organisation.created_by == subject.user_id))
     return {
         "directory_records": [
@@ -43,6 +52,7 @@ async def _export(ctx: Context) -> Mapping[str, Any]:
                 "external_id": u.external_id,
                 "active": u.active,
                 "groups": in_groups.get(u.id, []),
+                "owner_of": owns.get(u.id, []),
             }
             for u, org_name in rows
         ],
@@ -51,8 +61,9 @@ async def _export(ctx: Context) -> Mapping[str, Any]:
 
 
 async def _erase(ctx: Context) -> Mapping[str, int]:
-    """The person's provisioned records go (with their group memberships, by cascade); an organisation
-    that still lists them may provision them again. Organisations an operator created stay, unnamed."""
+    """The person's provisioned records go (with their group memberships and ownerships, by cascade);
+    an organisation that still lists them may provision them again. Organisations an operator created
+    stay, unnamed."""
     session, subject = ctx.session, ctx.subject
     gone = await session.execute(delete(ScimUser).where(ScimUser.phone == subject.phone))
     await session.execute(
@@ -66,6 +77,7 @@ PROVIDER = Provider(
     covers={
         "scim_users": ("phone",),
         "scim_group_members": ("scim_user_id",),
+        "scim_group_owners": ("scim_user_id",),
         "scim_orgs": ("created_by",),
     },
     export=_export,

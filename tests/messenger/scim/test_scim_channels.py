@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import io
+import json
 import secrets
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -84,6 +87,10 @@ async def test_a_channel_group_subscribes_its_members_and_its_owners_post(
     with pytest.raises(ApiFailure) as refused:
         await pupil.request("POST", f"/v1/channels/{channel_id}/posts", json={"text": "yay"})
     assert refused.value.status == 403 and refused.value.error == "not_owner"
+    export = await head.http.get("/v1/account/export")
+    exported = json.loads(zipfile.ZipFile(io.BytesIO(export.content)).read("account.json"))
+    [record] = exported["directory_records"]
+    assert record["owner_of"] == [title] and record["groups"] == []  # the owner's data export names it
 
     # PATCH remove: the member is unsubscribed at once.
     model = discovered.provider.model_for("Group")
