@@ -7,9 +7,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from messenger.datarights.registry import ERASED_USER, Context, Provider
 from messenger.scim.models import Organisation, ScimGroup, ScimGroupMember, ScimGroupOwner, ScimUser
+
+
+async def _group_names(
+    session: AsyncSession, link: type[ScimGroupMember] | type[ScimGroupOwner], user_ids: list[str]
+) -> dict[str, list[str]]:
+    """Provisioned user id -> the display names of the groups ``link`` (members or owners) ties it to."""
+    rows = await session.execute(
+        select(link.scim_user_id, ScimGroup.display_name)
+        .join(ScimGroup, ScimGroup.id == link.group_id)
+        .where(link.scim_user_id.in_(user_ids))
+        .order_by(ScimGroup.display_name)
+    )
+    names: dict[str, list[str]] = {}
+    for user_id, name in rows.all():
+        names.setdefault(user_id, []).append(name)
+    return names
 
 
 async def _export(ctx: Context) -> Mapping[str, Any]:
@@ -22,24 +39,9 @@ async def _export(ctx: Context) -> Mapping[str, Any]:
             .order_by(ScimUser.id)
         )
     ).all()
-    groups = await session.execute(
-        select(ScimGroupMember.scim_user_id, ScimGroup.display_name)
-        .join(ScimGroup, ScimGroup.id == ScimGroupMember.group_id)
-        .where(ScimGroupMember.scim_user_id.in_([u.id for u, _ in rows]))
-        .order_by(ScimGroup.display_name)
-    )
-    in_groups: dict[str, list[str]] = {}
-    for user_id, name in groups.all():
-        in_groups.setdefault(user_id, []).append(name)
-    owned = await session.execute(
-        select(ScimGroupOwner.scim_user_id, ScimGroup.display_name)
-        .join(ScimGroup, ScimGroup.id == ScimGroupOwner.group_id)
-        .where(ScimGroupOwner.scim_user_id.in_([u.id for u, _ in rows]))
-        .order_by(ScimGroup.display_name)
-    )
-    owns: dict[str, list[str]] = {}
-    for user_id, name in owned.all():
-        owns.setdefault(user_id, []).append(name)
+    ids = [u.id for u, _ in rows]
+    in_groups = await _group_names(session, ScimGroupMember, ids)
+    owns = await _group_names(session, ScimGroupOwner, ids)
     created = await session.scalars(select(Organisation.id).where(Organisation.created_by == subject.user_id))
     return {
         "directory_records": [
